@@ -1,0 +1,39 @@
+# One entry point for developers and CI. `make test` builds the virtual environment, installs the
+# project with its test extras, lints, type-checks and runs every test (the e2e ones build their
+# control plane from Go modules into ~/.cache/kubectl-canary on first use).
+VENV   ?= .venv
+PYTHON ?= python3
+BIN    := $(VENV)/bin
+
+.PHONY: all test test-fast lint tools demo bench clean
+
+all: test
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+
+test-fast: lint
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m 'not e2e'
+
+tools:
+	bash tests/e2e/build-tools.sh
+
+demo: $(BIN)/.installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/demo.py
+
+bench: $(BIN)/.installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/cli_startup.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/webhook_load.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

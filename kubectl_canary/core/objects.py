@@ -1,0 +1,126 @@
+"""Builders for the four objects of a managed service, as the seed's chart renders them (SPEC 1).
+
+Each builder returns a fresh dict with every field the chart renders, plus the managed-by label and
+the state annotations. Extra fields a user or controller has set on an existing object are kept by
+the server-side apply that writes them; the builders describe only the fields the plugin owns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kubectl_canary.core import names
+from kubectl_canary.core.kinds import DEPLOYMENT, ROUTETABLE, SERVICE, UPSTREAM, Obj
+from kubectl_canary.core.routes import RouteState, render
+
+
+@dataclass(frozen=True)
+class Workload:
+    """How one version runs: its image, args, container port and replicas."""
+
+    image: str = names.DEFAULT_IMAGE
+    args: tuple[str, ...] | None = None
+    port: int = names.CONTAINER_PORT
+    replicas: int = 1
+
+
+def default_args(service: str, version: str, image: str, port: int) -> tuple[str, ...]:
+    """http-echo's args (the seed's); any other image gets none unless given."""
+    if image.split("@")[0].split(":")[0] != names.DEFAULT_IMAGE:
+        return ()
+    return (f"-text=version:{names.deployment_name(service, version)}", f"-listen=:{port}")
+
+
+def _metadata(name: str, namespace: str, annotations: dict[str, str] | None = None) -> Obj:
+    meta: Obj = {"name": name, "namespace": namespace, "labels": {names.MANAGED_BY: names.MANAGER}}
+    if annotations:
+        meta["annotations"] = annotations
+    return meta
+
+
+def deployment(service: str, namespace: str, version: str, workload: Workload, role: str) -> Obj:
+    """The Deployment `S-V`: pods labelled `app: S`, `version: V`, one container `S-V`."""
+    pod_labels = {names.APP_KEY: service, names.VERSION_KEY: version}
+    args = workload.args if workload.args is not None else default_args(
+        service, version, workload.image, workload.port
+    )
+    container: Obj = {"image": workload.image}
+    if args:
+        container["args"] = list(args)
+    container.update(
+        {
+            "imagePullPolicy": "Always",
+            "name": names.deployment_name(service, version),
+            "ports": [{"containerPort": workload.port}],
+        }
+    )
+    return {
+        "apiVersion": DEPLOYMENT.api_version,
+        "kind": DEPLOYMENT.kind,
+        "metadata": _metadata(names.deployment_name(service, version), namespace, {names.ROLE: role}),
+        "spec": {
+            "replicas": workload.replicas,
+            "selector": {"matchLabels": dict(pod_labels)},
+            "template": {
+                "metadata": {"labels": dict(pod_labels)},
+                "spec": {"containers": [container]},
+            },
+        },
+    }
+
+
+def service(name: str, namespace: str, target_port: int = names.CONTAINER_PORT) -> Obj:
+    """The Service `S`: port 80 to the pods' port, selecting `app: S` (every version)."""
+    return {
+        "apiVersion": SERVICE.api_version,
+        "kind": SERVICE.kind,
+        "metadata": _metadata(name, namespace),
+        "spec": {
+            "ports": [{"port": names.SERVICE_PORT, "targetPort": target_port, "protocol": "TCP"}],
+            "selector": {names.APP_KEY: name},
+        },
+    }
+
+
+def upstream(name: str, namespace: str, port: int = names.CONTAINER_PORT) -> Obj:
+    """The Gloo Upstream `S` with a `version` subset, so routes can pick a version.
+
+    The seed renders `servicePort: 8080` (the container port) although the Service listens on 80;
+    kept as the seed has it, since the conformance test holds the plugin to the chart.
+    """
+    return {
+        "apiVersion": UPSTREAM.api_version,
+        "kind": UPSTREAM.kind,
+        "metadata": _metadata(name, namespace),
+        "spec": {
+            "kube": {
+                "selector": {names.APP_KEY: name},
+                "serviceName": name,
+                "serviceNamespace": namespace,
+                "servicePort": port,
+                "subsetSpec": {"selectors": [{"keys": [names.VERSION_KEY]}]},
+            }
+        },
+    }
+
+
+def state_annotations(state: RouteState) -> dict[str, str]:
+    """The RouteTable annotations that record the intended state (SPEC 1)."""
+    found = {names.PHASE: state.phase, names.PRIMARY: state.primary}
+    if state.canary is not None:
+        found[names.CANARY] = state.canary
+        found[names.WEIGHT] = str(state.weight)
+    return found
+
+
+def routetable(service: str, namespace: str, state: RouteState, api_group: str | None) -> Obj:
+    """The RouteTable `S-routes` for `state`; without `api_group` the label is left for the webhook."""
+    meta = _metadata(names.routetable_name(service), namespace, state_annotations(state))
+    if api_group:
+        meta["labels"][names.API_GROUP] = api_group
+    return {
+        "apiVersion": ROUTETABLE.api_version,
+        "kind": ROUTETABLE.kind,
+        "metadata": meta,
+        "spec": {"routes": render(service, namespace, state)},
+    }
