@@ -1,7 +1,13 @@
-"""Entry point of the `kubectl-canary` executable (placeholder until the commands land)."""
+"""Entry point of the `kubectl-canary` executable, which kubectl runs as `kubectl canary`."""
 
-import sys
+from __future__ import annotations
+
+from kubectl_canary.cli.commands import cli
 
 
 def main() -> None:
-    sys.exit("kubectl-canary: not built yet")
+    cli.main(prog_name="kubectl canary")
+
+
+if __name__ == "__main__":
+    main()

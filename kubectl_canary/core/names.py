@@ -85,3 +85,16 @@ def check_label_value(what: str, value: str) -> str:
             "beginning and ending with a letter or digit"
         )
     return value
+
+
+# An HTTP header name is an RFC 9110 token.
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """Split a `--header NAME=VALUE` argument, or raise a usage error saying what is expected."""
+    name, sep, value = text.partition("=")
+    name, value = name.strip(), value.strip()
+    if not sep or not _HEADER_NAME.match(name) or not value:
+        raise UsageError(f"invalid --header {text!r}: expected NAME=VALUE with a non-empty value, e.g. stage=canary")
+    return name, value

@@ -1,0 +1,203 @@
+"""The `kubectl canary` commands: parse flags, read a snapshot, plan, execute, print.
+
+Each mutating command is the same four steps: open the store its flags name, read the service's
+`Snapshot`, call its pure `plan_*` function, and execute the plan (or print it, for
+`--dry-run=client -o`). Domain errors become `error: <message>` on stderr, exit 1 (usage errors 2),
+in `CanaryGroup`; click's own usage errors keep their exit code 2.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from kubectl_canary.cli.options import Env, Invocation, common_options, invocation
+from kubectl_canary.cli.output import flush_warnings, note, outcome_line, render, render_objects, resource
+from kubectl_canary.core import names
+from kubectl_canary.core.errors import CanaryError, UsageError
+from kubectl_canary.core.kinds import ROUTETABLE
+from kubectl_canary.core.objects import Workload
+from kubectl_canary.core.plan import Plan, plan_abort, plan_finish, plan_init, plan_shift, plan_start
+from kubectl_canary.core.status import render_list, render_table, status_of, summary_of
+from kubectl_canary.store import Outcome, execute, read_snapshot
+
+
+class CanaryGroup(click.Group):
+    """A click group that turns a domain error into one line on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CanaryError as err:
+            click.echo(f"error: {err}", err=True)
+            ctx.exit(err.exit_code)
+
+
+@click.group(cls=CanaryGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kubectl-canary", message="kubectl-canary %(version)s")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Two-phase canary releases on Gloo Edge: header-matched traffic first, then weighted shifts.
+
+    State lives in the objects themselves (RouteTable annotations and routes, Deployment roles), in a
+    cluster or, with --files DIR, in a directory of manifests.
+    """
+    ctx.ensure_object(Env)
+
+
+def _run(inv: Invocation, plan: Plan) -> None:
+    """Execute `plan` on the invocation's store (or print it for `--dry-run=client -o`) and report."""
+    if inv.dry_run == "client" and inv.output:
+        click.echo(render_objects(list(plan.writes), inv.output), nl=False)
+        for ref in plan.deletes:
+            note(f"{resource(ref)} would be deleted (dry run)")
+        for message in plan.messages:
+            note(message)
+        return
+
+    def report(outcome: Outcome) -> None:
+        flush_warnings(inv.store)
+        if outcome.action == "deleted" and inv.output:
+            note(outcome_line(outcome, inv.dry_run))
+        elif not inv.output:
+            click.echo(outcome_line(outcome, inv.dry_run))
+
+    try:
+        outcomes = execute(inv.store, plan, inv.dry_run, report)
+    finally:
+        flush_warnings(inv.store)
+    if inv.output:
+        click.echo(render_objects([o.obj for o in outcomes if o.obj is not None], inv.output), nl=False)
+    for message in plan.messages:
+        note(message)
+
+
+def _service(name: str) -> str:
+    return names.check_service(name)
+
+
+@cli.command()
+@click.argument("service")
+@click.option("--version", "version", required=True, help="The version to run, e.g. v1 (Deployment S-V).")
+@click.option("--image", default=names.DEFAULT_IMAGE, show_default=True, help="Container image.")
+@click.option("--port", type=click.IntRange(1, 65535), default=names.CONTAINER_PORT, show_default=True,
+              help="Container port.")
+@click.option("--replicas", type=click.IntRange(min=0), default=1, show_default=True, help="Replicas per version.")
+@click.option("--api-group", help="apiGroup label of the RouteTable (default: set by the webhook).")
+@click.option("--prefix", help="Route prefix (default: /SERVICE).")
+@common_options()
+def init(service: str, version: str, image: str, port: int, replicas: int, api_group: str | None,
+         prefix: str | None, **common: Any) -> None:
+    """Create SERVICE at --version: Service, Deployment, Upstream and RouteTable (phase stable)."""
+    if prefix is not None and not prefix.startswith("/"):
+        raise UsageError(f"invalid --prefix {prefix!r}: a route prefix starts with '/', e.g. /{service}")
+    inv = invocation(**common, create=True)
+    snap = read_snapshot(inv.store, inv.namespace, _service(service))
+    _run(inv, plan_init(snap, version, Workload(image=image, port=port, replicas=replicas), api_group, prefix))
+
+
+@cli.command()
+@click.argument("service")
+@click.option("--version", "version", required=True, help="The canary version, e.g. v2.")
+@click.option("--image", help="Container image (default: the primary's).")
+@click.option("--header", "headers", multiple=True, metavar="NAME=VALUE",
+              help="Header that routes a request to the canary (repeatable; default stage=canary).")
+@click.option("--no-route", is_flag=True, help="Only deploy the canary; add no route to it yet.")
+@common_options()
+def start(service: str, version: str, image: str | None, headers: tuple[str, ...], no_route: bool,
+          **common: Any) -> None:
+    """Deploy --version as the canary and route header-matched requests to it (phase header)."""
+    parsed = tuple(names.parse_header(h) for h in headers) or None
+    inv = invocation(**common)
+    snap = read_snapshot(inv.store, inv.namespace, _service(service))
+    _run(inv, plan_start(snap, version, image, parsed, no_route))
+
+
+@cli.command()
+@click.argument("service")
+@click.option("--weight", type=click.IntRange(0, 100), required=True,
+              help="The canary's share (0..100) of the requests without the header.")
+@common_options()
+def shift(service: str, weight: int, **common: Any) -> None:
+    """Send --weight percent of the traffic to the canary (phase weighted; 0 returns to phase header)."""
+    inv = invocation(**common)
+    _run(inv, plan_shift(read_snapshot(inv.store, inv.namespace, _service(service)), weight))
+
+
+@cli.command()
+@click.argument("service")
+@click.option("--keep-old", is_flag=True, help="Keep the old primary's Deployment (without traffic).")
+@common_options()
+def finish(service: str, keep_old: bool, **common: Any) -> None:
+    """Make the canary the primary (all traffic), then delete the old primary's Deployment."""
+    inv = invocation(**common)
+    _run(inv, plan_finish(read_snapshot(inv.store, inv.namespace, _service(service)), keep_old))
+
+
+@cli.command()
+@click.argument("service")
+@click.option("--delete-canary", is_flag=True, help="Also delete the canary's Deployment.")
+@common_options()
+def abort(service: str, delete_canary: bool, **common: Any) -> None:
+    """Send all traffic back to the primary; keep the canary's Deployment unless --delete-canary."""
+    inv = invocation(**common)
+    _run(inv, plan_abort(read_snapshot(inv.store, inv.namespace, _service(service)), delete_canary))
+
+
+def _status_text(inv: Invocation, service: str) -> str:
+    current = status_of(read_snapshot(inv.store, inv.namespace, service))
+    flush_warnings(inv.store)
+    if inv.output in ("yaml", "json"):
+        return render(current.to_dict(), inv.output).rstrip("\n")
+    return render_table(current)
+
+
+@cli.command()
+@click.argument("service")
+@click.option("-w", "--watch", is_flag=True, help="Redraw whenever the status changes, until interrupted.")
+@common_options(outputs=("table", "yaml", "json"))
+def status(service: str, watch: bool, **common: Any) -> None:
+    """Show SERVICE's phase, versions, weights, header rule, Deployments and drift."""
+    env = click.get_current_context().find_object(Env) or Env()
+    inv = invocation(**common)
+    service = _service(service)
+    if not watch:
+        click.echo(_status_text(inv, service))
+        return
+    # Polling (every env.watch_interval seconds) works the same on a cluster and on a directory.
+    shown: str | None = None
+    try:
+        while True:
+            try:
+                text = _status_text(inv, service)
+            except CanaryError as err:
+                text = f"error: {err}"
+            if text != shown:
+                if shown is not None:
+                    click.clear()
+                    click.echo("---" if inv.output == "yaml" else "")
+                click.echo(text)
+                shown = text
+            env.sleep(env.watch_interval)
+    except KeyboardInterrupt:
+        return
+
+
+@cli.command("list")
+@click.option("-A", "--all-namespaces", is_flag=True, help="List managed services in every namespace.")
+@common_options(outputs=("table", "yaml", "json"))
+def list_services(all_namespaces: bool, **common: Any) -> None:
+    """List the services kubectl-canary manages, with their phase and weights."""
+    inv = invocation(**common)
+    selector = f"{names.MANAGED_BY}={names.MANAGER}"
+    found = inv.store.list(ROUTETABLE, None if all_namespaces else inv.namespace, selector)
+    flush_warnings(inv.store)
+    summaries = sorted((summary_of(rt) for rt in found), key=lambda s: (s.namespace, s.service))
+    if inv.output in ("yaml", "json"):
+        click.echo(render([s.to_dict() for s in summaries], inv.output), nl=False)
+    elif not summaries:
+        where = "any namespace" if all_namespaces else f"namespace {inv.namespace}"
+        note(f"No services managed by kubectl-canary found in {where} ({inv.store.describe()}).")
+    else:
+        click.echo(render_list(summaries, all_namespaces))

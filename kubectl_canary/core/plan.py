@@ -1,0 +1,286 @@
+"""The plan of each command: from a `Snapshot` of a service to the objects to write and delete.
+
+Plans are pure. Each `plan_*` function validates the request against the current objects (raising
+the domain errors with one line naming the object and what to do) and returns a `Plan` whose writes
+and deletes are in a safe order: `start` writes the Deployment before the RouteTable routes to it;
+`finish` and `abort` move traffic (the RouteTable) before any Deployment is deleted. State is read
+only from the objects: the routes (the truth), the role annotations of the Deployments, and nothing
+else, so `finish` and `abort` recognise a half-done earlier run and complete it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from kubectl_canary.core import names, objects
+from kubectl_canary.core.errors import NotFound, StateConflict, UsageError
+from kubectl_canary.core.kinds import DEPLOYMENT, Obj, ObjectRef
+from kubectl_canary.core.objects import Workload
+from kubectl_canary.core.routes import Headers, RouteState, recognise
+from kubectl_canary.core.snapshot import Snapshot
+
+PRIMARY_ROLE = "primary"
+CANARY_ROLE = "canary"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a command does: objects to apply (in order), then objects to delete, and notes for the user."""
+
+    writes: tuple[Obj, ...] = ()
+    deletes: tuple[ObjectRef, ...] = ()
+    messages: tuple[str, ...] = ()
+
+
+def _current(snap: Snapshot) -> RouteState:
+    """The state the service's routes express; NotFound for an unknown service, UnmanagedShape if hand-edited."""
+    if snap.routetable is None:
+        raise NotFound(
+            f"service {snap.service} not found in namespace {snap.namespace}: there is no RouteTable "
+            f"{snap.namespace}/{names.routetable_name(snap.service)}; create it with "
+            f"`kubectl canary init {snap.service} --version V`"
+        )
+    return recognise(snap.routetable, snap.service)
+
+
+def _describe(state: RouteState) -> str:
+    if state.canary is None:
+        return f"phase stable, primary {state.primary}"
+    return f"phase {state.phase}, primary {state.primary}, canary {state.canary} at weight {state.weight}"
+
+
+def _deployment_ref(snap: Snapshot, version: str) -> ObjectRef:
+    found = snap.deployment(version)
+    name = (found or {}).get("metadata", {}).get("name") or names.deployment_name(snap.service, version)
+    return ObjectRef(DEPLOYMENT.kind, snap.namespace, str(name))
+
+
+def _require_deployment(snap: Snapshot, version: str, why: str, advice: str) -> Obj:
+    """The Deployment of `version`, which traffic is about to reach: NotFound (saying what to do) without it."""
+    found = snap.deployment(version)
+    if found is None:
+        raise NotFound(
+            f"Deployment {snap.namespace}/{names.deployment_name(snap.service, version)} ({why}) not found; {advice}"
+        )
+    return found
+
+
+def _redeploy(snap: Snapshot, version: str) -> str:
+    return f"deploy it again with `kubectl canary start {snap.service} --version {version} --no-route`"
+
+
+def workload_of(deployment: Obj, service: str, version: str) -> Workload:
+    """How an existing Deployment runs (image, args, port, replicas), to rebuild it unchanged."""
+    spec = deployment.get("spec") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or [{}]
+    mine = [c for c in containers if c.get("name") == names.deployment_name(service, version)]
+    container = (mine or containers)[0]
+    ports = container.get("ports") or [{}]
+    return Workload(
+        image=str(container.get("image") or names.DEFAULT_IMAGE),
+        args=tuple(str(a) for a in container.get("args") or ()),
+        port=int(ports[0].get("containerPort") or names.CONTAINER_PORT),
+        replicas=int(spec["replicas"]) if spec.get("replicas") is not None else 1,
+    )
+
+
+def _rebuilt(snap: Snapshot, version: str, role: str | None, workload: Workload | None = None) -> Obj:
+    """The Deployment of `version` as the plugin writes it, keeping its current workload and name."""
+    existing = snap.deployment(version)
+    if workload is None:
+        assert existing is not None  # callers pass a workload for a Deployment that does not exist yet
+        workload = workload_of(existing, snap.service, version)
+    built = objects.deployment(snap.service, snap.namespace, version, workload, role or PRIMARY_ROLE)
+    if existing is not None:
+        built["metadata"]["name"] = existing["metadata"]["name"]
+    if role is None:
+        built["metadata"].pop("annotations", None)
+    return built
+
+
+def _routetable(snap: Snapshot, state: RouteState, api_group: str | None = None) -> Obj:
+    return objects.routetable(snap.service, snap.namespace, state, api_group or snap.api_group)
+
+
+def plan_init(
+    snap: Snapshot, version: str, workload: Workload, api_group: str | None = None, prefix: str | None = None
+) -> Plan:
+    """Create the service at `version`: Service, Deployment (primary), Upstream, RouteTable (stable).
+
+    Re-running it on a service that is stable on the same version writes the same objects again.
+    """
+    names.check_service(snap.service)
+    names.check_version(snap.service, version)
+    if api_group:
+        names.check_label_value("--api-group", api_group)
+    current_prefix = None
+    if snap.routetable is not None:
+        state = _current(snap)
+        if state.canary is not None or state.primary != version:
+            raise StateConflict(
+                f"service {snap.service} already exists in namespace {snap.namespace} ({_describe(state)}); "
+                f"roll out a new version with `kubectl canary start {snap.service} --version {version}`"
+            )
+        current_prefix = state.prefix
+    state = RouteState(prefix or current_prefix or names.default_prefix(snap.service), version)
+    return Plan(
+        writes=(
+            objects.service(snap.service, snap.namespace, workload.port),
+            objects.deployment(snap.service, snap.namespace, version, workload, PRIMARY_ROLE),
+            objects.upstream(snap.service, snap.namespace, workload.port),
+            _routetable(snap, state, api_group),
+        )
+    )
+
+
+def _canary_workload(snap: Snapshot, primary: str, version: str, image: str | None) -> Workload:
+    """The canary's workload: its Deployment's if it exists, else the primary's; `image` replaces the image.
+
+    http-echo's args name the version, so they are regenerated; another image keeps the args of the
+    workload it is based on when the image is the same, and gets none otherwise (SPEC 1).
+    """
+    existing = snap.deployment(version)
+    if existing is not None:
+        base = workload_of(existing, snap.service, version)
+        if image is None:
+            return base
+    else:
+        found = snap.deployment(primary)
+        if found is None and image is None:
+            raise NotFound(
+                f"Deployment {snap.namespace}/{names.deployment_name(snap.service, primary)} of primary {primary} "
+                f"not found, so its image cannot be copied; pass --image for {version}"
+            )
+        base = workload_of(found, snap.service, primary) if found is not None else Workload()
+    new_image = image or base.image
+    args = None if objects.default_args(snap.service, version, new_image, base.port) else (
+        base.args if new_image == base.image else ()
+    )
+    return Workload(image=new_image, args=args, port=base.port, replicas=base.replicas)
+
+
+def plan_start(
+    snap: Snapshot,
+    version: str,
+    image: str | None = None,
+    headers: Headers | None = None,
+    no_route: bool = False,
+) -> Plan:
+    """Deploy `version` as the canary and (unless `no_route`) route header-matched traffic to it.
+
+    Running it again on the canary already deployed adds the route, or changes the header rule when
+    `headers` are given; the canary's weight is kept.
+    """
+    names.check_version(snap.service, version)
+    state = _current(snap)
+    if version == state.primary:
+        raise StateConflict(
+            f"version {version} is already the primary of service {snap.service} in namespace {snap.namespace}; "
+            "start a canary with a different --version"
+        )
+    if state.canary is not None and state.canary != version:
+        raise StateConflict(
+            f"a canary is already in progress for service {snap.service} in namespace {snap.namespace} "
+            f"({_describe(state)}); run `kubectl canary finish {snap.service}` or "
+            f"`kubectl canary abort {snap.service}` before starting {version}"
+        )
+    workload = _canary_workload(snap, state.primary, version, image)
+    writes: list[Obj] = [_rebuilt(snap, version, CANARY_ROLE, workload)]
+    if no_route:
+        note = "" if state.canary == version else (
+            f"; route header traffic to it with `kubectl canary start {snap.service} --version {version}`"
+        )
+        return Plan(tuple(writes), messages=(f"canary {version} of service {snap.service} deployed{note}",))
+    if headers is None:
+        headers = state.headers if state.canary == version else (names.DEFAULT_HEADER,)
+    if len({n for n, _ in headers}) != len(headers):
+        raise UsageError(f"--header names a header twice: {', '.join(f'{n}={v}' for n, v in headers)}")
+    weight = state.weight if state.canary == version else 0
+    new = RouteState(state.prefix, state.primary, version, weight, tuple(sorted(headers)))
+    writes.append(_routetable(snap, new))
+    return Plan(tuple(writes))
+
+
+def plan_shift(snap: Snapshot, weight: int) -> Plan:
+    """Give the canary `weight` percent of the traffic without the header (phase weighted, or header at 0)."""
+    if not 0 <= weight <= 100:
+        raise UsageError(f"invalid --weight {weight}: use 0 to 100")
+    state = _current(snap)
+    if state.canary is None:
+        raise StateConflict(
+            f"no canary in progress for service {snap.service} in namespace {snap.namespace} ({_describe(state)}); "
+            f"start one with `kubectl canary start {snap.service} --version V`"
+        )
+    _require_deployment(snap, state.canary, f"canary {state.canary}", _redeploy(snap, state.canary))
+    return Plan((_routetable(snap, replace(state, weight=weight)),))
+
+
+def _leftover(snap: Snapshot, primary: str, role: str) -> list[str]:
+    """Versions with a Deployment of `role` that receive no traffic (what a half-done command left)."""
+    return [v for v in snap.deployments if v != primary and snap.role(v) == role]
+
+
+def plan_finish(snap: Snapshot, keep_old: bool = False) -> Plan:
+    """Make the canary the primary (all traffic), then delete the old primary's Deployment unless `keep_old`.
+
+    A stable service whose unrouted Deployments still carry the primary role is a finish that stopped
+    half way: it is completed. A stable service without them has nothing to finish.
+    """
+    state = _current(snap)
+    messages: list[str] = []
+    if state.canary is not None:
+        new_primary, old = state.canary, [state.primary]
+        _require_deployment(snap, new_primary, f"canary {new_primary}", _redeploy(snap, new_primary))
+        if state.weight < 100:
+            messages.append(f"canary {new_primary} had weight {state.weight}; finish sends it all traffic now")
+    else:
+        new_primary, old = state.primary, _leftover(snap, state.primary, PRIMARY_ROLE)
+        if not old:
+            raise StateConflict(
+                f"no canary in progress for service {snap.service} in namespace {snap.namespace} "
+                f"({_describe(state)}): nothing to finish"
+            )
+        messages.append(f"completing an earlier finish: {new_primary} is already the primary of {snap.service}")
+    writes: list[Obj] = [_routetable(snap, RouteState(state.prefix, new_primary))]
+    if snap.deployment(new_primary) is not None:
+        writes.append(_rebuilt(snap, new_primary, PRIMARY_ROLE))
+    deletes: list[ObjectRef] = []
+    for version in old:
+        if snap.deployment(version) is None:
+            continue
+        ref = _deployment_ref(snap, version)
+        if keep_old:
+            writes.append(_rebuilt(snap, version, None))
+            messages.append(f"Deployment {ref.namespace}/{ref.name} kept (--keep-old); it receives no traffic")
+        else:
+            deletes.append(ref)
+    return Plan(tuple(writes), tuple(deletes), tuple(messages))
+
+
+def plan_abort(snap: Snapshot, delete_canary: bool = False) -> Plan:
+    """Send all traffic back to the primary; delete the canary's Deployment only with `delete_canary`.
+
+    On a stable service it rewrites the same RouteTable (and, with `delete_canary`, removes unrouted
+    canary Deployments, such as one left by an abort that stopped half way).
+    """
+    state = _current(snap)
+    _require_deployment(
+        snap, state.primary, f"primary {state.primary}", "recreate it before sending all traffic back to it"
+    )
+    messages: list[str] = []
+    if state.canary is not None:
+        canaries = [state.canary] if snap.deployment(state.canary) is not None else []
+    else:
+        canaries = _leftover(snap, state.primary, CANARY_ROLE)
+        if not (delete_canary and canaries):
+            messages.append(f"service {snap.service} is already stable on {state.primary}: nothing to abort")
+    deletes: tuple[ObjectRef, ...] = ()
+    if delete_canary:
+        deletes = tuple(_deployment_ref(snap, v) for v in canaries)
+    elif state.canary is not None and canaries:
+        messages.append(
+            f"Deployment {snap.namespace}/{names.deployment_name(snap.service, state.canary)} kept without "
+            f"traffic; remove it with `kubectl canary abort {snap.service} --delete-canary`"
+        )
+    return Plan((_routetable(snap, RouteState(state.prefix, state.primary)),), deletes, tuple(messages))
+

@@ -1,0 +1,274 @@
+"""The status of a managed service, as `status` and `list` show it: a pure model and its renderings.
+
+Weights and roles come from the routes (the truth); the RouteTable's annotations and the Deployments'
+role annotations record intent, and every difference between intent and routes is one drift line.
+A RouteTable edited into a shape the plugin does not manage still gets a status (phase `unmanaged`,
+with what was found), since `status` is where a user looks when something is wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from kubectl_canary.core import names
+from kubectl_canary.core.errors import NotFound, UnmanagedShape
+from kubectl_canary.core.kinds import Obj, annotations_of, labels_of
+from kubectl_canary.core.objects import state_annotations
+from kubectl_canary.core.routes import Headers, RouteState, recognise
+from kubectl_canary.core.routetable import destinations
+from kubectl_canary.core.snapshot import Snapshot
+
+UNMANAGED = "unmanaged"
+
+
+@dataclass(frozen=True)
+class VersionStatus:
+    """One version: its role and weight by the routes, and its Deployment's replicas.
+
+    `role` is None for a version the routes do not send traffic to; `weight` is its share (percent) of
+    the traffic without the header; `ready` is None when the store keeps no status (a directory).
+    """
+
+    version: str
+    role: str | None
+    weight: int | None
+    header: bool
+    deployment: str | None
+    ready: int | None
+    desired: int | None
+
+
+@dataclass(frozen=True)
+class Status:
+    """Everything `kubectl canary status` reports about one service."""
+
+    service: str
+    namespace: str
+    routetable: str
+    phase: str
+    prefix: str | None
+    primary: str | None
+    canary: str | None
+    weight: int | None
+    headers: Headers
+    api_group: str | None
+    versions: tuple[VersionStatus, ...]
+    drift: tuple[str, ...]
+    policy: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The status for `-o json|yaml`, with camelCase keys like the objects it describes."""
+        return {
+            "service": self.service,
+            "namespace": self.namespace,
+            "routeTable": self.routetable,
+            "phase": self.phase,
+            "prefix": self.prefix,
+            "primary": self.primary,
+            "canary": self.canary,
+            "weight": self.weight,
+            "headers": dict(self.headers),
+            "apiGroup": self.api_group,
+            "versions": [
+                {
+                    "version": v.version,
+                    "role": v.role,
+                    "weight": v.weight,
+                    "header": v.header,
+                    "deployment": v.deployment,
+                    "readyReplicas": v.ready,
+                    "replicas": v.desired,
+                }
+                for v in self.versions
+            ],
+            "drift": list(self.drift),
+            "policy": self.policy,
+        }
+
+
+def _replicas(deployment: Obj | None) -> tuple[int | None, int | None]:
+    if deployment is None:
+        return None, None
+    desired = (deployment.get("spec") or {}).get("replicas")
+    status = deployment.get("status")
+    ready = int(status.get("readyReplicas") or 0) if isinstance(status, dict) else None
+    return ready, int(desired) if desired is not None else 1
+
+
+def _annotation_drift(rt: Obj, state: RouteState) -> list[str]:
+    have, want = annotations_of(rt), state_annotations(state)
+    found: list[str] = []
+    for key in (names.PHASE, names.PRIMARY, names.CANARY, names.WEIGHT):
+        if have.get(key) == want.get(key):
+            continue
+        if key not in have:
+            found.append(f"annotation {key} is missing; the routes say {want[key]!r}")
+        elif key not in want:
+            found.append(f"annotation {key} is {have[key]!r} but the routes have no canary")
+        else:
+            found.append(f"annotation {key} is {have[key]!r} but the routes say {want[key]!r}")
+    return found
+
+
+def _deployment_drift(snap: Snapshot, roles: dict[str, str]) -> list[str]:
+    found: list[str] = []
+    for version, role in roles.items():
+        if snap.deployment(version) is None:
+            found.append(
+                f"Deployment {snap.namespace}/{names.deployment_name(snap.service, version)} does not exist, "
+                f"but the routes send traffic to {role} {version}"
+            )
+        elif snap.role(version) != role:
+            found.append(
+                f"Deployment {snap.namespace}/{names.deployment_name(snap.service, version)} has role "
+                f"{snap.role(version) or 'none'} but the routes make {version} the {role}"
+            )
+    for version in snap.deployments:
+        if version not in roles and snap.role(version) == "primary":
+            found.append(
+                f"Deployment {snap.namespace}/{names.deployment_name(snap.service, version)} has role primary "
+                f"but receives no traffic; `kubectl canary finish {snap.service}` completes the earlier finish"
+            )
+    return found
+
+
+def _version_rows(snap: Snapshot, state: RouteState | None, header_versions: set[str]) -> tuple[VersionStatus, ...]:
+    roles = _roles(state)
+    weights: dict[str, int] = {}
+    if state is not None:
+        weights[state.primary] = 100 - state.weight if state.canary else 100
+        if state.canary:
+            weights[state.canary] = state.weight
+    rows = []
+    for version in sorted(set(snap.deployments) | set(roles) | header_versions):
+        deployment = snap.deployment(version)
+        ready, desired = _replicas(deployment)
+        rows.append(VersionStatus(
+            version=version,
+            role=roles.get(version),
+            weight=weights.get(version),
+            header=version in header_versions,
+            deployment=str(deployment["metadata"]["name"]) if deployment else None,
+            ready=ready,
+            desired=desired,
+        ))
+    # The primary first, then the canary, then versions without traffic.
+    order = {"primary": 0, "canary": 1}
+    return tuple(sorted(rows, key=lambda r: (order.get(r.role or "", 2), r.version)))
+
+
+def _roles(state: RouteState | None) -> dict[str, str]:
+    if state is None:
+        return {}
+    return {state.primary: "primary", **({state.canary: "canary"} if state.canary else {})}
+
+
+def status_of(snap: Snapshot) -> Status:
+    """The status of the service in `snap`; NotFound when it has no RouteTable."""
+    rt = snap.routetable
+    if rt is None:
+        raise NotFound(
+            f"service {snap.service} not found in namespace {snap.namespace}: there is no RouteTable "
+            f"{snap.namespace}/{names.routetable_name(snap.service)}"
+        )
+    drift: list[str] = []
+    state: RouteState | None
+    try:
+        state = recognise(rt, snap.service)
+    except UnmanagedShape as err:
+        state, drift = None, [str(err)]
+    headers = state.headers if state else ()
+    header_versions = {state.canary} if state and state.canary else {
+        dict(d.subset).get(names.VERSION_KEY, "") for d in destinations(rt) if d.header_matched
+    } - {""}
+    if state is not None:
+        drift += _annotation_drift(rt, state)
+    drift += _deployment_drift(snap, _roles(state))
+    return Status(
+        service=snap.service,
+        namespace=snap.namespace,
+        routetable=names.routetable_name(snap.service),
+        phase=state.phase if state else UNMANAGED,
+        prefix=state.prefix if state else None,
+        primary=state.primary if state else None,
+        canary=state.canary if state else None,
+        weight=state.weight if state and state.canary else None,
+        headers=headers,
+        api_group=labels_of(rt).get(names.API_GROUP),
+        versions=_version_rows(snap, state, header_versions),
+        drift=tuple(drift),
+    )
+
+
+def columns(rows: list[list[str]]) -> str:
+    """Rows as left-aligned columns three spaces apart, as kubectl prints tables."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))] if rows else []
+    return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+def _dash(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def render_table(status: Status) -> str:
+    """The human-readable status: a header block, a table of versions, and the drift lines."""
+    header = ", ".join(f"{n}={v}" for n, v in status.headers)
+    lines = [
+        f"Service:     {status.namespace}/{status.service}",
+        f"RouteTable:  {status.namespace}/{status.routetable}"
+        + (f" (apiGroup {status.api_group})" if status.api_group else " (no apiGroup label)"),
+        f"Phase:       {status.phase}",
+        f"Prefix:      {_dash(status.prefix)}",
+        f"Header:      {header} -> {status.canary}" if header else "Header:      -",
+    ]
+    if status.policy:
+        lines.append(f"Policy:      {status.policy}")
+    rows = [["VERSION", "ROLE", "WEIGHT", "HEADER", "DEPLOYMENT", "READY"]]
+    for v in status.versions:
+        weight = f"{v.weight}%" if v.weight is not None else "-"
+        ready = f"{_dash(v.ready)}/{_dash(v.desired)}" if v.deployment else "missing"
+        rows.append([v.version, _dash(v.role), weight, "yes" if v.header else "-", _dash(v.deployment), ready])
+    lines += ["", columns(rows), ""]
+    lines += ["Drift:       none"] if not status.drift else ["Drift:"] + [f"  - {d}" for d in status.drift]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One line of `kubectl canary list`: a managed service and its phase."""
+
+    namespace: str
+    service: str
+    phase: str
+    primary: str | None
+    canary: str | None
+    weight: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summary_of(rt: Obj) -> Summary:
+    """The list line of a managed RouteTable (`S-routes`), from its routes."""
+    meta = rt.get("metadata") or {}
+    name = str(meta.get("name", ""))
+    service = name.removesuffix("-routes")
+    namespace = str(meta.get("namespace", ""))
+    try:
+        state = recognise(rt, service)
+    except UnmanagedShape:
+        return Summary(namespace, service, UNMANAGED, None, None, None)
+    return Summary(namespace, service, state.phase, state.primary, state.canary,
+                   state.weight if state.canary else None)
+
+
+def render_list(summaries: list[Summary], all_namespaces: bool) -> str:
+    """The `list` table, with a NAMESPACE column for -A (as kubectl prints one)."""
+    head = (["NAMESPACE"] if all_namespaces else []) + ["SERVICE", "PHASE", "PRIMARY", "CANARY", "WEIGHT"]
+    rows = [head] + [
+        ([s.namespace] if all_namespaces else []) + [s.service, s.phase, _dash(s.primary), _dash(s.canary),
+                                                      _dash(s.weight)]
+        for s in summaries
+    ]
+    return columns(rows)

@@ -1,0 +1,146 @@
+"""Where objects are read from and written to: one small interface, three implementations.
+
+`Store` is what every command talks to: `ClusterStore` (a kube-apiserver, through the kubernetes
+client, imported only when a cluster is used), `DirectoryStore` (a directory of YAML manifests, the
+GitOps path) and `MemoryStore` (a dict, the swappable fake for tests). This module also holds the two
+steps every command shares: reading a service's `Snapshot`, and executing a `Plan` in order, which
+turns a failure after some writes into a `PartialWrite` naming what was already done.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from kubectl_canary.core import names
+from kubectl_canary.core.errors import CanaryError, ClusterError, PartialWrite
+from kubectl_canary.core.kinds import (
+    DEPLOYMENT,
+    NAMESPACE,
+    ROUTETABLE,
+    SERVICE,
+    UPSTREAM,
+    Kind,
+    Obj,
+    ObjectRef,
+    kind_named,
+    manifest,
+)
+from kubectl_canary.core.merge import merge_applied
+from kubectl_canary.core.plan import Plan
+from kubectl_canary.core.snapshot import Snapshot, snapshot_of
+
+DryRun = Literal["none", "client", "server"]
+
+
+class Store(Protocol):
+    """Reads and writes Kubernetes objects (dicts). Errors are the domain errors of `core.errors`.
+
+    `warnings` collects the warnings the backend returned (an API server's `Warning` headers), for the
+    CLI to print on stderr as kubectl does; the CLI empties the list as it prints.
+    """
+
+    warnings: builtins.list[str]
+    default_namespace: str
+
+    def get(self, kind: Kind, namespace: str, name: str) -> Obj | None:
+        """The object, or None when it does not exist."""
+        ...
+
+    def list(self, kind: Kind, namespace: str | None, label_selector: str | None = None) -> builtins.list[Obj]:
+        """The objects of `kind` in `namespace` (every namespace for None) matching `label_selector`."""
+        ...
+
+    def apply(self, obj: Obj, dry_run: bool) -> Obj:
+        """Write `obj` (server-side apply semantics) and return it as stored, or as it would be when dry_run."""
+        ...
+
+    def delete(self, ref: ObjectRef, dry_run: bool) -> bool:
+        """Delete the object; False when it did not exist."""
+        ...
+
+    def describe(self) -> str:
+        """Where the objects live, for messages: `context kind-dev`, `directory ./gitops`."""
+        ...
+
+
+def kind_of(ref: ObjectRef) -> Kind:
+    found = kind_named(ref.kind)
+    if found is None:
+        raise CanaryError(f"{ref}: kind {ref.kind!r} is not one kubectl-canary handles")
+    return found
+
+
+def read_snapshot(store: Store, namespace: str, service: str) -> Snapshot:
+    """Read what a command needs to know about `service` from `store`.
+
+    The Namespace is read only for its apiGroup label, a default; a user allowed to manage the service
+    but not to read Namespaces still gets on (the webhook injects the label in that case).
+    """
+    found = [
+        store.get(ROUTETABLE, namespace, names.routetable_name(service)),
+        store.get(SERVICE, namespace, service),
+        store.get(UPSTREAM, namespace, service),
+    ]
+    with contextlib.suppress(ClusterError):
+        found.append(store.get(NAMESPACE, "", namespace))
+    objects = [o for o in found if o is not None] + store.list(DEPLOYMENT, namespace)
+    return snapshot_of(service, namespace, objects)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one object: `created`, `configured`, `unchanged` or `deleted`, and the result."""
+
+    ref: ObjectRef
+    action: str
+    obj: Obj | None = None
+
+
+def _action(before: Obj | None, after: Obj) -> str:
+    if before is None:
+        return "created"
+    return "unchanged" if manifest(before) == manifest(after) else "configured"
+
+
+def _step(store: Store, obj: Obj, dry_run: DryRun) -> Outcome:
+    ref = ObjectRef.of(obj)
+    before = store.get(kind_of(ref), ref.namespace, ref.name)
+    # A client dry run asks the store nothing but reads: the result is predicted by the same merge rule.
+    after = merge_applied(before, obj) if dry_run == "client" else store.apply(obj, dry_run=dry_run == "server")
+    return Outcome(ref, _action(before, after), after)
+
+
+def execute(
+    store: Store, plan: Plan, dry_run: DryRun = "none", on_outcome: Callable[[Outcome], None] | None = None
+) -> builtins.list[Outcome]:
+    """Apply the plan's writes, then its deletes, in order; report each step to `on_outcome` as it is done.
+
+    When a step fails after others were written, `PartialWrite` names what was done and says to re-run
+    the command (plans recognise a half-done state and complete it). Nothing is written on a dry run.
+    """
+    done: builtins.list[Outcome] = []
+    steps: builtins.list[tuple[str, Obj | ObjectRef]] = [("apply", o) for o in plan.writes]
+    steps += [("delete", r) for r in plan.deletes]
+    for verb, target in steps:
+        try:
+            if isinstance(target, ObjectRef):
+                gone = dry_run == "client" or store.delete(target, dry_run=dry_run == "server")
+                outcome = Outcome(target, "deleted" if gone else "already gone")
+            else:
+                outcome = _step(store, target, dry_run)
+        except CanaryError as err:
+            if not done or dry_run != "none":
+                raise
+            what = target if isinstance(target, ObjectRef) else ObjectRef.of(target)
+            written = ", ".join(f"{o.ref} {o.action}" for o in done)
+            raise PartialWrite(
+                f"{written}; then {verb} {what} failed: {err}; re-run the same command to complete it"
+            ) from err
+        done.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+    return done

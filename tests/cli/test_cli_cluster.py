@@ -1,0 +1,78 @@
+"""The CLI on a real ClusterStore talking HTTP to a stand-in kube-apiserver (tests/store/fake_apiserver):
+an unreachable cluster, an RBAC refusal and an admission denial each reach the user as one line naming
+the context, the verb and the object, with the server's text verbatim; server warnings are printed."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from conftest import service_objects
+from store.fake_apiserver import FakeApiServer, kubeconfig
+
+from kubectl_canary.core.routes import RouteState
+
+RT_PATH = "/apis/gateway.solo.io/v1/namespaces/echo/routetables/echo-routes"
+DEPLOYMENTS = "/apis/apps/v1/namespaces/echo/deployments"
+DENIAL = ('admission webhook "routetables.validate.kubectl-canary.io" denied the request: canary weight may rise by '
+          "at most 25 per step (CanaryPolicy default)")
+
+
+@pytest.fixture
+def api(tmp_path):
+    fake = FakeApiServer()
+    (tmp_path / "config").write_text(kubeconfig(fake.url, context="kind-dev", current="kind-dev"))
+    yield fake
+    fake.close()
+
+
+def _weighted(fake: FakeApiServer) -> None:
+    objs = service_objects(RouteState("/echo", "v1", "v2", 50, (("stage", "canary"),)),
+                           {"v1": "primary", "v2": "canary"})
+    fake.answers[("GET", RT_PATH)] = (200, objs[2], [])
+    fake.answers[("GET", DEPLOYMENTS)] = (200, {"items": objs[3:]}, [])
+
+
+def test_an_admission_denial_reaches_the_user_verbatim(run, api, tmp_path):
+    _weighted(api)
+    api.answers[("PATCH", RT_PATH)] = (403, {"kind": "Status", "message": DENIAL},
+                                       [("Warning", '299 - "weight step above policy"')])
+    result = run("shift", "echo", "--weight", "100", "--kubeconfig", str(tmp_path / "config"))
+    assert result.exit_code == 1
+    assert result.stderr == ("Warning: weight step above policy\n"
+                             f"error: cannot apply RouteTable echo/echo-routes: {DENIAL}\n")
+    patch = next(r for r in api.requests if r["method"] == "PATCH")
+    assert patch["query"] == {"fieldManager": "kubectl-canary", "force": "true"}
+    assert patch["body"]["metadata"]["annotations"]["kubectl-canary.io/weight"] == "100"
+
+
+def test_a_server_dry_run_sends_dry_run_all(run, api, tmp_path):
+    _weighted(api)
+    api.answers[("PATCH", RT_PATH)] = (200, {"kind": "RouteTable", "metadata": {"name": "echo-routes"}}, [])
+    result = run("shift", "echo", "--weight", "60", "--dry-run=server", "--kubeconfig", str(tmp_path / "config"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "routetable.gateway.solo.io/echo-routes configured (server dry run)\n"
+    assert next(r for r in api.requests if r["method"] == "PATCH")["query"]["dryRun"] == "All"
+
+
+def test_an_rbac_refusal_names_the_context_the_verb_and_the_object(run, api, tmp_path):
+    message = ('routetables.gateway.solo.io "echo-routes" is forbidden: User "dev" cannot get resource "routetables" '
+               'in API group "gateway.solo.io" in the namespace "echo"')
+    api.answers[("GET", RT_PATH)] = (403, {"kind": "Status", "message": message}, [])
+    result = run("status", "echo", "--kubeconfig", str(tmp_path / "config"))
+    assert result.exit_code == 1
+    assert result.stderr == (f"error: forbidden: context kind-dev may not get RouteTable echo/echo-routes "
+                             f"({message}); ask for RBAC permission to get routetables.gateway.solo.io in "
+                             "namespace echo\n")
+
+
+def test_an_unreachable_cluster_names_the_context_and_the_verb(run, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    (tmp_path / "config").write_text(kubeconfig(f"http://127.0.0.1:{port}", context="kind-dev", current="kind-dev"))
+    result = run("finish", "echo", "-n", "echo", "--kubeconfig", str(tmp_path / "config"))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: cannot reach the cluster of context kind-dev to get RouteTable "
+                                    "echo/echo-routes: ")
+    assert result.stderr.count("\n") == 1

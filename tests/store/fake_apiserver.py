@@ -1,0 +1,64 @@
+"""A tiny local HTTP server standing in for kube-apiserver (canned answers, recorded requests), and a
+kubeconfig pointing at it, for ClusterStore tests that need no real cluster."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+import yaml
+
+
+class FakeApiServer:
+    """Answers each (method, path) with a canned (status, body, extra headers) and records the requests."""
+
+    def __init__(self) -> None:
+        self.answers: dict[tuple[str, str], tuple[int, object, list[tuple[str, str]]]] = {}
+        self.requests: list[dict] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                url = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                fake.requests.append({
+                    "method": self.command, "path": url.path, "query": dict(parse_qsl(url.query)),
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "body": json.loads(body) if body else None,
+                })
+                status, payload, headers = fake.answers.get((self.command, url.path), (404, {"message": "nf"}, []))
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_PATCH = do_DELETE = _answer
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def kubeconfig(server: str, context: str = "dev", namespace: str | None = "echo", current: str | None = "dev") -> str:
+    ctx = {"cluster": "c", "user": "u", **({"namespace": namespace} if namespace else {})}
+    return yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", **({"current-context": current} if current else {}),
+        "clusters": [{"name": "c", "cluster": {"server": server}}],
+        "users": [{"name": "u", "user": {"token": "secret-token"}}],
+        "contexts": [{"name": context, "context": ctx}],
+    })

@@ -1,0 +1,175 @@
+"""ClusterStore against a tiny local HTTP server standing in for kube-apiserver: the requests it builds
+(paths, server-side apply, dry run, delete options), the kubeconfig rules, the Warning headers, and the
+translation of every kind of refusal. (The real kube-apiserver is exercised by the e2e tests.)"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from kubectl_canary.core.errors import CanaryError, ClusterError
+from kubectl_canary.core.kinds import DEPLOYMENT, NAMESPACE, ROUTETABLE, SERVICE, ObjectRef
+from kubectl_canary.store.cluster import ClusterStore, parse_warnings, resource_path
+
+from .fake_apiserver import FakeApiServer, kubeconfig
+
+RT = {"apiVersion": "gateway.solo.io/v1", "kind": "RouteTable",
+      "metadata": {"name": "echo-routes", "namespace": "echo"}, "spec": {"routes": []}}
+RT_PATH = "/apis/gateway.solo.io/v1/namespaces/echo/routetables/echo-routes"
+
+
+@pytest.fixture
+def api(tmp_path, monkeypatch):
+    fake = FakeApiServer()
+    path = tmp_path / "config"
+    path.write_text(kubeconfig(fake.url))
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def store(api) -> ClusterStore:
+    return ClusterStore()
+
+
+@pytest.mark.parametrize(
+    ("kind", "namespace", "name", "path"),
+    [
+        (ROUTETABLE, "echo", "echo-routes", RT_PATH),
+        (DEPLOYMENT, "echo", None, "/apis/apps/v1/namespaces/echo/deployments"),
+        (SERVICE, "echo", "echo", "/api/v1/namespaces/echo/services/echo"),
+        (NAMESPACE, "", "echo", "/api/v1/namespaces/echo"),
+        (ROUTETABLE, None, None, "/apis/gateway.solo.io/v1/routetables"),
+    ],
+)
+def test_resource_paths(kind, namespace, name, path):
+    assert resource_path(kind, namespace, name) == path
+
+
+@pytest.mark.parametrize(
+    ("values", "warnings"),
+    [
+        (['299 - "spec.routes[0]: weight 0 sends no traffic"'], ["spec.routes[0]: weight 0 sends no traffic"]),
+        (['299 - "a \\"quoted\\" word"', '299 - "second"'], ['a "quoted" word', "second"]),
+        (['299 - "one", 299 - "two" "Sat, 01 Jan 2000 00:00:00 GMT"'], ["one", "two"]),
+        (["garbage"], []),
+    ],
+)
+def test_parse_warnings(values, warnings):
+    assert parse_warnings(values) == warnings
+
+
+def test_get_sends_the_token_and_returns_the_object(api, store):
+    api.answers[("GET", RT_PATH)] = (200, RT, [])
+    assert store.get(ROUTETABLE, "echo", "echo-routes") == RT
+    assert api.requests[0]["headers"]["authorization"] == "Bearer secret-token"
+    assert store.get(ROUTETABLE, "echo", "missing") is None
+    assert (store.describe(), store.default_namespace) == ("context dev", "echo")
+
+
+@pytest.mark.parametrize(("dry_run", "query"), [
+    (False, {"fieldManager": "kubectl-canary", "force": "true"}),
+    (True, {"fieldManager": "kubectl-canary", "force": "true", "dryRun": "All"}),
+])
+def test_apply_is_a_server_side_apply_patch(api, store, dry_run, query):
+    api.answers[("PATCH", RT_PATH)] = (200, {**RT, "status": {}}, [("Warning", '299 - "deprecated field"')])
+    assert store.apply(RT, dry_run=dry_run)["status"] == {}
+    request = api.requests[-1]
+    assert (request["method"], request["query"], request["body"]) == ("PATCH", query, RT)
+    assert request["headers"]["content-type"] == "application/apply-patch+yaml"
+    assert store.warnings == ["deprecated field"]
+
+
+@pytest.mark.parametrize(("dry_run", "query"), [(False, {}), (True, {"dryRun": "All"})])
+def test_delete_propagates_in_the_background(api, store, dry_run, query):
+    path = "/apis/apps/v1/namespaces/echo/deployments/echo-v1"
+    api.answers[("DELETE", path)] = (200, {"kind": "Status"}, [])
+    assert store.delete(ObjectRef("Deployment", "echo", "echo-v1"), dry_run=dry_run) is True
+    assert api.requests[-1]["body"]["propagationPolicy"] == "Background" and api.requests[-1]["query"] == query
+    assert store.delete(ObjectRef("Deployment", "echo", "echo-v9"), dry_run=False) is False
+
+
+def test_list_sends_the_selector_and_restores_kind_on_items(api, store):
+    api.answers[("GET", "/apis/gateway.solo.io/v1/routetables")] = (200, {"items": [{"metadata": {"name": "a"}}]}, [])
+    found = store.list(ROUTETABLE, None, "app.kubernetes.io/managed-by=kubectl-canary")
+    assert found == [{"apiVersion": "gateway.solo.io/v1", "kind": "RouteTable", "metadata": {"name": "a"}}]
+    assert api.requests[-1]["query"] == {"labelSelector": "app.kubernetes.io/managed-by=kubectl-canary"}
+
+
+ADMISSION = ('admission webhook "routetables.validate.kubectl-canary.io" denied the request: route /echo -> '
+             "echo/echo subset version=v3: no Deployment runs version v3")
+RBAC = ('routetables.gateway.solo.io "echo-routes" is forbidden: User "dev" cannot patch resource "routetables" '
+        'in API group "gateway.solo.io" in the namespace "echo"')
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "error", "expected"),
+    [
+        (401, "Unauthorized", ClusterError, "unauthorized: the cluster of context dev rejected the credentials to "
+                                            "apply RouteTable echo/echo-routes"),
+        (403, RBAC, ClusterError, f"forbidden: context dev may not apply RouteTable echo/echo-routes ({RBAC}); "
+                                  "ask for RBAC permission to patch routetables.gateway.solo.io in namespace echo"),
+        (403, ADMISSION, CanaryError, f"cannot apply RouteTable echo/echo-routes: {ADMISSION}"),
+        (400, ADMISSION, CanaryError, f"cannot apply RouteTable echo/echo-routes: {ADMISSION}"),
+        (422, 'RouteTable.gateway.solo.io "echo-routes" is invalid: spec.routes: Invalid value', CanaryError,
+         'cannot apply RouteTable echo/echo-routes: RouteTable.gateway.solo.io "echo-routes" is invalid'),
+        (500, "Internal error occurred: failed calling webhook", ClusterError,
+         "the cluster of context dev failed to apply RouteTable echo/echo-routes: 500 Internal error occurred"),
+    ],
+)
+def test_refusals_are_translated_keeping_the_server_message(api, store, status, message, error, expected):
+    api.answers[("PATCH", RT_PATH)] = (status, {"kind": "Status", "message": message}, [])
+    with pytest.raises(error) as err:
+        store.apply(RT, dry_run=False)
+    assert str(err.value).startswith(expected)
+    assert type(err.value) is error
+
+
+def test_a_missing_resource_type_on_list_names_the_crd(api, store):
+    with pytest.raises(ClusterError, match=r"does not serve routetables \(gateway.solo.io/v1\); are its CRDs"):
+        store.list(ROUTETABLE, "echo")
+
+
+def test_an_unreachable_cluster_names_the_context_and_the_verb(tmp_path, monkeypatch):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    (tmp_path / "config").write_text(kubeconfig(f"http://127.0.0.1:{port}", context="kind-dev", current="kind-dev"))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "config"))
+    with pytest.raises(ClusterError, match="cannot reach the cluster of context kind-dev to get RouteTable "
+                                           "echo/echo-routes: "):
+        ClusterStore().get(ROUTETABLE, "echo", "echo-routes")
+
+
+def test_kubeconfig_paths_merge_like_kubectl(tmp_path, monkeypatch):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.write_text(kubeconfig("http://127.0.0.1:1", context="a", namespace="team-a", current="a"))
+    second.write_text(kubeconfig("http://127.0.0.1:2", context="b", namespace=None, current="b"))
+    monkeypatch.setenv("KUBECONFIG", f"{first}:{tmp_path / 'missing'}:{second}")
+    # The first file that sets current-context wins, as in kubectl.
+    assert (ClusterStore().context, ClusterStore().default_namespace) == ("a", "team-a")
+    picked = ClusterStore(context="b")
+    assert (picked.describe(), picked.default_namespace) == ("context b", "default")
+    assert ClusterStore(kubeconfig=str(second)).context == "b"
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda p, m: (m.setenv("KUBECONFIG", str(p / "none")), m.setenv("HOME", str(p)),
+                       m.delenv("KUBERNETES_SERVICE_HOST", raising=False)), "no kubeconfig found"),
+        (lambda p, m: m.setenv("KUBECONFIG", str(p / "config")), "context 'nope' not found in kubeconfig"),
+    ],
+)
+def test_kubeconfig_errors(tmp_path, monkeypatch, setup, message):
+    (tmp_path / "config").write_text(kubeconfig("http://127.0.0.1:1"))
+    setup(tmp_path, monkeypatch)
+    with pytest.raises(ClusterError, match=message):
+        ClusterStore(context="nope" if "nope" in message else None)
+
+
+def test_a_missing_kubeconfig_flag_file_is_named(tmp_path):
+    with pytest.raises(ClusterError, match=r"kubeconfig .*/nothing not found; pass an existing file"):
+        ClusterStore(kubeconfig=str(tmp_path / "nothing"))

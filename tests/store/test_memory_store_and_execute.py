@@ -1,0 +1,101 @@
+"""MemoryStore (the fake cluster), reading a snapshot, and executing a plan: order, outcomes, dry runs
+and the PartialWrite that names what was already written."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import service_objects
+
+from kubectl_canary.core.errors import ClusterError, PartialWrite
+from kubectl_canary.core.kinds import DEPLOYMENT, SERVICE, ObjectRef
+from kubectl_canary.core.plan import Plan, plan_finish
+from kubectl_canary.core.routes import RouteState
+from kubectl_canary.store import execute, read_snapshot
+from kubectl_canary.store.memory import MemoryStore
+
+WEIGHTED = RouteState("/echo", "v1", "v2", 50, (("stage", "canary"),))
+V1 = ObjectRef("Deployment", "echo", "echo-v1")
+
+
+def test_memory_store_keeps_objects_and_records_calls():
+    store = MemoryStore(service_objects(WEIGHTED, {"v1": "primary"}))
+    assert store.get(SERVICE, "echo", "echo")["kind"] == "Service"
+    assert [o["metadata"]["name"] for o in store.list(DEPLOYMENT, "echo")] == ["echo-v1"]
+    assert store.delete(V1, dry_run=True) is True and store.get(DEPLOYMENT, "echo", "echo-v1") is not None
+    assert store.delete(V1, dry_run=False) is True and store.delete(V1, dry_run=False) is False
+    assert store.calls[0] == ("get", ObjectRef("Service", "echo", "echo"))
+    assert ("list", None) in store.calls
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "call"),
+    [(("delete", V1), lambda s: s.delete(V1, False)), ({("apply", None)}, lambda s: s.apply({"kind": "X"}, False)),
+     (("list", None), lambda s: s.list(DEPLOYMENT, None))],
+)
+def test_memory_store_fails_the_chosen_call(fail_on, call):
+    store = MemoryStore(service_objects(WEIGHTED, {"v1": "primary"}), fail_on=fail_on)
+    with pytest.raises(ClusterError, match="injected failure"):
+        call(store)
+
+
+def test_read_snapshot_reads_the_service_and_tolerates_an_unreadable_namespace():
+    objs = service_objects(WEIGHTED, {"v1": "primary", "v2": "canary"})
+    store = MemoryStore(objs, fail_on=("get", ObjectRef("Namespace", "", "echo")))
+    snap = read_snapshot(store, "echo", "echo")
+    assert snap.routetable is not None and list(snap.deployments) == ["v1", "v2"]
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "echo",
+                                                                "labels": {"kubectl-canary.io/api-group": "g"}}}
+    assert read_snapshot(MemoryStore([ns]), "echo", "echo").namespace_api_group == "g"
+
+
+def test_execute_applies_then_deletes_in_order_with_outcomes():
+    store = MemoryStore(service_objects(WEIGHTED, {"v1": "primary", "v2": "canary"}))
+    seen = []
+    outcomes = execute(store, plan_finish(read_snapshot(store, "echo", "echo")), on_outcome=seen.append)
+    assert [(str(o.ref), o.action) for o in outcomes] == [
+        ("RouteTable echo/echo-routes", "configured"), ("Deployment echo/echo-v2", "configured"),
+        ("Deployment echo/echo-v1", "deleted")]
+    assert seen == outcomes
+    assert [c for c in store.calls if c[0] in ("apply", "delete")] == [
+        ("apply", ObjectRef("RouteTable", "echo", "echo-routes")),
+        ("apply", ObjectRef("Deployment", "echo", "echo-v2")),
+        ("delete", V1),
+    ]
+
+
+def test_execute_reports_created_and_unchanged():
+    obj = service_objects(WEIGHTED, {})[0]
+    store = MemoryStore()
+    assert execute(store, Plan((obj,)))[0].action == "created"
+    assert execute(store, Plan((obj,)))[0].action == "unchanged"
+
+
+@pytest.mark.parametrize("dry_run", ["client", "server"])
+def test_dry_runs_write_nothing(dry_run):
+    store = MemoryStore(service_objects(WEIGHTED, {"v1": "primary", "v2": "canary"}))
+    before = dict(store.objects)
+    outcomes = execute(store, plan_finish(read_snapshot(store, "echo", "echo")), dry_run)
+    assert [o.action for o in outcomes] == ["configured", "configured", "deleted"]
+    assert store.objects == before
+    applied = [c for c in store.calls if c[0] in ("apply", "delete")]
+    assert applied == [] if dry_run == "client" else len(applied) == 3
+
+
+def test_a_failure_after_writes_is_a_partial_write_naming_what_was_done():
+    store = MemoryStore(service_objects(WEIGHTED, {"v1": "primary", "v2": "canary"}), fail_on=("delete", V1))
+    with pytest.raises(PartialWrite) as err:
+        execute(store, plan_finish(read_snapshot(store, "echo", "echo")))
+    assert str(err.value) == (
+        "RouteTable echo/echo-routes configured, Deployment echo/echo-v2 configured; then delete Deployment "
+        "echo/echo-v1 failed: injected failure: cannot delete Deployment echo/echo-v1; "
+        "re-run the same command to complete it"
+    )
+    store.fail_on.clear()
+    outcomes = execute(store, plan_finish(read_snapshot(store, "echo", "echo")))
+    assert [(str(o.ref), o.action) for o in outcomes][-1] == ("Deployment echo/echo-v1", "deleted")
+
+
+def test_a_failure_before_any_write_is_the_original_error():
+    store = MemoryStore(service_objects(WEIGHTED, {"v1": "primary", "v2": "canary"}), fail_on=("apply", None))
+    with pytest.raises(ClusterError, match="injected failure: cannot apply RouteTable echo/echo-routes"):
+        execute(store, plan_finish(read_snapshot(store, "echo", "echo")))
