@@ -22,7 +22,7 @@ GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 K8S_DIR=$CACHE/k8s-$K8S_VERSION
 HELM_DIR=$CACHE/helm-$HELM_VERSION
 GLOO_DIR=$CACHE/gloo-$GLOO_VERSION
-SHARED_CRDS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/../shared/gloo-crds
+SHARED_CRDS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)/shared/gloo-crds
 
 # name:git-blob of the Gloo CRDs the tests rely on (solo-io/gloo v1.22.1).
 GLOO_CRD_BLOBS=(
@@ -39,7 +39,7 @@ die() { log "ERROR: $*"; exit 1; }
 # add requirements to the throwaway wrapper go.mod files.
 export GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 GO111MODULE=on
 
-# mod_json MOD@VER FIELD: download a module (zip when FIELD=Dir) and print a field.
+# mod_field MOD@VER FIELD: download a module (zip when FIELD=Dir) and print a field.
 mod_field() {
   local json
   json=$("$GO" mod download -json "$1") || die "go mod download $1 failed: $json"
@@ -142,7 +142,9 @@ build_etcd() {
   log "building etcd $ver"
   # The main package is go.etcd.io/etcd/server/v3 itself, which go build names
   # "server"; build it aside, then rename the finished binary to etcd.
-  go_build "$dir" "$WORK/etcd-bin" "-X go.etcd.io/etcd/api/v3/version.GitSHA=$ver" go.etcd.io/etcd/server/v3
+  # Its version string is a constant in go.etcd.io/etcd/api/v3/version, so it
+  # needs no ldflags.
+  go_build "$dir" "$WORK/etcd-bin" "" go.etcd.io/etcd/server/v3
   mkdir -p "$CACHE/etcd-$ver/bin"
   install -m 0755 "$WORK/etcd-bin/server" "$CACHE/etcd-$ver/bin/.etcd.tmp.$$"
   mv -f "$CACHE/etcd-$ver/bin/.etcd.tmp.$$" "$CACHE/etcd-$ver/bin/etcd"
@@ -207,6 +209,8 @@ main() {
     return
   fi
   command -v "$GO" >/dev/null || die "go not found (set GO=/path/to/go)"
+  # Leftovers of a killed build (we hold the lock, so no build is running).
+  find "$CACHE" -maxdepth 3 \( -name '.build.*' -o -name '.crds.*' -o -name '.etcd.tmp.*' \) -exec rm -rf {} +
   log "building missing tools into $CACHE with $("$GO" version)"
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/kubectl-canary-build.XXXXXX")
   trap 'rm -rf "$WORK"' EXIT
