@@ -1,7 +1,270 @@
-"""The `canary-webhook` console script (placeholder until the webhook lands)."""
+"""The `canary-webhook` console script: `serve`, `review` (the same decision offline) and `certs`.
 
+Domain errors are translated here: InvalidObject and UsageError exit 2, other CanaryErrors exit 1,
+with one line on stderr. `review` exits 0 when the request is allowed, 1 when denied, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
 import sys
+import tempfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import jsonpatch
+import yaml
+
+from kubectl_canary.core.errors import CanaryError, InvalidObject, UsageError
+from kubectl_canary.core.kinds import Obj, ObjectRef
+from kubectl_canary.core.names import check_label_value
+from webhook import certs, logs
+from webhook.decision import ENFORCE, ENFORCEMENTS, Context, Settings, Verdict
+from webhook.lookup import Lookup, Memo, StateLookup
+from webhook.mutation import mutate
+from webhook.review import KIND, BadRequest, GroupKind, Review, parse_document
+from webhook.validation import validate
+
+
+def fail(err: CanaryError) -> NoReturn:
+    click.echo(f"canary-webhook: {err}", err=True)
+    sys.exit(2 if isinstance(err, (UsageError, InvalidObject)) else err.exit_code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Admission webhook that guards every Gloo RouteTable (mutate + validate)."""
+
+
+# -- serve -------------------------------------------------------------------------------------
+
+def _self_signed_dir(host: str) -> Path:
+    directory = Path(tempfile.mkdtemp(prefix="canary-webhook-tls-"))
+    names = ["localhost"] + ([host] if host not in ("0.0.0.0", "::", "127.0.0.1", "::1", "localhost") else [])
+    dns = [n for n in names if not _is_ip(n)]
+    ips = ["127.0.0.1", "::1"] + [n for n in names if _is_ip(n)]
+    ca = certs.issue(directory, dns, ips, days=30)
+    click.echo(f"canary-webhook: self-signed certificate; CA at {directory / certs.CA_FILE}", err=True)
+    click.echo(f"canary-webhook: caBundle {certs.ca_bundle(ca)}", err=True)
+    return directory
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _bootstrap_dir(
+    kubeconfig: str | None, secret: str, service: str, configuration: str, cert_dir: Path | None
+) -> Path:
+    """Self-managed TLS: `webhook.bootstrap` keeps the pair in a Secret, publishes the caBundle and
+    writes tls.crt/tls.key into the certificate directory, now and (a thread in the gunicorn master,
+    which forks no threads into the workers) before they expire; the server reloads the files."""
+    try:
+        from webhook import bootstrap
+    except ImportError as err:
+        raise UsageError(
+            "--tls-secret needs webhook.bootstrap, which this build does not have; use --cert-dir"
+        ) from err
+    namespace = os.environ.get("POD_NAMESPACE")
+    if not namespace:
+        raise UsageError("--tls-secret needs the POD_NAMESPACE environment variable (the downward API)")
+    from webhook.cache import api_client
+
+    api = api_client(kubeconfig)
+    directory = cert_dir or Path(tempfile.mkdtemp(prefix="canary-webhook-tls-"))
+    bootstrap.ensure_serving_cert(api, namespace, secret, service, configuration, directory)
+    bootstrap.start_renewal(api, namespace, secret, service, configuration, directory)
+    return directory
+
+
+def _app_factory(kubeconfig: str | None, state: StateLookup | None, settings: Settings) -> Callable[[], Any]:
+    """Builds the app in the gunicorn worker (after the fork), starting the watch caches there.
+
+    A `--state` directory is read once, in the master (so that a bad file stops `serve` with exit
+    2 before it listens); the worker inherits the objects.
+    """
+
+    def make_app() -> Any:
+        from webhook.app import create_app
+
+        logs.setup()
+        lookup: Any = state
+        if lookup is None:
+            from webhook.cache import InformerLookup, api_client
+
+            lookup = InformerLookup(api_client(kubeconfig))
+            lookup.start()
+        return create_app(lookup, settings)
+
+    return make_app
+
+
+@cli.command()
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8443, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--cert-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Directory with tls.crt and tls.key (reloaded when they change).")
+@click.option("--self-signed", is_flag=True, help="Generate a CA and serving certificate in a temp dir.")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Default: in-cluster, else ~/.kube/config.")
+@click.option("--state", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Answer from the YAML objects in DIR instead of a cluster.")
+@click.option("--default-api-group", metavar="G", help="apiGroup for RouteTables whose Namespace names none.")
+@click.option("--enforcement", type=click.Choice(ENFORCEMENTS), default=ENFORCE, show_default=True,
+              help="warn: admit what would be denied, with warnings.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option("--tls-secret", metavar="NAME", help="Self-managed TLS: keep the serving pair in this Secret.")
+@click.option("--service", metavar="NAME", help="Self-managed TLS: the webhook's Service (certificate names).")
+@click.option("--webhook-configuration", metavar="NAME", help="Self-managed TLS: configurations to patch.")
+@click.option("--allow-endpoint", is_flag=True, hidden=True, help="Benchmarks: POST /allow admits everything.")
+def serve(
+    host: str, port: int, cert_dir: Path | None, self_signed: bool, kubeconfig: str | None, state: Path | None,
+    default_api_group: str | None, enforcement: str, workers: int, threads: int, tls_secret: str | None,
+    service: str | None, webhook_configuration: str | None, allow_endpoint: bool,
+) -> None:
+    """Serve /mutate, /validate, /healthz, /readyz and /metrics over HTTPS."""
+    from webhook import server
+
+    try:
+        managed = (tls_secret, service, webhook_configuration)
+        if any(managed) and not all(managed):
+            raise UsageError("--tls-secret, --service and --webhook-configuration go together")
+        if sum([bool(tls_secret), self_signed, bool(cert_dir) and not tls_secret]) != 1:
+            raise UsageError(
+                "give one of --cert-dir DIR, --self-signed, or --tls-secret/--service/--webhook-configuration"
+            )
+        if state is not None and kubeconfig:
+            raise UsageError("--state and --kubeconfig exclude each other")
+        if default_api_group:
+            check_label_value("--default-api-group", default_api_group)
+        objects = StateLookup.from_dir(state) if state is not None else None
+        if objects is None:
+            from webhook.cache import api_client
+
+            api_client(kubeconfig)  # no usable configuration: say so now, not from a worker that fails to boot
+        cleanup = None
+        if self_signed:
+            cert_dir = cleanup = _self_signed_dir(host)
+        elif tls_secret and service and webhook_configuration:
+            logs.setup()  # the TLS bootstrap's lines as JSON too (gunicorn's own follow, workers set up again)
+            cert_dir = _bootstrap_dir(kubeconfig, tls_secret, service, webhook_configuration, cert_dir)
+        assert cert_dir is not None
+        settings = Settings(default_api_group or None, enforcement, allow_endpoint)
+        try:
+            opts = server.options(host, port, cert_dir, workers, threads, cleanup)
+        except (OSError, ValueError) as err:
+            raise UsageError(f"cannot serve with the certificate in {cert_dir}: {err}") from err
+    except CanaryError as err:
+        fail(err)
+    server.serve(_app_factory(kubeconfig, objects, settings), opts)
+
+
+# -- review ------------------------------------------------------------------------------------
+
+def _load_input(path: str) -> Any:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise InvalidObject(f"{path}: cannot read it ({err})") from err
+    if len(docs) != 1:
+        raise InvalidObject(f"{path}: expected one document (an object or an AdmissionReview), found {len(docs)}")
+    return docs[0]
+
+
+def review_of(doc: Any, state: StateLookup) -> Review:
+    """A Review for `-f`: a whole AdmissionReview, or a plain object as a CREATE (an UPDATE when the
+    state holds an object of the same kind, namespace and name)."""
+    if isinstance(doc, dict) and doc.get("kind") == KIND:
+        return parse_document(doc)
+    if not isinstance(doc, dict) or not doc.get("apiVersion") or not doc.get("kind"):
+        raise BadRequest("the input is neither an AdmissionReview nor a Kubernetes object (apiVersion, kind)")
+    ref = ObjectRef.of(doc)
+    namespace = ref.namespace or "default"
+    old = state.find(str(doc["apiVersion"]), ref.kind, namespace, ref.name)
+    group = str(doc["apiVersion"]).rpartition("/")[0]
+    return Review(
+        uid=str(uuid.uuid4()),
+        kind=GroupKind(group, ref.kind),
+        operation="UPDATE" if old is not None else "CREATE",
+        namespace=namespace,
+        name=ref.name,
+        obj=doc,
+        old=old,
+    )
+
+
+def decide(review: Review, lookup: Lookup, settings: Settings) -> tuple[Verdict, Verdict, Obj | None]:
+    """Mutation, then validation of the mutated object: what kube-apiserver would do with both webhooks."""
+    mutated = mutate(Context(review, Memo(lookup), settings))
+    obj = review.obj
+    if mutated.patch and obj is not None:
+        obj = jsonpatch.apply_patch(obj, list(mutated.patch))
+    after = Review(review.uid, review.kind, review.operation, review.namespace, review.name, obj, review.old,
+                   review.dry_run)
+    return mutated, validate(Context(after, Memo(lookup), settings)), obj
+
+
+@cli.command()
+@click.option("-f", "--filename", "path", required=True,
+              help="An object or an AdmissionReview (YAML/JSON; - for stdin).")
+@click.option("--state", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Directory of the cluster objects to consult (Upstreams, Deployments, RouteTables, ...).")
+@click.option("--default-api-group", metavar="G")
+@click.option("--enforcement", type=click.Choice(ENFORCEMENTS), default=ENFORCE, show_default=True)
+@click.option("-o", "--output", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+def review(path: str, state: Path | None, default_api_group: str | None, enforcement: str, output: str) -> None:
+    """Decide offline: print the (mutated) object, warnings and denials; exit 0 allowed, 1 denied, 2 bad input."""
+    try:
+        lookup = StateLookup.from_dir(state) if state else StateLookup()
+        request = review_of(_load_input(path), lookup)
+        mutated, validated, obj = decide(request, lookup, Settings(default_api_group or None, enforcement))
+    except CanaryError as err:
+        fail(err)
+    if obj is not None:
+        text = json.dumps(obj, indent=2) + "\n" if output == "json" else yaml.safe_dump(obj, sort_keys=False)
+        click.echo(text, nl=False)
+    for warning in mutated.warnings + validated.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if not validated.allowed:
+        for problem in validated.problems:
+            if problem.deny:
+                click.echo(f"denied: {problem.message}", err=True)
+        sys.exit(1)
+
+
+# -- certs -------------------------------------------------------------------------------------
+
+@cli.command("certs")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--dns", "dns", multiple=True, metavar="NAME",
+              help="DNS name (repeatable), e.g. canary-webhook.canary-system.svc")
+@click.option("--ip", "ips", multiple=True, metavar="ADDR", help="IP address (repeatable).")
+@click.option("--days", default=365, show_default=True, type=click.IntRange(1, 36500))
+def certs_command(out: Path, dns: tuple[str, ...], ips: tuple[str, ...], days: int) -> None:
+    """Write ca.crt, tls.crt and tls.key to --out and print the base64 caBundle."""
+    try:
+        if not dns and not ips:
+            raise UsageError("give at least one --dns NAME or --ip ADDR")
+        bad = [ip for ip in ips if not _is_ip(ip)]
+        if bad:
+            raise UsageError(f"not an IP address: {', '.join(bad)}")
+        ca = certs.issue(out, dns, ips, days)
+    except CanaryError as err:
+        fail(err)
+    click.echo(f"canary-webhook: wrote {out / certs.CA_FILE}, {out / certs.CERT_FILE}, {out / certs.KEY_FILE}",
+               err=True)
+    click.echo(certs.ca_bundle(ca))
 
 
 def main() -> None:
-    sys.exit("canary-webhook: not built yet")
+    cli()

@@ -122,6 +122,11 @@ def _weight(entry: Mapping[str, Any]) -> int | None:
     return weight if isinstance(weight, int) and not isinstance(weight, bool) else None
 
 
+def weight_of(entry: Mapping[str, Any]) -> int | None:
+    """The weight of one `multi.destinations` entry (None when unset or not an integer)."""
+    return _weight(entry)
+
+
 def route_action(route: Mapping[str, Any]) -> Mapping[str, Any]:
     action = route.get("routeAction")
     return action if isinstance(action, dict) else {}

@@ -1,0 +1,260 @@
+"""The Flask app through its test client: every endpoint, every malformed input, failing safe."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from whsupport import admission_review, applied, cluster, dest, namespace, routetable, single, weighted, weights_of
+
+from kubectl_canary.core.errors import ClusterError
+from kubectl_canary.core.kinds import Obj
+from webhook.app import MAX_BODY, create_app
+from webhook.cache import InformerLookup, api_client
+from webhook.decision import Context, Settings
+from webhook.lookup import StateLookup
+
+
+def make_client(objects=(), settings: Settings | None = None, **kw) -> FlaskClient:
+    return create_app(StateLookup(objects or cluster(namespace("team", "team-group"))), settings, **kw).test_client()
+
+
+@pytest.fixture
+def client() -> FlaskClient:
+    return make_client()
+
+
+def post(client: FlaskClient, path: str, body) -> tuple[int, Obj]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    answer = client.post(path, data=data, content_type="application/json")
+    return answer.status_code, answer.get_json()
+
+
+def test_mutate_answers_with_a_patch_that_applies(client):
+    rt = routetable([weighted([None, 10])], namespace="team")
+    status, body = post(client, "/mutate", admission_review(rt, uid="abc"))
+    assert status == 200 and body["response"]["uid"] == "abc"
+    result = applied(rt, body)
+    assert weights_of(result) == [90, 10] and result["metadata"]["labels"]["apiGroup"] == "team-group"
+
+
+def test_validate_answers_allowed_and_denied(client):
+    assert post(client, "/validate", admission_review(routetable([single(dest("v1"))]), uid="a"))[1]["response"] \
+        == {"uid": "a", "allowed": True}
+    body = post(client, "/validate", admission_review(routetable([single(dest("v7"))]), uid="b"))[1]
+    assert body["response"]["allowed"] is False and body["response"]["status"]["code"] == 403
+
+
+def test_dry_run_requests_get_the_same_answer(client):
+    rt = routetable([weighted([1, 3]), single(dest("v7"), prefix="/x")])
+    for path in ("/mutate", "/validate"):
+        wet = post(client, path, admission_review(rt, uid="same"))[1]
+        dry = post(client, path, admission_review(rt, uid="same", dry_run=True))[1]
+        assert wet == dry
+
+
+def test_enforcement_warn_admits_with_warnings():
+    client = make_client(settings=Settings(enforcement="warn"))
+    body = post(client, "/validate", admission_review(routetable([single(dest("v7"))])))[1]
+    assert body["response"]["allowed"] is True
+    assert body["response"]["warnings"] == [
+        "route /echo -> echo/echo subset version=v7: no Deployment in namespace echo serves it; found v1, v2"]
+
+
+REVIEW = admission_review(routetable([single(dest("v1"))]))
+
+
+def without(path: str) -> Obj:
+    doc = json.loads(json.dumps(REVIEW))
+    *parents, last = path.split(".")
+    target = doc
+    for key in parents:
+        target = target[key]
+    del target[last]
+    return doc
+
+
+def changed(path: str, value) -> Obj:
+    doc = json.loads(json.dumps(REVIEW))
+    *parents, last = path.split(".")
+    target = doc
+    for key in parents:
+        target = target[key]
+    target[last] = value
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "the body is not JSON"),
+        (b"\xff\xfe", "the body is not JSON"),
+        (b"<xml/>", "the body is not JSON"),
+        (b'"text"', "the body must be a JSON object (an AdmissionReview)"),
+        (changed("apiVersion", "admission.k8s.io/v1beta1"),
+         "expected apiVersion admission.k8s.io/v1 kind AdmissionReview, got apiVersion 'admission.k8s.io/v1beta1'"),
+        (changed("kind", "ConversionReview"), "expected apiVersion admission.k8s.io/v1 kind AdmissionReview"),
+        (without("request"), "request must be an object"),
+        (without("request.uid"), "request.uid must be a non-empty string"),
+        (changed("request.uid", ""), "request.uid must be a non-empty string"),
+        (changed("request.uid", 7), "request.uid must be a non-empty string"),
+        (without("request.kind"), "request.kind must be an object"),
+        (without("request.kind.kind"), "request.kind.kind must be a non-empty string"),
+        (without("request.operation"), "request.operation must be a non-empty string"),
+        (changed("request.operation", "PATCH"), "request.operation must be one of CREATE, UPDATE, DELETE, CONNECT"),
+        (without("request.object"), "request.object must be an object for a CREATE"),
+        (changed("request.object", []), "request.object must be an object for a CREATE"),
+        (changed("request.operation", "UPDATE"), "request.oldObject must be an object for a UPDATE"),
+        (changed("request.operation", "DELETE"), "request.oldObject must be an object for a DELETE"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/mutate", "/validate"])
+def test_malformed_input_is_a_400_with_a_message(client, path, body, message):
+    status, answer = post(client, path, body)
+    assert status == 400
+    assert answer["code"] == 400 and answer["error"].startswith(message)
+
+
+def test_a_body_over_7_mib_is_a_400(client):
+    status, answer = post(client, "/validate", b"{" + b" " * MAX_BODY + b"}")
+    assert status == 400 and "more than the 7340032 bytes allowed" in answer["error"]
+
+
+def test_a_body_of_exactly_7_mib_is_read():
+    body = json.dumps(REVIEW).encode()
+    padded = body[:-1] + b" " * (MAX_BODY - len(body)) + b"}"
+    assert len(padded) == MAX_BODY
+    assert post(make_client(), "/validate", padded)[0] == 200
+
+
+def test_health_ready_and_metrics(client):
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200
+    post(client, "/mutate", admission_review(routetable([weighted([1, 3])], namespace="team")))
+    post(client, "/validate", admission_review(routetable([single(dest("v7"))])))
+    post(client, "/validate", b"nope")
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200 and metrics.content_type.startswith("text/plain")
+    text = metrics.get_data(as_text=True)
+    for line in [
+        'canary_webhook_requests_total{decision="patched",endpoint="mutate",operation="CREATE"} 1.0',
+        'canary_webhook_requests_total{decision="denied",endpoint="validate",operation="CREATE"} 1.0',
+        'canary_webhook_requests_total{decision="bad-request",endpoint="validate",operation="unknown"} 1.0',
+        'canary_webhook_mutations_total{reason="weights-normalised"} 1.0',
+        'canary_webhook_mutations_total{reason="api-group"} 1.0',
+        'canary_webhook_denials_total{reason="no-deployment"} 1.0',
+        'canary_webhook_request_duration_seconds_count{endpoint="validate"} 2.0',
+    ]:
+        assert line in text
+
+
+def test_each_app_has_its_own_metrics():
+    first, second = make_client(), make_client()
+    post(first, "/validate", REVIEW)
+    assert "canary_webhook_requests_total{" not in second.get("/metrics").get_data(as_text=True)
+
+
+class NotSynced(StateLookup):
+    """A lookup whose caches have not synced (in the cluster: informers still listing)."""
+
+    def ready(self) -> bool:
+        return False
+
+
+def test_readyz_is_503_until_the_caches_are_synced():
+    client = create_app(NotSynced(cluster())).test_client()
+    assert client.get("/readyz").status_code == 503
+    assert client.get("/healthz").status_code == 200
+
+
+@pytest.fixture
+def unreachable_cluster(tmp_path: Path) -> InformerLookup:
+    """A real InformerLookup, never started, pointed at a port nobody listens on: every read fails."""
+    from whserver import free_port
+
+    config = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "x",
+        "clusters": [{"name": "x", "cluster": {"server": f"https://127.0.0.1:{free_port()}",
+                                               "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "x", "user": {"token": "t"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}],
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(config))
+    return InformerLookup(api_client(str(path)))
+
+
+def test_a_lookup_that_cannot_reach_the_api_server_is_a_503(unreachable_cluster):
+    client = create_app(unreachable_cluster).test_client()
+    assert client.get("/readyz").status_code == 503
+    status, answer = post(client, "/validate", REVIEW)
+    assert status == 503
+    assert answer["error"].startswith("cannot decide: could not read Upstream echo/echo from the API server")
+
+
+class Unreachable(StateLookup):
+    """Stands in for an API server that cannot be reached when the Namespace is read (the real
+    InformerLookup raises the same ClusterError, see above; its Namespace client takes seconds to import)."""
+
+    def namespace(self, name: str, fresh: bool = False):
+        raise ClusterError("could not read Namespace echo from the API server: connection refused")
+
+
+def test_mutation_that_cannot_reach_the_api_server_is_a_503_too():
+    client = create_app(Unreachable(cluster())).test_client()
+    status, answer = post(client, "/mutate", admission_review(routetable([weighted([50, 50])])))
+    assert (status, answer["error"]) == (503, "cannot decide: could not read Namespace echo from the API server: "
+                                              "connection refused")
+    # with the label already there, mutation needs no lookup and still answers
+    labelled = routetable([weighted([1, 3])], labels={"apiGroup": "g"})
+    assert post(client, "/mutate", admission_review(labelled))[0] == 200
+
+
+def boom(*args) -> list:
+    raise RuntimeError("a bug")
+
+
+def test_a_crashing_check_denies_and_points_to_the_logs(caplog):
+    client = make_client(checks=(boom,))
+    status, body = post(client, "/validate", admission_review(routetable([single(dest("v1"))]), uid="crash-1"))
+    assert status == 200
+    assert body["response"]["allowed"] is False
+    assert body["response"]["status"]["message"] == (
+        "canary-webhook failed while validating (internal error); see its logs for uid crash-1")
+    assert "RuntimeError: a bug" in caplog.text  # the trace goes to the log, not to the caller
+
+
+def test_a_crashing_mutator_admits_unchanged_with_a_warning():
+    client = make_client(mutators=(boom,))
+    status, body = post(client, "/mutate", admission_review(routetable([weighted([1, 3])])))
+    assert status == 200
+    assert body["response"]["allowed"] is True and "patch" not in body["response"]
+    assert body["response"]["warnings"] == [
+        "canary-webhook could not mutate this object (internal error); admitted unchanged"]
+
+
+def test_extra_checks_plug_in_next_to_the_default_ones():
+    from webhook.decision import Problem
+    from webhook.validation import CHECKS
+
+    def no_friday(ctx: Context):
+        yield Problem("policy", "no releases on Friday")
+
+    client = make_client(checks=(*CHECKS, no_friday))
+    body = post(client, "/validate", admission_review(routetable([single(dest("v7"))])))[1]
+    assert body["response"]["status"]["message"].startswith("2 problems: route /echo -> echo/echo subset version=v7")
+    assert body["response"]["status"]["message"].endswith("; no releases on Friday")
+
+
+def test_allow_endpoint_only_when_asked():
+    assert make_client().post("/allow", data=json.dumps(REVIEW)).status_code == 404
+    status, body = post(make_client(settings=Settings(allow_endpoint=True)), "/allow", REVIEW)
+    assert status == 200 and body["response"] == {"uid": REVIEW["request"]["uid"], "allowed": True}
+
+
+def test_unknown_paths_and_methods_are_json_errors(client):
+    assert client.get("/nope").get_json()["code"] == 404
+    assert client.get("/validate").get_json()["code"] == 405
+    assert client.put("/mutate").get_json()["code"] == 405

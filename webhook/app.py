@@ -1,0 +1,190 @@
+"""The Flask app: admission endpoints around the pure decisions, health, readiness and metrics.
+
+`POST /mutate` and `POST /validate` take an AdmissionReview v1 and answer one. The app never lets
+an error reach the caller as a 500 or a stack trace: a malformed body is a 400 saying what is wrong;
+a lookup that cannot reach the API server is a 503 (the webhook cannot decide, so the webhook
+configuration's failurePolicy does); a bug inside a decision fails safe: mutation admits the object
+unchanged with a warning, validation denies and points to the logs (with the request uid).
+Each request is logged as one JSON line on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from kubectl_canary.core.errors import ClusterError
+from webhook import mutation, validation
+from webhook.decision import Check, Context, Enforcement, Mutator, Settings, Verdict
+from webhook.lookup import Lookup, Memo
+from webhook.metrics import CONTENT_TYPE, Metrics
+from webhook.review import BadRequest, Review, parse
+
+# kube-apiserver limits an object to about 3 MiB; an UPDATE's review carries two of them.
+MAX_BODY = 7 * 1024 * 1024
+# An oversized body is still read (and dropped) up to this much, so the client gets the 400.
+DRAIN_LIMIT = 64 * 1024 * 1024
+
+log = logging.getLogger("canary_webhook.requests")
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body, separators=(",", ":")), status=status, mimetype="application/json")
+
+
+def _error(status: int, message: str) -> Response:
+    return _json({"error": message, "code": status}, status)
+
+
+def _drain(limit: int = DRAIN_LIMIT) -> None:
+    """Read and drop what is left of the body, so that the client, still sending, gets our answer
+    instead of a reset connection."""
+    left = limit
+    while left > 0:
+        chunk = request.stream.read(min(left, 1 << 20))
+        if not chunk:
+            return
+        left -= len(chunk)
+
+
+def read_body() -> bytes:
+    """The request body, or BadRequest when it is over MAX_BODY."""
+    length = request.content_length
+    if length is not None and length > MAX_BODY:
+        _drain()
+        raise BadRequest(f"the body is {length} bytes, more than the {MAX_BODY} bytes allowed")
+    body = request.stream.read(MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        _drain()
+        raise BadRequest(f"the body is more than the {MAX_BODY} bytes allowed")
+    return body
+
+
+def _failsafe(endpoint: str, review: Review) -> Verdict:
+    """What a decision that crashed answers: mutation admits unchanged, validation denies."""
+    if endpoint == "mutate":
+        return Verdict(
+            allowed=True, decision="error",
+            warnings=("canary-webhook could not mutate this object (internal error); admitted unchanged",),
+        )
+    return Verdict(
+        allowed=False, decision="error",
+        message=f"canary-webhook failed while validating (internal error); see its logs for uid {review.uid}",
+    )
+
+
+def _log_line(endpoint: str, review: Review | None, decision: str, started: float, **extra: Any) -> None:
+    subject = (review.subject if review else None) or {}
+    meta = subject.get("metadata") or {}
+    entry: dict[str, Any] = {"endpoint": endpoint, "decision": decision}
+    if review is not None:
+        entry.update(
+            uid=review.uid,
+            kind=str(review.kind),
+            namespace=meta.get("namespace") or review.namespace,
+            name=meta.get("name") or review.name or meta.get("generateName", ""),
+            operation=review.operation,
+            dryRun=review.dry_run,
+        )
+    entry["durationMs"] = round((time.perf_counter() - started) * 1000, 3)
+    entry.update({k: v for k, v in extra.items() if v})
+    log.info("%s %s", endpoint, decision, extra={"fields": entry})
+
+
+def create_app(
+    lookup: Lookup,
+    settings: Settings | None = None,
+    mutators: Sequence[Mutator] = mutation.MUTATORS,
+    checks: Sequence[Check] = validation.CHECKS,
+    enforcement: Enforcement = validation.configured_enforcement,
+) -> Flask:
+    """The webhook app over `lookup`; `mutators`, `checks` and `enforcement` are where platform policy
+    plugs in (e.g. `checks=(*validation.CHECKS, *policy_checks)`)."""
+    settings = settings or Settings()
+    app = Flask("canary_webhook")
+    metrics = Metrics()
+    app.extensions["canary_metrics"] = metrics
+
+    deciders: dict[str, Callable[[Context], Verdict]] = {
+        "mutate": lambda ctx: mutation.mutate(ctx, mutators),
+        "validate": lambda ctx: validation.validate(ctx, checks, enforcement),
+        "allow": lambda ctx: Verdict(allowed=True, decision="allowed"),
+    }
+
+    def admit(endpoint: str) -> Response:
+        started = time.perf_counter()
+        review: Review | None = None
+
+        def refuse(status: int, decision: str, message: str) -> Response:
+            operation = review.operation if review else "unknown"
+            metrics.observe(endpoint, operation, decision, time.perf_counter() - started)
+            _log_line(endpoint, review, decision, started, error=message)
+            return _error(status, message)
+
+        try:
+            review = parse(read_body())
+            verdict = decide(endpoint, review)
+        except BadRequest as err:
+            return refuse(400, "bad-request", str(err))
+        except ClusterError as err:
+            return refuse(503, "unavailable", f"cannot decide: {err}")
+        metrics.record(verdict)
+        metrics.observe(endpoint, review.operation, verdict.decision, time.perf_counter() - started)
+        _log_line(endpoint, review, verdict.decision, started,
+                  reasons=sorted({p.reason for p in verdict.problems} | {c.reason for c in verdict.changes}))
+        return _json(verdict.to_response(review.uid))
+
+    def decide(endpoint: str, review: Review) -> Verdict:
+        """The decision for `review`; ClusterError passes (503), any other failure fails safe."""
+        try:
+            return deciders[endpoint](Context(review, Memo(lookup), settings))
+        except ClusterError:
+            raise
+        except Exception:
+            log.exception("decision failed", extra={"fields": {"endpoint": endpoint, "uid": review.uid}})
+            return _failsafe(endpoint, review)
+
+    @app.post("/mutate")
+    def mutate() -> Response:
+        return admit("mutate")
+
+    @app.post("/validate")
+    def validate() -> Response:
+        return admit("validate")
+
+    if settings.allow_endpoint:
+        @app.post("/allow")
+        def allow() -> Response:
+            return admit("allow")
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return Response("ok\n", mimetype="text/plain")
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        if lookup.ready():
+            return Response("ok\n", mimetype="text/plain")
+        return Response("caches not synced yet\n", status=503, mimetype="text/plain")
+
+    @app.get("/metrics")
+    def metrics_endpoint() -> Response:
+        return Response(metrics.render(), mimetype=None, content_type=CONTENT_TYPE)
+
+    @app.errorhandler(HTTPException)
+    def http_error(err: HTTPException) -> Response:
+        return _error(err.code or 500, err.description or err.name)
+
+    @app.errorhandler(Exception)
+    def unexpected(err: Exception) -> Response:
+        # Only a bug outside the decisions gets here; the caller still sees no stack trace.
+        log.exception("unhandled error", extra={"fields": {"path": request.path}})
+        return _error(500, "internal error; see the webhook's logs")
+
+    return app

@@ -1,0 +1,238 @@
+"""Validation: the checks behind `POST /validate` (pure, given a Lookup).
+
+RouteTable CREATE/UPDATE: every destination that names an Upstream needs that Upstream; a subset
+needs a kube Upstream whose `subsetSpec` has a selector with exactly the subset's keys (Gloo's own
+check), and a Deployment in the Upstream's service namespace whose pods carry the Upstream's
+selector and the subset's values (Gloo does not check this: with its default ANY_ENDPOINT fallback,
+traffic for a subset nobody serves silently goes to the other versions). Every `multi` totals at
+least 1 (Gloo's rule) and exactly 100 (what mutation produces; anything else means it was skipped).
+
+Deployment DELETE: deleting the last Deployment that serves a destination some RouteTable still
+sends traffic to is denied, naming the RouteTable and route.
+
+Weight-0 destinations receive no traffic (Gloo keeps them in the cluster list with no share), so
+both rules treat them alike: a weight-0 destination nobody serves is a warning on the RouteTable,
+and deleting its last Deployment is allowed with a warning. The plugin's `finish` moves all traffic
+to the new version before deleting the old one, and a later change that gives the old destination
+weight again is denied, because by then no Deployment serves it.
+
+An UPDATE that leaves `spec` unchanged (labels, annotations, Gloo's status writes: the RouteTable CRD
+has no status subresource) only warns: a problem that was already there must not block a status write.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from kubectl_canary.core import names
+from kubectl_canary.core.kinds import Obj, ObjectRef
+from kubectl_canary.core.routetable import Destination, UpstreamRef, destinations, weighted_routes
+from webhook.decision import WARN as WARN_MODE
+from webhook.decision import Check, Context, Enforcement, Problem, Verdict, denial_message, unique
+from webhook.lookup import find_upstream, name_of, namespace_of, pod_labels, serves, serving
+
+
+def kube_spec(upstream: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The `spec.kube` of a kube Upstream, or None for static, AWS and other Upstream types."""
+    kube = (upstream.get("spec") or {}).get("kube")
+    return kube if isinstance(kube, dict) else None
+
+
+def subset_key_sets(kube: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """The key sets of `subsetSpec.selectors`, each sorted (empty when there is no subsetSpec)."""
+    selectors = (kube.get("subsetSpec") or {}).get("selectors") or []
+    return [
+        tuple(sorted(str(k) for k in sel.get("keys") or []))
+        for sel in selectors
+        if isinstance(sel, dict)
+    ]
+
+
+def kube_selector(kube: Mapping[str, Any]) -> dict[str, str]:
+    selector = kube.get("selector")
+    return {str(k): str(v) for k, v in selector.items()} if isinstance(selector, dict) else {}
+
+
+def service_namespace(kube: Mapping[str, Any], upstream: Mapping[str, Any]) -> str:
+    return str(kube.get("serviceNamespace") or namespace_of(upstream))
+
+
+def carries_traffic(dest: Destination) -> bool:
+    """A `single` destination always does; a `multi` one when its weight is above 0."""
+    return dest.position is None or (dest.weight or 0) > 0
+
+
+def _natural(value: str) -> list[Any]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", value)]
+
+
+def versions_found(deployments: Sequence[Obj], selector: Mapping[str, str], keys: Sequence[str]) -> str:
+    """What the Deployments behind an Upstream do serve, for a denial: `v1, v2` (or `k=a,l=b, ...`)."""
+    shown = set()
+    for deployment in deployments:
+        if not serves(deployment, selector, {}):
+            continue
+        labels = pod_labels(deployment)
+        values = [labels.get(k, "") for k in keys]
+        shown.add(values[0] if len(keys) == 1 else ",".join(f"{k}={v}" for k, v in zip(keys, values, strict=True)))
+    if not shown:
+        wanted = ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "(any)"
+        return f"no Deployment there matches the Upstream's selector {wanted}"
+    return "found " + ", ".join(sorted((v or '""' for v in shown), key=_natural))
+
+
+def _target_problem(ctx: Context, ref: UpstreamRef, subset: Mapping[str, str]) -> Problem | None:
+    """What is wrong with routing to Upstream `ref` with `subset`, said without the route (or None)."""
+    upstream = find_upstream(ctx.lookup, ref.namespace, ref.name)
+    if upstream is None:
+        return Problem("upstream-missing", f"Upstream {ref} does not exist")
+    if not subset:
+        return None
+    kube = kube_spec(upstream)
+    if kube is None:
+        return Problem("subset-unsupported",
+                       f"Upstream {ref} is not a kube Upstream and has no subsetSpec; Gloo would ignore the subset")
+    key_sets = subset_key_sets(kube)
+    keys = tuple(sorted(subset))
+    if not key_sets:
+        return Problem("subset-unsupported",
+                       f"Upstream {ref} has no subsetSpec; Gloo would ignore the subset and use every version")
+    if keys not in key_sets:
+        has = " or ".join("[" + ",".join(s) + "]" for s in key_sets)
+        wanted = ",".join(keys)
+        return Problem("subset-keys", f"Upstream {ref} has no subset selector with keys [{wanted}]; it has {has}")
+    namespace, selector = service_namespace(kube, upstream), kube_selector(kube)
+    if serving(ctx.lookup, namespace, selector, subset):
+        return None
+    found = versions_found(ctx.lookup.deployments(namespace, fresh=True), selector, keys)
+    return Problem("no-deployment", f"no Deployment in namespace {namespace} serves it; {found}")
+
+
+def check_destinations(ctx: Context) -> Iterator[Problem]:
+    """Every Upstream destination of a RouteTable exists and is served (see the module docstring)."""
+    if not ctx.is_routetable_write or ctx.review.obj is None:
+        return
+    # A thousand routes usually share a handful of (Upstream, subset) targets: judge each target once.
+    judged: dict[tuple[UpstreamRef, tuple[tuple[str, str], ...]], Problem | None] = {}
+    for dest in destinations(ctx.with_namespace(ctx.review.obj)):
+        if dest.upstream is None:
+            continue
+        key = (dest.upstream, dest.subset)
+        if key not in judged:
+            judged[key] = _target_problem(ctx, dest.upstream, dest.subset_values)
+        problem = judged[key]
+        if problem is None:
+            continue
+        message = f"{dest.describe()}: {problem.message}"
+        if problem.reason == "no-deployment" and not carries_traffic(dest):
+            yield Problem(problem.reason, message + " (weight 0, so no traffic yet)", deny=False)
+        else:
+            yield Problem(problem.reason, message)
+
+
+def _shown(weights: Sequence[int | None]) -> str:
+    return ",".join("-" if w is None else str(w) for w in weights)
+
+
+def check_weights(ctx: Context) -> Iterator[Problem]:
+    """Every `multi` has destinations and weights that total exactly 100."""
+    if not ctx.is_routetable_write or ctx.review.obj is None:
+        return
+    for route in weighted_routes(ctx.review.obj):
+        where = f"route {route.route}"
+        if not route.weights:
+            yield Problem("weights-empty", f"{where}: multi has no destinations")
+        elif any(w is not None and w < 0 for w in route.weights):
+            yield Problem("weights-negative", f"{where}: weights {_shown(route.weights)} include a negative one")
+        elif route.total < 1:
+            yield Problem("weights-zero", f"{where}: weights {_shown(route.weights)} total 0; Gloo needs at least 1")
+        elif route.total != 100:
+            yield Problem(
+                "weights-total",
+                f"{where}: weights {_shown(route.weights)} total {route.total}, not 100 "
+                f"(is the mutating webhook {names.WEBHOOK_MUTATE} installed?)",
+            )
+
+
+def _others_serving(ctx: Context, name: str, namespace: str, selector: dict[str, str], subset: dict[str, str]) -> bool:
+    """Whether a Deployment other than `name` serves the destination (asking the cluster before saying no)."""
+    return any(
+        name_of(d) != name and serves(d, selector, subset)
+        for fresh in (False, True)
+        for d in ctx.lookup.deployments(namespace, fresh)
+    )
+
+
+def _protected(ctx: Context, deployment: Obj, namespace: str) -> Iterator[tuple[Obj, Destination]]:
+    """Every (RouteTable, destination) that `deployment` serves, with no other Deployment serving it."""
+    name = name_of(deployment)
+    for rt in ctx.lookup.routetables():
+        for dest in destinations(rt):
+            if dest.upstream is None:
+                continue
+            upstream = ctx.lookup.upstream(dest.upstream.namespace, dest.upstream.name)
+            kube = kube_spec(upstream) if upstream else None
+            if upstream is None or kube is None or service_namespace(kube, upstream) != namespace:
+                continue
+            selector, subset = kube_selector(kube), dest.subset_values
+            if serves(deployment, selector, subset) and not _others_serving(ctx, name, namespace, selector, subset):
+                yield rt, dest
+
+
+def check_deployment_delete(ctx: Context) -> Iterator[Problem]:
+    """Deleting the last Deployment behind a destination with traffic is denied (weight 0: warned)."""
+    if not ctx.is_deployment_delete or ctx.review.old is None:
+        return
+    deployment, namespace = ctx.review.old, ctx.namespace
+    name = name_of(deployment) or ctx.review.name
+    for rt, dest in _protected(ctx, deployment, namespace):
+        holder = str(ObjectRef.of(rt))
+        if carries_traffic(dest):
+            yield Problem(
+                "deployment-in-use",
+                f"Deployment {namespace}/{name} is the last one serving {holder} {dest.describe()}; "
+                "move that traffic to another version first",
+            )
+        else:
+            yield Problem(
+                "deployment-in-use",
+                f"{holder} {dest.describe()} keeps weight 0 for Deployment {name}, the last one serving it",
+                deny=False,
+            )
+
+
+CHECKS: tuple[Check, ...] = (check_destinations, check_weights, check_deployment_delete)
+
+
+def configured_enforcement(ctx: Context) -> str:
+    """`--enforcement` (platform policy may decide per namespace instead: pass another function)."""
+    return ctx.settings.enforcement
+
+
+def validate(
+    ctx: Context, checks: Sequence[Check] = CHECKS, enforcement: Enforcement = configured_enforcement
+) -> Verdict:
+    """Run every check and combine what they found into one verdict (all problems at once)."""
+    problems = unique(p for check in checks for p in check(ctx))
+    if ctx.is_routetable_write and ctx.spec_unchanged:
+        problems = [p.as_warning("not enforced (spec unchanged): ") if p.deny else p for p in problems]
+    denying = [p for p in problems if p.deny]
+    warnings = tuple(p.message for p in problems if not p.deny)
+    if not denying:
+        return Verdict(allowed=True, decision="allowed", warnings=warnings, problems=tuple(problems))
+    if enforcement(ctx) == WARN_MODE:
+        return Verdict(
+            allowed=True,
+            decision="warned",
+            warnings=tuple(p.message for p in denying) + warnings,
+            problems=tuple(problems),
+        )
+    return Verdict(
+        allowed=False,
+        decision="denied",
+        message=denial_message(denying),
+        warnings=warnings,
+        problems=tuple(problems),
+    )
