@@ -80,6 +80,15 @@ def _san(dns_names: Iterable[str], ips: Iterable[str]) -> list[x509.GeneralName]
     return names
 
 
+# X.509 limits a common name to 64 characters, while a Service DNS name can reach 82
+# (`<63-char name>.<ns>.svc`); clients match the SANs anyway, so the CN is informational.
+_CN_MAX = 64
+
+
+def _common_name(names: list[str]) -> str:
+    return next((n for n in names if len(n) <= _CN_MAX), "canary-webhook")
+
+
 def new_serving_cert(
     ca_cert: x509.Certificate,
     ca_key: Key,
@@ -87,7 +96,7 @@ def new_serving_cert(
     ips: Iterable[str] = (),
     days: int = 365,
 ) -> tuple[x509.Certificate, Key]:
-    """A serving certificate for `dns_names` and `ips` (subjectAltName; the CN is the first name).
+    """A serving certificate for `dns_names` and `ips` (subjectAltName; the CN is the first short name).
 
     kube-apiserver (Go) ignores the CN and matches the host against the SANs only, so every name the
     webhook is called by (e.g. `canary-webhook.canary-system.svc`) must be listed.
@@ -98,7 +107,7 @@ def new_serving_cert(
     key = ec.generate_private_key(ec.SECP256R1())
     ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     cert = (
-        _builder(_name((dns_names or ips)[0]), ca_cert.subject, key, days)
+        _builder(_name(_common_name(dns_names + ips)), ca_cert.subject, key, days)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(

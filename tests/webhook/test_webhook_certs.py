@@ -47,3 +47,12 @@ def test_write_pair_replaces_both_files_and_leaves_no_temporaries(tmp_path: Path
     assert certs.fingerprint((tmp_path / "tls.crt").read_bytes()) == certs.fingerprint(certs.cert_pem(cert))
     assert certs.load_key((tmp_path / "tls.key").read_bytes()).public_key() == cert_key.public_key()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ca.crt", "tls.crt", "tls.key"]
+
+
+def test_a_dns_name_longer_than_a_common_name_allows_still_gets_a_certificate() -> None:
+    # A 63-character Service in a 63-character namespace: `<svc>.<ns>.svc` is 131 characters.
+    long_name = f"{'s' * 63}.{'n' * 63}.svc"
+    ca, ca_key = certs.new_ca()
+    cert, _ = certs.new_serving_cert(ca, ca_key, [long_name])
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == [long_name]
