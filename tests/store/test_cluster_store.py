@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from kubectl_canary.core.errors import CanaryError, ClusterError
-from kubectl_canary.core.kinds import DEPLOYMENT, NAMESPACE, ROUTETABLE, SERVICE, ObjectRef
+from kubectl_canary.core.kinds import CANARY_POLICY, DEPLOYMENT, NAMESPACE, ROUTETABLE, SERVICE, ObjectRef
 from kubectl_canary.store.cluster import ClusterStore, parse_warnings, resource_path
 
 from .fake_apiserver import FakeApiServer, kubeconfig
@@ -82,12 +82,15 @@ def test_apply_is_a_server_side_apply_patch(api, store, dry_run, query):
     assert store.warnings == ["deprecated field"]
 
 
-@pytest.mark.parametrize(("dry_run", "query"), [(False, {}), (True, {"dryRun": "All"})])
-def test_delete_propagates_in_the_background(api, store, dry_run, query):
+# kube-apiserver reads a DELETE's options from its body alone when there is one, so a server dry run
+# must carry dryRun in the DeleteOptions body (a query parameter beside the body really deletes).
+@pytest.mark.parametrize(("dry_run", "dry_run_option"), [(False, None), (True, ["All"])])
+def test_delete_propagates_in_the_background(api, store, dry_run, dry_run_option):
     path = "/apis/apps/v1/namespaces/echo/deployments/echo-v1"
     api.answers[("DELETE", path)] = (200, {"kind": "Status"}, [])
     assert store.delete(ObjectRef("Deployment", "echo", "echo-v1"), dry_run=dry_run) is True
-    assert api.requests[-1]["body"]["propagationPolicy"] == "Background" and api.requests[-1]["query"] == query
+    body = api.requests[-1]["body"]
+    assert body["propagationPolicy"] == "Background" and body.get("dryRun") == dry_run_option
     assert store.delete(ObjectRef("Deployment", "echo", "echo-v9"), dry_run=False) is False
 
 
@@ -130,6 +133,20 @@ def test_refusals_are_translated_keeping_the_server_message(api, store, status, 
 def test_a_missing_resource_type_on_list_names_the_crd(api, store):
     with pytest.raises(ClusterError, match=r"does not serve routetables \(gateway.solo.io/v1\); are its CRDs"):
         store.list(ROUTETABLE, "echo")
+
+
+def test_a_cluster_without_the_policy_crd_has_no_policies(api, store):
+    # The CanaryPolicy CRD is optional: `status` lists policies on every cluster.
+    assert store.list(CANARY_POLICY, None) == []
+    assert api.requests[-1]["path"] == "/apis/policy.kubectl-canary.io/v1alpha1/canarypolicies"
+
+
+def test_policies_that_may_not_be_listed_are_named_without_a_namespace(api, store):
+    message = ('canarypolicies.policy.kubectl-canary.io is forbidden: User "dev" cannot list resource '
+               '"canarypolicies" in API group "policy.kubectl-canary.io" at the cluster scope')
+    api.answers[("GET", "/apis/policy.kubectl-canary.io/v1alpha1/canarypolicies")] = (403, {"message": message}, [])
+    with pytest.raises(ClusterError, match=r"^forbidden: context dev may not list CanaryPolicies \("):
+        store.list(CANARY_POLICY, None)
 
 
 def test_an_unreachable_cluster_names_the_context_and_the_verb(tmp_path, monkeypatch):

@@ -1,0 +1,142 @@
+"""`make demo`: the seed's two-phase canary release, step by step, on a real local control plane.
+
+It builds the e2e tools from Go modules, or reuses them from the cache (tests/e2e/build-tools.sh;
+a cold build takes minutes and prints its progress), starts etcd and kube-apiserver with the Gloo
+Edge CRDs (tests/e2e/controlplane.py), runs `canary-webhook serve` and registers it through the
+webhook configurations of deploy/base (tests/e2e/webhook.py), and then drives the workflow with
+`kubectl canary`, showing `kubectl canary status` and the RouteTable after each step, and the
+webhook refusing to delete the Deployment that still takes half the traffic. Everything is stopped
+and removed at the end, also on errors, Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.e2e import tools  # noqa: E402 - needs the repository root on sys.path
+from tests.e2e.controlplane import ControlPlane  # noqa: E402
+from tests.e2e.webhook import WebhookProcess, register  # noqa: E402
+
+API_GROUP = "example"  # the seed's apiGroup; the webhook sets it on RouteTables that have none
+
+
+def say(text: str) -> None:
+    bold, plain = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("", "")
+    print(f"\n{bold}==> {text}{plain}", flush=True)
+
+
+class Demo:
+    """Runs commands against the demo cluster the way a user would type them, and shows their output."""
+
+    def __init__(self, control_plane: ControlPlane) -> None:
+        self.cp = control_plane
+        kubectl = tools.tool("kubectl")
+        # The built kubectl first (so `kubectl` is the one shown), then this venv's kubectl-canary.
+        path = os.pathsep.join([str(kubectl.parent), str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        self.env = dict(os.environ, PATH=path, KUBECONFIG=str(control_plane.kubeconfig),
+                        KUBECACHEDIR=str(control_plane.dir / "kube-cache"))
+
+    def run(self, *args: str, expect_failure: bool = False) -> subprocess.CompletedProcess[str]:
+        """`kubectl ARGS`, echoed with its output; an unexpected exit code ends the demo."""
+        print(f"\n$ kubectl {' '.join(args)}", flush=True)
+        proc = subprocess.run(["kubectl", *args], env=self.env, capture_output=True, text=True, timeout=120,
+                              check=False)
+        sys.stdout.write(proc.stdout)
+        sys.stdout.write(proc.stderr)
+        sys.stdout.flush()
+        if (proc.returncode != 0) != expect_failure:
+            wanted = "to be refused" if expect_failure else "to succeed"
+            raise SystemExit(f"demo: `kubectl {' '.join(args)}` exited {proc.returncode}; expected it {wanted}")
+        return proc
+
+    def show_routetable(self, service: str) -> None:
+        """The RouteTable's labels and spec (the rest is server bookkeeping)."""
+        print(f"\n$ kubectl get routetable {service}-routes -n {service} -o yaml   # labels and spec", flush=True)
+        got = subprocess.run(["kubectl", "get", "routetable", f"{service}-routes", "-n", service, "-o", "json"],
+                             env=self.env, capture_output=True, text=True, timeout=60, check=True)
+        rt = json.loads(got.stdout)
+        shown = {"metadata": {"labels": rt["metadata"].get("labels", {})}, "spec": rt["spec"]}
+        print(yaml.safe_dump(shown, sort_keys=False), end="", flush=True)
+
+    def step(self, title: str, *args: str) -> None:
+        say(title)
+        self.run("canary", *args, "-n", "echo")
+        self.run("canary", "status", "echo", "-n", "echo")
+        self.show_routetable("echo")
+
+    def workflow(self) -> None:
+        say("Two namespaces, as in the seed (kubectl create ns echo; kubectl create ns foxtrot)")
+        self.run("create", "namespace", "echo")
+        self.run("create", "namespace", "foxtrot")
+        self.step("values-1: echo v1 takes all traffic (init sets no apiGroup: the webhook adds it)",
+                  "init", "echo", "--version", "v1")
+        say("foxtrot v1, next to it")
+        self.run("canary", "init", "foxtrot", "--version", "v1", "-n", "foxtrot")
+        self.step("values-2: deploy v2 without routing to it", "start", "echo", "--version", "v2", "--no-route")
+        self.step("values-3: phase 1, requests with header stage: canary go to v2", "start", "echo", "--version", "v2")
+        self.step("values-4: phase 2, half of the traffic to v2", "shift", "echo", "--weight", "50")
+        say("The webhook refuses to decommission v1 while it still takes half of the traffic")
+        self.run("delete", "deployment", "echo-v1", "-n", "echo", expect_failure=True)
+        self.step("values-5: all traffic to v2", "shift", "echo", "--weight", "100")
+        self.step("values-6: v2 is the primary; v1 is decommissioned", "finish", "echo")
+        say("Every service kubectl-canary manages")
+        self.run("canary", "list", "-A")
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # Unwinds through the context managers below, so the processes and temp dirs are cleaned up.
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    started = time.monotonic()
+    try:
+        say(f"Tools: kube-apiserver and kubectl {tools.version('k8s')}, etcd {tools.version('etcd')}, "
+            f"Gloo CRDs {tools.version('gloo')}, in {tools.cache_dir()}")
+        missing = tools.missing()
+        if missing:
+            print(f"Building {len(missing)} missing item(s) from Go modules; a cold build takes minutes:", flush=True)
+            for path in missing:
+                print(f"  {path}", flush=True)
+        else:
+            print("All built already: reusing them.", flush=True)
+        tools.ensure_built()  # streams build-tools.sh's progress
+        say("Starting etcd and kube-apiserver on loopback, and installing the Gloo Edge CRDs")
+        with ControlPlane() as cp:
+            crds = cp.install_crds([tools.gloo_crds_dir()])
+            print(f"kube-apiserver at {cp.server}; CRDs established: {', '.join(sorted(crds))}", flush=True)
+            say(f"Starting canary-webhook serve (--default-api-group {API_GROUP}) and registering deploy/base's "
+                "webhook configurations with its loopback URL and CA")
+            with WebhookProcess(cp.kubeconfig, default_api_group=API_GROUP) as hook:
+                register(cp, hook)
+                print(f"webhook at {hook.url}; RouteTable writes and Deployment deletes now go through it", flush=True)
+                Demo(cp).workflow()
+                say("Stopping the webhook, kube-apiserver and etcd")
+    except KeyboardInterrupt:
+        print("\ndemo: interrupted; everything it started has been stopped", file=sys.stderr)
+        return 130
+    except subprocess.CalledProcessError as err:
+        print(f"demo: {err}\n{err.stderr or ''}", file=sys.stderr)
+        return 1
+    except RuntimeError as err:  # ControlPlaneError, WebhookError, a failed build: their message says what
+        print(f"demo: {err}", file=sys.stderr)
+        return 1
+    say(f"Done in {time.monotonic() - started:.0f} s; everything it started has been stopped and removed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

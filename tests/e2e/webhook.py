@@ -1,0 +1,216 @@
+"""The real admission webhook for end-to-end runs: `WebhookProcess` runs `canary-webhook serve` on a
+free loopback port, with a CA and serving certificate made by `canary-webhook certs` and the watch
+caches reading the test cluster, and waits for its /readyz. `register` installs the webhook
+configurations exactly as deploy/base ships them (rendered by the built kubectl's kustomize), with
+one change per webhook: `clientConfig.service` becomes `clientConfig.url` on that loopback port and
+`caBundle` is the CA that `certs` printed. Failure policies, rules, selectors and timeouts stay as
+shipped, so the tests see what users install.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+
+from .controlplane import ControlPlane, _die_with_parent, _tail, _terminate, free_port
+
+REPO = Path(__file__).resolve().parents[2]
+BASE = REPO / "deploy" / "base"
+CONFIGURATION = "kubectl-canary"
+CONFIG_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
+
+Obj = dict[str, Any]
+
+
+class WebhookError(RuntimeError):
+    """The webhook did not start, or the API server did not start calling it."""
+
+
+def executable(name: str) -> str:
+    """A console script of this project: next to the running interpreter (the venv), else on PATH."""
+    beside = Path(sys.executable).with_name(name)
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise WebhookError(f"{name} not found next to {sys.executable} nor on PATH; run `make test` to install")
+    return found
+
+
+class WebhookProcess:
+    """`canary-webhook serve` on 127.0.0.1; a context manager, or start() / stop() / restart() / close().
+
+    stop() ends the process but keeps its port and certificates, so restart() serves the same URL
+    and CA again (the registered configurations stay valid). close() also removes the temp dir.
+    """
+
+    def __init__(
+        self, kubeconfig: Path, default_api_group: str | None = None, extra_args: Sequence[str] = (),
+        startup_timeout: float = 60.0,
+    ) -> None:
+        self.kubeconfig = kubeconfig
+        self.default_api_group = default_api_group
+        self.extra_args = list(extra_args)
+        self.startup_timeout = startup_timeout
+        self.dir = Path()
+        self.port = 0
+        self.ca_bundle = ""
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> WebhookProcess:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.dir / "webhook.log"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        """Make the certificates (first time only), start serving and wait until /readyz answers 200."""
+        if not self.port:
+            self.dir = Path(tempfile.mkdtemp(prefix="canary-e2e-webhook-"))
+            self.port = free_port()
+            certs = subprocess.run(
+                [executable("canary-webhook"), "certs", "--out", str(self.dir / "tls"),
+                 "--dns", "localhost", "--ip", "127.0.0.1"],
+                capture_output=True, text=True, check=False, timeout=60,
+            )
+            if certs.returncode != 0:
+                raise WebhookError(f"canary-webhook certs failed ({certs.returncode}): {certs.stderr}")
+            self.ca_bundle = certs.stdout.strip()
+        args = [executable("canary-webhook"), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                "--cert-dir", str(self.dir / "tls"), "--kubeconfig", str(self.kubeconfig), *self.extra_args]
+        if self.default_api_group:
+            args += ["--default-api-group", self.default_api_group]
+        with open(self.log, "ab") as log:
+            self._proc = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+            )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self) -> None:
+        context = ssl.create_default_context(cafile=str(self.dir / "tls" / "ca.crt"))
+        deadline = time.monotonic() + self.startup_timeout
+        last = ""
+        while time.monotonic() < deadline:
+            assert self._proc is not None
+            if self._proc.poll() is not None:
+                raise WebhookError(f"canary-webhook exited with code {self._proc.returncode}\n{_tail(self.log)}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", context=context, timeout=5) as resp:
+                    if resp.status == 200:
+                        return
+            except urllib.error.HTTPError as err:  # 503 until the caches are synced
+                last = f"{err.code} {err.read().decode(errors='replace')[:500]}"
+            except (urllib.error.URLError, OSError) as err:
+                last = str(err)
+            time.sleep(0.2)
+        raise WebhookError(f"{self.url}/readyz not ready after {self.startup_timeout}s: {last}\n{_tail(self.log)}")
+
+    def stop(self) -> None:
+        """End the process (SIGTERM, then SIGKILL); the port and certificates stay for restart()."""
+        if self._proc is not None:
+            _terminate(self._proc)
+            self._proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        if self.dir != Path() and self.dir.exists():
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return _tail(self.log, lines)
+
+
+# ---- the webhook configurations ------------------------------------------------------------------
+
+
+def shipped_configurations(control_plane: ControlPlane) -> list[Obj]:
+    """The two `kubectl-canary` webhook configurations as `kubectl apply -k deploy/base` would create them."""
+    rendered = control_plane.kubectl("kustomize", str(BASE)).stdout
+    found = [doc for doc in yaml.safe_load_all(rendered)
+             if doc and doc.get("kind") in CONFIG_KINDS and doc["metadata"]["name"] == CONFIGURATION]
+    if sorted(doc["kind"] for doc in found) != sorted(CONFIG_KINDS):
+        raise WebhookError(f"deploy/base does not render both {CONFIG_KINDS} named {CONFIGURATION}")
+    return found
+
+
+def loopback_configurations(shipped: list[Obj], url: str, ca_bundle: str) -> list[Obj]:
+    """`shipped` with each webhook's `clientConfig.service` replaced by `url` + its path, and the caBundle."""
+    found = []
+    for config in shipped:
+        config = copy.deepcopy(config)
+        for hook in config["webhooks"]:
+            service = hook["clientConfig"].pop("service")
+            hook["clientConfig"]["url"] = url + service.get("path", "/")
+            hook["clientConfig"]["caBundle"] = ca_bundle
+        found.append(config)
+    return found
+
+
+# A RouteTable the webhook both mutates (weights 1 and 3) and refuses (no such Upstream): a server dry
+# run of it shows whether kube-apiserver already calls both configurations.
+_PROBE = {
+    "apiVersion": "gateway.solo.io/v1", "kind": "RouteTable",
+    "metadata": {"name": "e2e-webhook-probe", "namespace": "default"},
+    "spec": {"routes": [{"matchers": [{"prefix": "/probe"}], "routeAction": {"multi": {"destinations": [
+        {"destination": {"upstream": {"name": "e2e-webhook-probe-missing"}}, "weight": 1},
+        {"destination": {"upstream": {"name": "e2e-webhook-probe-missing"}}, "weight": 3},
+    ]}}}]},
+}
+
+
+def register(control_plane: ControlPlane, hook: WebhookProcess, timeout: float = 30.0) -> list[Obj]:
+    """Apply the loopback configurations and wait until kube-apiserver calls both; returns them."""
+    configs = loopback_configurations(shipped_configurations(control_plane), hook.url, hook.ca_bundle)
+    control_plane.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": configs}))
+    # The API server picks webhook configurations up through its own watch: wait for it.
+    deadline = time.monotonic() + timeout
+    while True:
+        probe = control_plane.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(_PROBE), check=False)
+        mutated = "normalised" in probe.stderr
+        validated = "routetables.validate.kubectl-canary.io" in probe.stderr
+        if mutated and validated:
+            return configs
+        if time.monotonic() > deadline:
+            raise WebhookError(f"kube-apiserver does not call the webhook after {timeout}s; last probe: "
+                               f"{probe.stdout}{probe.stderr}\nwebhook log:\n{hook.log_tail()}")
+        time.sleep(0.2)
+
+
+def unregister(control_plane: ControlPlane) -> None:
+    """Delete both configurations (kube-apiserver stops calling the webhook a moment later)."""
+    control_plane.kubectl("delete", "--ignore-not-found", *(f"{kind.lower()}/{CONFIGURATION}" for kind in CONFIG_KINDS))
