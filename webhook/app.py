@@ -5,7 +5,9 @@ an error reach the caller as a 500 or a stack trace: a malformed body is a 400 s
 a lookup that cannot reach the API server is a 503 (the webhook cannot decide, so the webhook
 configuration's failurePolicy does); a bug inside a decision fails safe: mutation admits the object
 unchanged with a warning, validation denies and points to the logs (with the request uid).
-Each request is logged as one JSON line on stderr.
+Each request is logged as one JSON line on stderr; a request that broke CanaryPolicy rules lists them
+under `violations` (policy, field, enforcement, message), Audit ones included (decision `audit`).
+Platform policy is part of the default rules (`webhook.policy.MUTATORS` and `CHECKS`).
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from kubectl_canary.core.errors import ClusterError
-from webhook import mutation, validation
+from webhook import mutation, policy, validation
 from webhook.decision import Check, Context, Enforcement, Mutator, Settings, Verdict
 from webhook.lookup import Lookup, Memo
 from webhook.metrics import CONTENT_TYPE, Metrics
+from webhook.policy import PolicyProblem
 from webhook.review import BadRequest, Review, parse
 
 # kube-apiserver limits an object to about 3 MiB; an UPDATE's review carries two of them.
@@ -100,12 +103,12 @@ def _log_line(endpoint: str, review: Review | None, decision: str, started: floa
 def create_app(
     lookup: Lookup,
     settings: Settings | None = None,
-    mutators: Sequence[Mutator] = mutation.MUTATORS,
-    checks: Sequence[Check] = validation.CHECKS,
+    mutators: Sequence[Mutator] = policy.MUTATORS,
+    checks: Sequence[Check] = policy.CHECKS,
     enforcement: Enforcement = validation.configured_enforcement,
 ) -> Flask:
-    """The webhook app over `lookup`; `mutators`, `checks` and `enforcement` are where platform policy
-    plugs in (e.g. `checks=(*validation.CHECKS, *policy_checks)`)."""
+    """The webhook app over `lookup`, deciding with `mutators`, `checks` and `enforcement` (by default the
+    webhook's own rules and platform policy, with `--enforcement` for the whole webhook)."""
     settings = settings or Settings()
     app = Flask("canary_webhook")
     metrics = Metrics()
@@ -137,7 +140,8 @@ def create_app(
         metrics.record(verdict)
         metrics.observe(endpoint, review.operation, verdict.decision, time.perf_counter() - started)
         _log_line(endpoint, review, verdict.decision, started,
-                  reasons=sorted({p.reason for p in verdict.problems} | {c.reason for c in verdict.changes}))
+                  reasons=sorted({p.reason for p in verdict.problems} | {c.reason for c in verdict.changes}),
+                  violations=[p.violation() for p in verdict.problems if isinstance(p, PolicyProblem)])
         return _json(verdict.to_response(review.uid))
 
     def decide(endpoint: str, review: Review) -> Verdict:

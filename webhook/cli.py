@@ -27,8 +27,9 @@ from webhook import certs, logs
 from webhook.decision import ENFORCE, ENFORCEMENTS, Context, Settings, Verdict
 from webhook.lookup import Lookup, Memo, StateLookup
 from webhook.mutation import mutate
+from webhook.policy import CHECKS, MUTATORS
 from webhook.review import KIND, BadRequest, GroupKind, Review, parse_document
-from webhook.validation import validate
+from webhook.validation import recorded_only, validate
 
 
 def fail(err: CanaryError) -> NoReturn:
@@ -204,14 +205,15 @@ def review_of(doc: Any, state: StateLookup) -> Review:
 
 
 def decide(review: Review, lookup: Lookup, settings: Settings) -> tuple[Verdict, Verdict, Obj | None]:
-    """Mutation, then validation of the mutated object: what kube-apiserver would do with both webhooks."""
-    mutated = mutate(Context(review, Memo(lookup), settings))
+    """Mutation, then validation of the mutated object: what kube-apiserver would do with both webhooks
+    (the webhook's own rules and platform policy, as `serve` decides)."""
+    mutated = mutate(Context(review, Memo(lookup), settings), MUTATORS)
     obj = review.obj
     if mutated.patch and obj is not None:
         obj = jsonpatch.apply_patch(obj, list(mutated.patch))
     after = Review(review.uid, review.kind, review.operation, review.namespace, review.name, obj, review.old,
                    review.dry_run)
-    return mutated, validate(Context(after, Memo(lookup), settings)), obj
+    return mutated, validate(Context(after, Memo(lookup), settings), CHECKS), obj
 
 
 @cli.command()
@@ -223,7 +225,8 @@ def decide(review: Review, lookup: Lookup, settings: Settings) -> tuple[Verdict,
 @click.option("--enforcement", type=click.Choice(ENFORCEMENTS), default=ENFORCE, show_default=True)
 @click.option("-o", "--output", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 def review(path: str, state: Path | None, default_api_group: str | None, enforcement: str, output: str) -> None:
-    """Decide offline: print the (mutated) object, warnings and denials; exit 0 allowed, 1 denied, 2 bad input."""
+    """Decide offline: print the (mutated) object, warnings, audit records and denials; exit 0 allowed, 1 denied,
+    2 bad input."""
     try:
         lookup = StateLookup.from_dir(state) if state else StateLookup()
         request = review_of(_load_input(path), lookup)
@@ -235,6 +238,9 @@ def review(path: str, state: Path | None, default_api_group: str | None, enforce
         click.echo(text, nl=False)
     for warning in mutated.warnings + validated.warnings:
         click.echo(f"warning: {warning}", err=True)
+    for problem in validated.problems:
+        if recorded_only(problem):  # an Audit policy's: the server would only log and count it
+            click.echo(f"audit: {problem.message}", err=True)
     if not validated.allowed:
         for problem in validated.problems:
             if problem.deny:

@@ -2,8 +2,10 @@
 
 `canary_webhook_requests_total{endpoint,operation,decision}`, a latency histogram per endpoint,
 `canary_webhook_mutations_total{reason}`, `canary_webhook_denials_total{reason}` (problems that
-denied a request) and `canary_webhook_warnings_total{reason}` (problems reported as warnings,
-including denials turned into warnings by `--enforcement warn`).
+denied a request), `canary_webhook_warnings_total{reason}` (problems reported as warnings,
+including denials turned into warnings by `--enforcement warn`), and
+`canary_webhook_policy_violations_total{policy,field,enforcement}`: every CanaryPolicy rule broken, by
+each policy imposing it, whatever its enforcement (Audit violations are counted only here).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from webhook.decision import Verdict
+from webhook.policy import PolicyProblem
 
 # Decisions take well under a millisecond for small RouteTables; the upper buckets are for the
 # thousand-route ones and for cache misses that ask the API server.
@@ -40,6 +43,10 @@ class Metrics:
         self.warnings = Counter(
             "canary_webhook_warnings", "Problems reported as warnings", ["reason"], registry=self.registry
         )
+        self.policy_violations = Counter(
+            "canary_webhook_policy_violations", "CanaryPolicy rules broken, per policy imposing the rule",
+            ["policy", "field", "enforcement"], registry=self.registry,
+        )
 
     def observe(self, endpoint: str, operation: str, decision: str, seconds: float) -> None:
         self.requests.labels(endpoint, operation, decision).inc()
@@ -49,6 +56,11 @@ class Metrics:
         for change in verdict.changes:
             self.mutations.labels(change.reason).inc()
         for problem in verdict.problems:
+            if isinstance(problem, PolicyProblem):
+                for policy in problem.policies:
+                    self.policy_violations.labels(policy, problem.field, problem.enforcement).inc()
+                if problem.recorded_only:
+                    continue
             enforced = problem.deny and verdict.decision == "denied"
             (self.denials if enforced else self.warnings).labels(problem.reason).inc()
 

@@ -16,8 +16,13 @@ and deleting its last Deployment is allowed with a warning. The plugin's `finish
 to the new version before deleting the old one, and a later change that gives the old destination
 weight again is denied, because by then no Deployment serves it.
 
-An UPDATE that leaves `spec` unchanged (labels, annotations, Gloo's status writes: the RouteTable CRD
-has no status subresource) only warns: a problem that was already there must not block a status write.
+An UPDATE that leaves the routing unchanged (annotations, other labels, Gloo's status writes: the
+RouteTable CRD has no status subresource) only warns: a problem that was already there must not block a
+status write. Routing is `spec` and the `apiGroup` label, which picks the VirtualService that serves the
+routes: relabelling a RouteTable into another VirtualService is judged like a spec change.
+
+Some problems are only recorded (a CanaryPolicy in Audit mode, `webhook.policy`): they reach the
+verdict, and so the logs and metrics, but neither deny nor warn; the decision is then `audit`.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from kubectl_canary.core import names
-from kubectl_canary.core.kinds import Obj, ObjectRef
+from kubectl_canary.core.kinds import Obj, ObjectRef, labels_of
 from kubectl_canary.core.routetable import Destination, UpstreamRef, destinations, weighted_routes
 from webhook.decision import WARN as WARN_MODE
 from webhook.decision import Check, Context, Enforcement, Problem, Verdict, denial_message, unique
@@ -206,8 +211,21 @@ def check_deployment_delete(ctx: Context) -> Iterator[Problem]:
 CHECKS: tuple[Check, ...] = (check_destinations, check_weights, check_deployment_delete)
 
 
+def routing_unchanged(ctx: Context) -> bool:
+    """An UPDATE that leaves `spec` and the `apiGroup` label as they were. Adding the label where there was
+    none is a change too: it is what makes a VirtualService serve the routes."""
+    before, after = (labels_of(o or {}).get(names.API_GROUP) for o in (ctx.review.old, ctx.review.obj))
+    return ctx.spec_unchanged and before == after
+
+
+def recorded_only(problem: Problem) -> bool:
+    """A problem for the logs and metrics only (`webhook.policy.PolicyProblem` of an Audit policy)."""
+    return bool(getattr(problem, "recorded_only", False))
+
+
 def configured_enforcement(ctx: Context) -> str:
-    """`--enforcement` (platform policy may decide per namespace instead: pass another function)."""
+    """`--enforcement`, for the whole webhook: `warn` admits whatever would be denied, policy denials
+    included (a CanaryPolicy's own enforcement applies to its problems, see `webhook.policy`)."""
     return ctx.settings.enforcement
 
 
@@ -216,12 +234,14 @@ def validate(
 ) -> Verdict:
     """Run every check and combine what they found into one verdict (all problems at once)."""
     problems = unique(p for check in checks for p in check(ctx))
-    if ctx.is_routetable_write and ctx.spec_unchanged:
+    if ctx.is_routetable_write and routing_unchanged(ctx):
         problems = [p.as_warning("not enforced (spec unchanged): ") if p.deny else p for p in problems]
-    denying = [p for p in problems if p.deny]
-    warnings = tuple(p.message for p in problems if not p.deny)
+    shown = [p for p in problems if not recorded_only(p)]
+    denying = [p for p in shown if p.deny]
+    warnings = tuple(p.message for p in shown if not p.deny)
     if not denying:
-        return Verdict(allowed=True, decision="allowed", warnings=warnings, problems=tuple(problems))
+        decision = "audit" if len(shown) < len(problems) else "allowed"
+        return Verdict(allowed=True, decision=decision, warnings=warnings, problems=tuple(problems))
     if enforcement(ctx) == WARN_MODE:
         return Verdict(
             allowed=True,

@@ -8,6 +8,7 @@ in `CanaryGroup`; click's own usage errors keep their exit code 2.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import click
@@ -15,12 +16,13 @@ import click
 from kubectl_canary.cli.options import Env, Invocation, common_options, invocation
 from kubectl_canary.cli.output import flush_warnings, note, outcome_line, render, render_objects, resource
 from kubectl_canary.core import names
-from kubectl_canary.core.errors import CanaryError, UsageError
+from kubectl_canary.core.errors import CanaryError, ClusterError, UsageError
 from kubectl_canary.core.kinds import ROUTETABLE
 from kubectl_canary.core.objects import Workload
 from kubectl_canary.core.plan import Plan, plan_abort, plan_finish, plan_init, plan_shift, plan_start
+from kubectl_canary.core.policy import Policy
 from kubectl_canary.core.status import render_list, render_table, status_of, summary_of
-from kubectl_canary.store import Outcome, execute, read_snapshot
+from kubectl_canary.store import Outcome, execute, read_governing, read_snapshot
 
 
 class CanaryGroup(click.Group):
@@ -145,8 +147,18 @@ def abort(service: str, delete_canary: bool, **common: Any) -> None:
     _run(inv, plan_abort(read_snapshot(inv.store, inv.namespace, _service(service)), delete_canary))
 
 
+def _governing(inv: Invocation) -> tuple[Policy, ...] | None:
+    """The CanaryPolicies governing the namespace; None (with a warning) for a user who may not list them."""
+    try:
+        return read_governing(inv.store, inv.namespace)
+    except ClusterError as err:
+        inv.store.warnings.append(f"cannot tell which CanaryPolicies govern namespace {inv.namespace}: {err}")
+        return None
+
+
 def _status_text(inv: Invocation, service: str) -> str:
     current = status_of(read_snapshot(inv.store, inv.namespace, service))
+    current = dataclasses.replace(current, policies=_governing(inv))
     flush_warnings(inv.store)
     if inv.output in ("yaml", "json"):
         return render(current.to_dict(), inv.output).rstrip("\n")
@@ -158,7 +170,7 @@ def _status_text(inv: Invocation, service: str) -> str:
 @click.option("-w", "--watch", is_flag=True, help="Redraw whenever the status changes, until interrupted.")
 @common_options(outputs=("table", "yaml", "json"))
 def status(service: str, watch: bool, **common: Any) -> None:
-    """Show SERVICE's phase, versions, weights, header rule, Deployments and drift."""
+    """Show SERVICE's phase, versions, weights, header rule, Deployments, drift and governing CanaryPolicies."""
     env = click.get_current_context().find_object(Env) or Env()
     inv = invocation(**common)
     service = _service(service)

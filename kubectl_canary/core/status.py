@@ -3,7 +3,9 @@
 Weights and roles come from the routes (the truth); the RouteTable's annotations and the Deployments'
 role annotations record intent, and every difference between intent and routes is one drift line.
 A RouteTable edited into a shape the plugin does not manage still gets a status (phase `unmanaged`,
-with what was found), since `status` is where a user looks when something is wrong.
+with what was found), since `status` is where a user looks when something is wrong. The CanaryPolicies
+that govern the service's namespace are shown with the rules each imposes (`unknown` when they could
+not be read, e.g. for a user who may not list them).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from kubectl_canary.core import names
 from kubectl_canary.core.errors import NotFound, UnmanagedShape
 from kubectl_canary.core.kinds import Obj, annotations_of, labels_of
 from kubectl_canary.core.objects import state_annotations
+from kubectl_canary.core.policy import Policy
 from kubectl_canary.core.routes import Headers, RouteState, recognise
 from kubectl_canary.core.routetable import destinations
 from kubectl_canary.core.snapshot import Snapshot
@@ -55,7 +58,8 @@ class Status:
     api_group: str | None
     versions: tuple[VersionStatus, ...]
     drift: tuple[str, ...]
-    policy: str | None = None
+    # The CanaryPolicies governing the namespace; None when they are not known.
+    policies: tuple[Policy, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The status for `-o json|yaml`, with camelCase keys like the objects it describes."""
@@ -83,7 +87,7 @@ class Status:
                 for v in self.versions
             ],
             "drift": list(self.drift),
-            "policy": self.policy,
+            "policies": None if self.policies is None else [p.to_dict(self.namespace) for p in self.policies],
         }
 
 
@@ -211,6 +215,18 @@ def _dash(value: object) -> str:
     return "-" if value is None else str(value)
 
 
+def _policy_lines(status: Status) -> list[str]:
+    """`Policy:` and one line per governing policy with its enforcement and rules (`unknown` for None)."""
+    if status.policies is None:
+        return ["Policy:      unknown"]
+    if not status.policies:
+        return ["Policy:      none"]
+    return [
+        ("Policy:" if i == 0 else "").ljust(13) + f"{p.name} ({p.enforcement}): {', '.join(p.rules(status.namespace))}"
+        for i, p in enumerate(status.policies)
+    ]
+
+
 def render_table(status: Status) -> str:
     """The human-readable status: a header block, a table of versions, and the drift lines."""
     header = ", ".join(f"{n}={v}" for n, v in status.headers)
@@ -222,8 +238,7 @@ def render_table(status: Status) -> str:
         f"Prefix:      {_dash(status.prefix)}",
         f"Header:      {header} -> {status.canary}" if header else "Header:      -",
     ]
-    if status.policy:
-        lines.append(f"Policy:      {status.policy}")
+    lines += _policy_lines(status)
     rows = [["VERSION", "ROLE", "WEIGHT", "HEADER", "DEPLOYMENT", "READY"]]
     for v in status.versions:
         weight = f"{v.weight}%" if v.weight is not None else "-"

@@ -4,7 +4,8 @@
 client, imported only when a cluster is used), `DirectoryStore` (a directory of YAML manifests, the
 GitOps path) and `MemoryStore` (a dict, the swappable fake for tests). This module also holds the two
 steps every command shares: reading a service's `Snapshot`, and executing a `Plan` in order, which
-turns a failure after some writes into a `PartialWrite` naming what was already done.
+turns a failure after some writes into a `PartialWrite` naming what was already done; and, for
+`status`, reading the CanaryPolicies that govern a namespace.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Literal, Protocol
 from kubectl_canary.core import names
 from kubectl_canary.core.errors import CanaryError, ClusterError, PartialWrite
 from kubectl_canary.core.kinds import (
+    CANARY_POLICY,
     DEPLOYMENT,
     NAMESPACE,
     ROUTETABLE,
@@ -31,6 +33,7 @@ from kubectl_canary.core.kinds import (
 )
 from kubectl_canary.core.merge import merge_applied
 from kubectl_canary.core.plan import Plan
+from kubectl_canary.core.policy import Policy, governing, read_policies
 from kubectl_canary.core.snapshot import Snapshot, snapshot_of
 
 DryRun = Literal["none", "client", "server"]
@@ -89,6 +92,22 @@ def read_snapshot(store: Store, namespace: str, service: str) -> Snapshot:
         found.append(store.get(NAMESPACE, "", namespace))
     objects = [o for o in found if o is not None] + store.list(DEPLOYMENT, namespace)
     return snapshot_of(service, namespace, objects)
+
+
+def read_governing(store: Store, namespace: str) -> tuple[Policy, ...]:
+    """The CanaryPolicies that govern `namespace` (ClusterError when they cannot be listed).
+
+    A cluster without the CanaryPolicy CRD has none. A policy that cannot be read is left out, with a
+    warning for the CLI to print; a Namespace that cannot be read (or is not in the directory) counts as
+    labelled with its name only.
+    """
+    policies, unreadable = read_policies(store.list(CANARY_POLICY, None))
+    store.warnings.extend(f"{bad.error} (policy left out)" for bad in unreadable)
+    namespace_obj = None
+    if any(p.namespace_selector is not None for p in policies):
+        with contextlib.suppress(ClusterError):
+            namespace_obj = store.get(NAMESPACE, "", namespace)
+    return governing(policies, namespace, namespace_obj)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ else `~/.kube/config`, else the in-cluster service account; `--context` picks a 
 namespace is the default one. Requests are built from `Kind` (group, version, plural) and sent with
 `ApiClient.call_api`, which returns the raw response, so the `Warning` headers can be read (the
 generated API methods drop them). Writes are server-side apply (field manager `kubectl-canary`,
-force), `--dry-run=server` adds `dryRun=All`, and deletes propagate in the background.
+force), `--dry-run=server` adds `dryRun=All`, and deletes propagate in the background. Listing a kind
+whose CRD is optional (CanaryPolicy) where the cluster does not serve it finds nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import yaml
 
 from kubectl_canary.core import names
 from kubectl_canary.core.errors import CanaryError, ClusterError
-from kubectl_canary.core.kinds import Kind, Obj, ObjectRef, kind_named
+from kubectl_canary.core.kinds import CANARY_POLICY, Kind, Obj, ObjectRef, kind_named
 
 APPLY_PATCH = "application/apply-patch+yaml"
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -35,6 +36,8 @@ _RBAC_VERB = {"get": "get", "list": "list", "apply": "patch", "delete": "delete"
 _WARNING = re.compile(r'(\d{3})\s+(\S+)\s+"((?:[^"\\]|\\.)*)"(?:\s+"[^"]*")?')
 # RBAC refusals read `... is forbidden: User "x" cannot patch resource ...`; admission denials differ.
 _RBAC_DENIAL = re.compile(r'forbidden: (User|Group|ServiceAccount)? ?"[^"]*" cannot ')
+# Kinds whose CRD a cluster may lack: listing them there finds none instead of failing.
+OPTIONAL_KINDS = (CANARY_POLICY,)
 
 
 def resource_path(kind: Kind, namespace: str | None, name: str | None = None) -> str:
@@ -184,9 +187,13 @@ class ClusterStore:
         return obj
 
     def list(self, kind: Kind, namespace: str | None, label_selector: str | None = None) -> builtins.list[Obj]:
-        what = f"{kind.kind}s " + (f"in namespace {namespace}" if namespace else "in all namespaces")
+        plural = kind.kind[:-1] + "ies" if kind.kind.endswith("y") else kind.kind + "s"
+        scope = f"in namespace {namespace}" if namespace else "in all namespaces"
+        what = f"{plural} {scope}" if kind.namespaced else plural
         query = [("labelSelector", label_selector)] if label_selector else []
         status, body = self._request("list", what, "GET", resource_path(kind, namespace), query)
+        if status == 404 and kind in OPTIONAL_KINDS:
+            return []
         if status == 404:
             raise ClusterError(
                 f"the cluster of context {self.context} does not serve {kind.plural} ({kind.api_version}); "
@@ -214,10 +221,13 @@ class ClusterStore:
         kind = kind_named(ref.kind)
         if kind is None:
             raise CanaryError(f"{ref}: kind {ref.kind!r} is not one kubectl-canary handles")
-        options = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
-        query = [("dryRun", "All")] if dry_run else []
+        options: dict[str, object] = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
+        # kube-apiserver decodes a DELETE's options from the body alone when there is one, so a
+        # `dryRun` query parameter beside this body would be ignored and the object really deleted.
+        if dry_run:
+            options["dryRun"] = ["All"]
         path = resource_path(kind, ref.namespace, ref.name)
-        status, body = self._request("delete", str(ref), "DELETE", path, query, options)
+        status, body = self._request("delete", str(ref), "DELETE", path, [], options)
         if status == 404:
             return False
         if status not in (200, 202):

@@ -4,6 +4,7 @@ the context, the verb and the object, with the server's text verbatim; server wa
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -76,3 +77,25 @@ def test_an_unreachable_cluster_names_the_context_and_the_verb(run, tmp_path):
     assert result.stderr.startswith("error: cannot reach the cluster of context kind-dev to get RouteTable "
                                     "echo/echo-routes: ")
     assert result.stderr.count("\n") == 1
+
+
+POLICIES = "/apis/policy.kubectl-canary.io/v1alpha1/canarypolicies"
+
+
+def test_status_names_the_policies_of_the_cluster_or_says_it_cannot(run, api, tmp_path):
+    _weighted(api)
+    config = ["--kubeconfig", str(tmp_path / "config")]
+    # No CanaryPolicy CRD (the stand-in answers 404): no policies.
+    assert "Policy:      none" in run("status", "echo", *config).stdout
+    api.answers[("GET", POLICIES)] = (200, {"items": [{"metadata": {"name": "limits"}, "spec": {"maxWeightStep": 25}}]},
+                                      [])
+    shown = run("status", "echo", *config)
+    assert "Policy:      limits (Enforce): maxWeightStep=25, allowCrossNamespaceUpstreams=false" in shown.stdout
+    # A user who may read the service but not list the cluster's policies still gets the status.
+    message = 'canarypolicies.policy.kubectl-canary.io is forbidden: User "dev" cannot list resource "canarypolicies"'
+    api.answers[("GET", POLICIES)] = (403, {"kind": "Status", "message": message}, [])
+    result = run("status", "echo", "-o", "json", *config)
+    assert result.exit_code == 0 and json.loads(result.stdout)["policies"] is None
+    assert result.stderr.startswith("Warning: cannot tell which CanaryPolicies govern namespace echo: forbidden: "
+                                    "context kind-dev may not list CanaryPolicies")
+    assert "Policy:      unknown" in run("status", "echo", *config).stdout

@@ -217,6 +217,42 @@ def test_status_table_and_formats(run, tmp_path):
     assert ok(run("status", "echo", "-o", "table", *files)).stdout == text
 
 
+def _policy(name: str, **spec) -> dict:
+    return {"apiVersion": "policy.kubectl-canary.io/v1alpha1", "kind": "CanaryPolicy", "metadata": {"name": name},
+            "spec": spec}
+
+
+def test_status_shows_the_governing_policies_in_every_format(run, tmp_path):
+    files = ["-n", "echo", "--files", str(tmp_path)]
+    ok(run("init", "echo", "--version", "v1", "--api-group", "example", *files))
+    assert "Policy:      none" in ok(run("status", "echo", *files)).stdout
+    assert json.loads(ok(run("status", "echo", "-o", "json", *files)).stdout)["policies"] == []
+    # A platform repository next to the team's manifests: the Namespace's labels select the policies.
+    (tmp_path / "platform.yaml").write_text(yaml.safe_dump_all([
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "echo", "labels": {"team": "web"}}},
+        _policy("limits", namespaceSelector={"matchLabels": {"team": "web"}}, maxWeightStep=25,
+                prefixes=["/{namespace}"]),
+        _policy("audit-all", enforcement="Audit", allowCrossNamespaceUpstreams=True),
+        _policy("databases", namespaceSelector={"matchLabels": {"team": "db"}}, apiGroup="db"),
+        _policy("not-echo", exemptNamespaces=["echo"], requireHeaderPhase=True),
+        _policy("broken", maxWeightStep=0),
+    ]))
+    result = ok(run("status", "echo", *files))
+    assert ("Policy:      audit-all (Audit): allowCrossNamespaceUpstreams=true\n"
+            "             limits (Enforce): maxWeightStep=25, prefixes=/echo, allowCrossNamespaceUpstreams=false\n"
+            ) in result.stdout
+    assert result.stderr == ("Warning: CanaryPolicy broken: spec.maxWeightStep must be an integer from 1 to 100, "
+                             "not 0 (policy left out)\n")
+    data = json.loads(ok(run("status", "echo", "-o", "json", *files)).stdout)
+    assert data["policies"] == [
+        {"name": "audit-all", "enforcement": "Audit", "apiGroup": None, "maxWeightStep": None,
+         "requireHeaderPhase": False, "prefixes": None, "allowCrossNamespaceUpstreams": True},
+        {"name": "limits", "enforcement": "Enforce", "apiGroup": None, "maxWeightStep": 25,
+         "requireHeaderPhase": False, "prefixes": ["/echo"], "allowCrossNamespaceUpstreams": False},
+    ]
+    assert yaml.safe_load(ok(run("status", "echo", "-o", "yaml", *files)).stdout) == data
+
+
 def test_status_shows_drift_of_a_hand_edited_annotation(run):
     store = memory()
     store.objects[ObjectRef("RouteTable", "echo", "echo-routes")]["metadata"]["annotations"][names.WEIGHT] = "90"

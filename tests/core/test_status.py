@@ -102,7 +102,7 @@ def test_render_table_and_dict():
     assert text.endswith("Drift:       none")
     data = st.to_dict()
     assert data["headers"] == {"stage": "canary"} and data["versions"][1]["readyReplicas"] is None
-    assert data["routeTable"] == "echo-routes" and data["policy"] is None
+    assert data["routeTable"] == "echo-routes" and data["policies"] is None
 
 
 def test_render_table_lists_drift_and_missing_deployments():
