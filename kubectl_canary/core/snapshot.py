@@ -1,8 +1,8 @@
 """What a command knows about one service before it plans: its objects as read from a store.
 
-A `Snapshot` holds the service's RouteTable, its Deployments by version, its Service and Upstream, and
-the apiGroup named by its Namespace. It is built from plain objects by `snapshot_of`, so plans and
-status can be computed (and tested) from any list of dicts, whatever store they came from.
+A `Snapshot` holds the service's RouteTable, its Deployments by version, its Service and Upstream.
+It is built from plain objects by `snapshot_of`, so plans and status can be computed (and tested)
+from any list of dicts, whatever store they came from.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ class Snapshot:
     deployments: Mapping[str, Obj] = field(default_factory=lambda: MappingProxyType({}))
     service_object: Obj | None = None
     upstream: Obj | None = None
-    namespace_api_group: str | None = None
 
     def deployment(self, version: str) -> Obj | None:
         return self.deployments.get(version)
@@ -46,9 +45,9 @@ class Snapshot:
 
     @property
     def api_group(self) -> str | None:
-        """The apiGroup label of the RouteTable, else the one its Namespace names."""
-        label = labels_of(self.routetable).get(names.API_GROUP) if self.routetable else None
-        return label or self.namespace_api_group
+        """The RouteTable's apiGroup label, kept by every plan. Without one the plugin sends none: the
+        webhook injects the Namespace's or the policy's group (SPEC 2), so the two never disagree."""
+        return labels_of(self.routetable).get(names.API_GROUP) if self.routetable else None
 
     @property
     def where(self) -> str:
@@ -83,7 +82,6 @@ def snapshot_of(service: str, namespace: str, objects: Iterable[Obj]) -> Snapsho
         named = (obj.get("metadata") or {}).get("name") == names.deployment_name(service, version or "")
         if version is not None and (version not in deployments or named):
             deployments[version] = obj
-    ns = _named(mine, NAMESPACE.kind, namespace)
     return Snapshot(
         service=service,
         namespace=namespace,
@@ -91,5 +89,4 @@ def snapshot_of(service: str, namespace: str, objects: Iterable[Obj]) -> Snapsho
         deployments=MappingProxyType(dict(sorted(deployments.items()))),
         service_object=_named(mine, SERVICE.kind, service),
         upstream=_named(mine, UPSTREAM.kind, service),
-        namespace_api_group=labels_of(ns).get(names.NAMESPACE_API_GROUP) if ns else None,
     )

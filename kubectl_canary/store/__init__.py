@@ -78,18 +78,12 @@ def kind_of(ref: ObjectRef) -> Kind:
 
 
 def read_snapshot(store: Store, namespace: str, service: str) -> Snapshot:
-    """Read what a command needs to know about `service` from `store`.
-
-    The Namespace is read only for its apiGroup label, a default; a user allowed to manage the service
-    but not to read Namespaces still gets on (the webhook injects the label in that case).
-    """
+    """Read what a command needs to know about `service` from `store`."""
     found = [
         store.get(ROUTETABLE, namespace, names.routetable_name(service)),
         store.get(SERVICE, namespace, service),
         store.get(UPSTREAM, namespace, service),
     ]
-    with contextlib.suppress(ClusterError):
-        found.append(store.get(NAMESPACE, "", namespace))
     objects = [o for o in found if o is not None] + store.list(DEPLOYMENT, namespace)
     return snapshot_of(service, namespace, objects)
 

@@ -38,14 +38,12 @@ def test_memory_store_fails_the_chosen_call(fail_on, call):
         call(store)
 
 
-def test_read_snapshot_reads_the_service_and_tolerates_an_unreadable_namespace():
+def test_read_snapshot_reads_the_service_and_never_needs_the_namespace():
     objs = service_objects(WEIGHTED, {"v1": "primary", "v2": "canary"})
     store = MemoryStore(objs, fail_on=("get", ObjectRef("Namespace", "", "echo")))
     snap = read_snapshot(store, "echo", "echo")
     assert snap.routetable is not None and list(snap.deployments) == ["v1", "v2"]
-    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "echo",
-                                                                "labels": {"kubectl-canary.io/api-group": "g"}}}
-    assert read_snapshot(MemoryStore([ns]), "echo", "echo").namespace_api_group == "g"
+    assert not any(call[0] == "get" and call[1].kind == "Namespace" for call in store.calls)
 
 
 def test_execute_applies_then_deletes_in_order_with_outcomes():
