@@ -127,6 +127,17 @@ def _step(store: Store, obj: Obj, dry_run: DryRun) -> Outcome:
     return Outcome(ref, _action(before, after), after)
 
 
+def _judged_alone(err: CanaryError, verb: str, target: Obj | ObjectRef, done: builtins.list[Outcome]) -> CanaryError:
+    # dryRun=All stores nothing, so the server judged this step against the cluster as it is, without
+    # the steps above it; say so, or a refusal caused by that looks like a real problem with the plan.
+    what = target if isinstance(target, ObjectRef) else ObjectRef.of(target)
+    earlier = ", ".join(str(o.ref) for o in done)
+    return type(err)(
+        f"{err}; note: a server dry run stores nothing, so the cluster judged {verb} {what} without the "
+        f"{len(done)} earlier step(s) of this command ({earlier}); a real run makes those first"
+    )
+
+
 def execute(
     store: Store, plan: Plan, dry_run: DryRun = "none", on_outcome: Callable[[Outcome], None] | None = None
 ) -> builtins.list[Outcome]:
@@ -146,6 +157,8 @@ def execute(
             else:
                 outcome = _step(store, target, dry_run)
         except CanaryError as err:
+            if done and dry_run == "server":
+                raise _judged_alone(err, verb, target, done) from err
             if not done or dry_run != "none":
                 raise
             what = target if isinstance(target, ObjectRef) else ObjectRef.of(target)

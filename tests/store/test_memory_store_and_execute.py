@@ -97,3 +97,16 @@ def test_a_failure_before_any_write_is_the_original_error():
     store = MemoryStore(service_objects(WEIGHTED, {"v1": "primary", "v2": "canary"}), fail_on=("apply", None))
     with pytest.raises(ClusterError, match="injected failure: cannot apply RouteTable echo/echo-routes"):
         execute(store, plan_finish(read_snapshot(store, "echo", "echo")))
+
+
+def test_a_server_dry_run_refusal_after_earlier_steps_says_they_were_not_stored():
+    # dryRun=All stores nothing, so the server judges the delete without the RouteTable write above it.
+    store = MemoryStore(service_objects(WEIGHTED, {"v1": "primary", "v2": "canary"}), fail_on=("delete", V1))
+    with pytest.raises(ClusterError) as err:
+        execute(store, plan_finish(read_snapshot(store, "echo", "echo")), "server")
+    message = str(err.value)
+    assert message.startswith("injected failure: cannot delete Deployment echo/echo-v1; note: a server dry run")
+    assert "without the 2 earlier step(s) of this command (RouteTable echo/echo-routes, Deployment echo/echo-v2)" in (
+        message
+    )
+    assert "\n" not in message
