@@ -203,7 +203,8 @@ def check_deployment_delete(ctx: Context) -> Iterator[Problem]:
         else:
             yield Problem(
                 "deployment-in-use",
-                f"{holder} {dest.describe()} keeps weight 0 for Deployment {name}, the last one serving it",
+                # The key words lead: warnings are cut at 120 characters and names can be long.
+                f"weight 0 left on the last Deployment {name}: {holder} {dest.describe()}",
                 deny=False,
             )
 

@@ -161,8 +161,7 @@ WORKFLOW = [
     # The dry run does not store the RouteTable without v1, so the delete is judged while v1 still has
     # its weight-0 destination: allowed, with the webhook's warning.
     Step(("finish", "echo"), 6,
-         "Warning: RouteTable {ns}/echo-routes route /echo -> {ns}/echo subset version=v1 keeps weight 0 for "
-         "Deployment echo-v1, the last one serving it"),
+         "Warning: weight 0 left on the last Deployment echo-v1: RouteTable {ns}/echo-routes route /echo"),
 ]
 
 

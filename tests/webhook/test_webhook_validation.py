@@ -296,8 +296,8 @@ def test_weight_zero_does_not_protect_but_is_reported():
     verdict = delete("echo-v1", cluster(seed_rt(single(dest("v2"), headers=CANARY), weighted([0, 100]))))
     assert verdict.allowed
     assert verdict.warnings == (
-        "RouteTable echo/echo-routes route /echo -> echo/echo subset version=v1 keeps weight 0 for Deployment "
-        "echo-v1, the last one serving it",
+        "weight 0 left on the last Deployment echo-v1: RouteTable echo/echo-routes route /echo -> echo/echo "
+        "subset version=v1",
     )
 
 
