@@ -31,7 +31,7 @@ from kubectl_canary.core.objects import Workload
 from webhook.cache import InformerLookup, Watched, api_client
 
 from .controlplane import ControlPlane
-from .webhook import WebhookProcess
+from .webhook import WebhookProcess, destination, route_table
 
 Obj = dict[str, Any]
 T = TypeVar("T")
@@ -123,22 +123,6 @@ def test_the_watch_caches_follow_the_cluster_and_pick_up_a_crd_installed_later(
 
 
 # ---- the request log ------------------------------------------------------------------------------
-
-
-def destination(namespace: str, version: str, weight: int | None = None) -> Obj:
-    found: Obj = {"destination": {"upstream": {"name": "echo", "namespace": namespace},
-                                  "subset": {"values": {"version": version}}}}
-    if weight is not None:
-        found["weight"] = weight
-    return found
-
-
-def route_table(namespace: str, name: str, action: Obj) -> str:
-    return json.dumps({
-        "apiVersion": "gateway.solo.io/v1", "kind": "RouteTable",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"routes": [{"matchers": [{"prefix": f"/{name}"}], "routeAction": action}]},
-    })
 
 
 def logged_requests(webhook: WebhookProcess, namespace: str) -> list[Obj]:

@@ -40,7 +40,7 @@ from kubectl_canary.core import objects
 from kubectl_canary.core.objects import Workload
 
 from .controlplane import ControlPlane
-from .webhook import WebhookProcess
+from .webhook import WebhookProcess, destination, route_table
 
 SEED = Path(__file__).resolve().parents[1] / "data" / "seed"
 RESOURCES = "deployments.apps,services,upstreams.gloo.solo.io,routetables.gateway.solo.io"
@@ -260,22 +260,6 @@ def released(control_plane: ControlPlane, kubectl_canary: Run) -> Iterator[str]:
     kubectl_canary("shift", "echo", "--weight", "50", "-n", name)
     yield name
     control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
-
-
-def destination(namespace: str, version: str, weight: int | None = None) -> Obj:
-    found: Obj = {"destination": {"upstream": {"name": "echo", "namespace": namespace},
-                                  "subset": {"values": {"version": version}}}}
-    if weight is not None:
-        found["weight"] = weight
-    return found
-
-
-def route_table(namespace: str, name: str, action: Obj) -> str:
-    return json.dumps({
-        "apiVersion": "gateway.solo.io/v1", "kind": "RouteTable",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"routes": [{"matchers": [{"prefix": f"/{name}"}], "routeAction": action}]},
-    })
 
 
 def stored(control_plane: ControlPlane, namespace: str, resource: str) -> Obj | None:

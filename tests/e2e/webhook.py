@@ -214,3 +214,22 @@ def register(control_plane: ControlPlane, hook: WebhookProcess, timeout: float =
 def unregister(control_plane: ControlPlane) -> None:
     """Delete both configurations (kube-apiserver stops calling the webhook a moment later)."""
     control_plane.kubectl("delete", "--ignore-not-found", *(f"{kind.lower()}/{CONFIGURATION}" for kind in CONFIG_KINDS))
+
+
+# ---- RouteTables the tests apply by hand (kubectl apply), as a user or a GitOps tool would -----------
+
+
+def destination(namespace: str, version: str, weight: int | None = None) -> Obj:
+    found: Obj = {"destination": {"upstream": {"name": "echo", "namespace": namespace},
+                                  "subset": {"values": {"version": version}}}}
+    if weight is not None:
+        found["weight"] = weight
+    return found
+
+
+def route_table(namespace: str, name: str, action: Obj) -> str:
+    return json.dumps({
+        "apiVersion": "gateway.solo.io/v1", "kind": "RouteTable",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"routes": [{"matchers": [{"prefix": f"/{name}"}], "routeAction": action}]},
+    })
