@@ -29,7 +29,7 @@ from webhook.lookup import Lookup, Memo, StateLookup
 from webhook.mutation import mutate
 from webhook.policy import CHECKS, MUTATORS
 from webhook.review import KIND, BadRequest, GroupKind, Review, parse_document
-from webhook.validation import recorded_only, validate
+from webhook.validation import validate
 
 
 def fail(err: CanaryError) -> NoReturn:
@@ -239,7 +239,7 @@ def review(path: str, state: Path | None, default_api_group: str | None, enforce
     for warning in mutated.warnings + validated.warnings:
         click.echo(f"warning: {warning}", err=True)
     for problem in validated.problems:
-        if recorded_only(problem):  # an Audit policy's: the server would only log and count it
+        if problem.recorded_only:  # an Audit policy's: the server would only log and count it
             click.echo(f"audit: {problem.message}", err=True)
     if not validated.allowed:
         for problem in validated.problems:

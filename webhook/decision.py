@@ -44,6 +44,11 @@ class Problem:
     def as_warning(self, prefix: str = "") -> Problem:
         return replace(self, message=prefix + self.message, deny=False)
 
+    @property
+    def recorded_only(self) -> bool:
+        """True for a problem that is only logged and counted, never shown (an Audit policy's)."""
+        return False
+
 
 @dataclass(frozen=True)
 class Change:

@@ -56,8 +56,7 @@ class PolicyProblem(Problem):
     enforcement: str = ENFORCE
 
     @property
-    def recorded_only(self) -> bool:
-        """Audit: recorded in logs and metrics, never shown to the user nor denying."""
+    def recorded_only(self) -> bool:  # overrides Problem's: Audit is recorded, never shown nor denying
         return self.enforcement == AUDIT
 
     def violation(self) -> dict[str, Any]:

@@ -219,11 +219,6 @@ def routing_unchanged(ctx: Context) -> bool:
     return ctx.spec_unchanged and before == after
 
 
-def recorded_only(problem: Problem) -> bool:
-    """A problem for the logs and metrics only (`webhook.policy.PolicyProblem` of an Audit policy)."""
-    return bool(getattr(problem, "recorded_only", False))
-
-
 def configured_enforcement(ctx: Context) -> str:
     """`--enforcement`, for the whole webhook: `warn` admits whatever would be denied, policy denials
     included (a CanaryPolicy's own enforcement applies to its problems, see `webhook.policy`)."""
@@ -237,7 +232,7 @@ def validate(
     problems = unique(p for check in checks for p in check(ctx))
     if ctx.is_routetable_write and routing_unchanged(ctx):
         problems = [p.as_warning("not enforced (spec unchanged): ") if p.deny else p for p in problems]
-    shown = [p for p in problems if not recorded_only(p)]
+    shown = [p for p in problems if not p.recorded_only]
     denying = [p for p in shown if p.deny]
     warnings = tuple(p.message for p in shown if not p.deny)
     if not denying:
