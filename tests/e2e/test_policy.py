@@ -223,8 +223,8 @@ def test_max_weight_step_refuses_finish_from_20_percent_until_traffic_is_shifted
     control_plane: ControlPlane, kubectl_canary: Run, policies: Policies, make_namespace: Callable[..., str],
     webhook: WebhookProcess,
 ) -> None:
-    assert webhook._proc is not None
-    pid = webhook._proc.pid  # every policy edit below reaches this same process
+    pid = webhook.pid  # every policy edit below reaches this same process
+    assert pid is not None
     ns = make_namespace("step")
     name = f"steps-{TOKEN}"
     policies.apply(name, {"namespaceSelector": only(ns), "maxWeightStep": 25})
@@ -269,7 +269,7 @@ def test_max_weight_step_refuses_finish_from_20_percent_until_traffic_is_shifted
 
     policies.delete(name)
     assert "Policy:      none" in kubectl_canary("status", "echo", "-n", ns).stdout
-    assert webhook._proc is not None and webhook._proc.pid == pid
+    assert webhook.pid == pid
 
 
 def test_api_group_is_injected_from_the_policy_and_required(

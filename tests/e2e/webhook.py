@@ -79,6 +79,11 @@ class WebhookProcess:
         self.close()
 
     @property
+    def pid(self) -> int | None:
+        """The running server's process id (None when stopped), to show that one process served throughout."""
+        return self._proc.pid if self.running else None
+
+    @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
 
