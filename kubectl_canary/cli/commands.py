@@ -18,8 +18,7 @@ from kubectl_canary.cli.output import flush_warnings, note, outcome_line, render
 from kubectl_canary.core import names
 from kubectl_canary.core.errors import CanaryError, ClusterError, UsageError
 from kubectl_canary.core.kinds import ROUTETABLE
-from kubectl_canary.core.objects import Workload
-from kubectl_canary.core.plan import Plan, plan_abort, plan_finish, plan_init, plan_shift, plan_start
+from kubectl_canary.core.plan import Plan, init_workload, plan_abort, plan_finish, plan_init, plan_shift, plan_start
 from kubectl_canary.core.policy import Policy
 from kubectl_canary.core.status import render_list, render_table, status_of, summary_of
 from kubectl_canary.store import Outcome, execute, read_governing, read_snapshot
@@ -75,28 +74,34 @@ def _run(inv: Invocation, plan: Plan) -> None:
         note(message)
 
 
-def _service(name: str) -> str:
-    return names.check_service(name)
+def _checked(service: str, version: str | None = None, api_group: str | None = None) -> None:
+    """Validate a command's names before any store is opened: a usage error exits 2 without a cluster."""
+    names.check_service(service)
+    if version is not None:
+        names.check_version(service, version)
+    if api_group:
+        names.check_label_value("--api-group", api_group)
 
 
 @cli.command()
 @click.argument("service")
 @click.option("--version", "version", required=True, help="The version to run, e.g. v1 (Deployment S-V).")
-@click.option("--image", default=names.DEFAULT_IMAGE, show_default=True, help="Container image.")
-@click.option("--port", type=click.IntRange(1, 65535), default=names.CONTAINER_PORT, show_default=True,
-              help="Container port.")
-@click.option("--replicas", type=click.IntRange(min=0), default=1, show_default=True, help="Replicas per version.")
+@click.option("--image", help=f"Container image (default: the existing Deployment's, else {names.DEFAULT_IMAGE}).")
+@click.option("--port", type=click.IntRange(1, 65535),
+              help=f"Container port (default: the existing Deployment's, else {names.CONTAINER_PORT}).")
+@click.option("--replicas", type=click.IntRange(min=0), help="Replicas (default: the existing Deployment's, else 1).")
 @click.option("--api-group", help="apiGroup label of the RouteTable (default: set by the webhook).")
 @click.option("--prefix", help="Route prefix (default: /SERVICE).")
 @common_options()
-def init(service: str, version: str, image: str, port: int, replicas: int, api_group: str | None,
+def init(service: str, version: str, image: str | None, port: int | None, replicas: int | None, api_group: str | None,
          prefix: str | None, **common: Any) -> None:
     """Create SERVICE at --version: Service, Deployment, Upstream and RouteTable (phase stable)."""
+    _checked(service, version, api_group)
     if prefix is not None and not prefix.startswith("/"):
         raise UsageError(f"invalid --prefix {prefix!r}: a route prefix starts with '/', e.g. /{service}")
     inv = invocation(**common, create=True)
-    snap = read_snapshot(inv.store, inv.namespace, _service(service))
-    _run(inv, plan_init(snap, version, Workload(image=image, port=port, replicas=replicas), api_group, prefix))
+    snap = read_snapshot(inv.store, inv.namespace, service)
+    _run(inv, plan_init(snap, version, init_workload(snap, version, image, port, replicas), api_group, prefix))
 
 
 @cli.command()
@@ -110,9 +115,12 @@ def init(service: str, version: str, image: str, port: int, replicas: int, api_g
 def start(service: str, version: str, image: str | None, headers: tuple[str, ...], no_route: bool,
           **common: Any) -> None:
     """Deploy --version as the canary and route header-matched requests to it (phase header)."""
+    _checked(service, version)
     parsed = tuple(names.parse_header(h) for h in headers) or None
+    if parsed is not None and len({n for n, _ in parsed}) != len(parsed):
+        raise UsageError(f"--header names a header twice: {', '.join(f'{n}={v}' for n, v in parsed)}")
     inv = invocation(**common)
-    snap = read_snapshot(inv.store, inv.namespace, _service(service))
+    snap = read_snapshot(inv.store, inv.namespace, service)
     _run(inv, plan_start(snap, version, image, parsed, no_route))
 
 
@@ -123,8 +131,9 @@ def start(service: str, version: str, image: str | None, headers: tuple[str, ...
 @common_options()
 def shift(service: str, weight: int, **common: Any) -> None:
     """Send --weight percent of the traffic to the canary (phase weighted; 0 returns to phase header)."""
+    _checked(service)
     inv = invocation(**common)
-    _run(inv, plan_shift(read_snapshot(inv.store, inv.namespace, _service(service)), weight))
+    _run(inv, plan_shift(read_snapshot(inv.store, inv.namespace, service), weight))
 
 
 @cli.command()
@@ -133,8 +142,9 @@ def shift(service: str, weight: int, **common: Any) -> None:
 @common_options()
 def finish(service: str, keep_old: bool, **common: Any) -> None:
     """Make the canary the primary (all traffic), then delete the old primary's Deployment."""
+    _checked(service)
     inv = invocation(**common)
-    _run(inv, plan_finish(read_snapshot(inv.store, inv.namespace, _service(service)), keep_old))
+    _run(inv, plan_finish(read_snapshot(inv.store, inv.namespace, service), keep_old))
 
 
 @cli.command()
@@ -143,8 +153,9 @@ def finish(service: str, keep_old: bool, **common: Any) -> None:
 @common_options()
 def abort(service: str, delete_canary: bool, **common: Any) -> None:
     """Send all traffic back to the primary; keep the canary's Deployment unless --delete-canary."""
+    _checked(service)
     inv = invocation(**common)
-    _run(inv, plan_abort(read_snapshot(inv.store, inv.namespace, _service(service)), delete_canary))
+    _run(inv, plan_abort(read_snapshot(inv.store, inv.namespace, service), delete_canary))
 
 
 def _governing(inv: Invocation) -> tuple[Policy, ...] | None:
@@ -172,8 +183,8 @@ def _status_text(inv: Invocation, service: str) -> str:
 def status(service: str, watch: bool, **common: Any) -> None:
     """Show SERVICE's phase, versions, weights, header rule, Deployments, drift and governing CanaryPolicies."""
     env = click.get_current_context().find_object(Env) or Env()
+    _checked(service)
     inv = invocation(**common)
-    service = _service(service)
     if not watch:
         click.echo(_status_text(inv, service))
         return

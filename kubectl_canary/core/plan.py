@@ -35,11 +35,7 @@ class Plan:
 def _current(snap: Snapshot) -> RouteState:
     """The state the service's routes express; NotFound for an unknown service, UnmanagedShape if hand-edited."""
     if snap.routetable is None:
-        raise NotFound(
-            f"service {snap.service} not found in namespace {snap.namespace}: there is no RouteTable "
-            f"{snap.namespace}/{names.routetable_name(snap.service)}; create it with "
-            f"`kubectl canary init {snap.service} --version V`"
-        )
+        raise snap.not_found()
     return recognise(snap.routetable, snap.service)
 
 
@@ -82,6 +78,21 @@ def workload_of(deployment: Obj, service: str, version: str) -> Workload:
         port=int(ports[0].get("containerPort") or names.CONTAINER_PORT),
         replicas=int(spec["replicas"]) if spec.get("replicas") is not None else 1,
     )
+
+
+def init_workload(
+    snap: Snapshot, version: str, image: str | None = None, port: int | None = None, replicas: int | None = None
+) -> Workload:
+    """The workload `init` writes: the existing Deployment's (so a re-run keeps a custom image), else the
+    defaults; each given flag replaces its field. http-echo's args are regenerated, as in `start`."""
+    existing = snap.deployment(version)
+    base = workload_of(existing, snap.service, version) if existing is not None else Workload()
+    new_image = image or base.image
+    new_port = base.port if port is None else port
+    args = None if objects.default_args(snap.service, version, new_image, new_port) else (
+        base.args if new_image == base.image else ()
+    )
+    return Workload(new_image, args, new_port, base.replicas if replicas is None else replicas)
 
 
 def _rebuilt(snap: Snapshot, version: str, role: str | None, workload: Workload | None = None) -> Obj:
@@ -183,6 +194,13 @@ def plan_start(
             f"a canary is already in progress for service {snap.service} in namespace {snap.namespace} "
             f"({_describe(state)}); run `kubectl canary finish {snap.service}` or "
             f"`kubectl canary abort {snap.service}` before starting {version}"
+        )
+    unrouted = [v for v in _leftover(snap, state.primary, CANARY_ROLE) if v != version]
+    if state.canary is None and unrouted:
+        raise StateConflict(
+            f"a canary is already in progress for service {snap.service} in namespace {snap.namespace} "
+            f"(canary {', '.join(unrouted)} deployed without a route); run "
+            f"`kubectl canary abort {snap.service} --delete-canary` before starting {version}"
         )
     workload = _canary_workload(snap, state.primary, version, image)
     writes: list[Obj] = [_rebuilt(snap, version, CANARY_ROLE, workload)]

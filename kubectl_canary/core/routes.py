@@ -87,6 +87,10 @@ def render(service: str, namespace: str, state: RouteState) -> list[Obj]:
 _ROUTE_KEYS = {"matchers", "routeAction"}
 _MATCHER_KEYS = {"prefix", "headers"}
 _DEST_KEYS = {"upstream", "subset"}
+# Header matchers and weighted entries as the plugin writes them: anything else (invertMatch, regex,
+# per-destination options) would be dropped by a rewrite, so such routes are not the plugin's.
+_HEADER_KEYS = {"name", "value"}
+_ENTRY_KEYS = {"destination", "weight"}
 
 
 class _Reader:
@@ -129,6 +133,20 @@ class _Reader:
             raise self.fail(f"route {number} selects subset {dict(values)}, expected only 'version'")
         return str(values[names.VERSION_KEY])
 
+    def headers(self, route: Mapping[str, Any], number: int) -> Headers:
+        for header in ((route.get("matchers") or [{}])[0] or {}).get("headers") or []:
+            if not isinstance(header, dict) or set(header) != _HEADER_KEYS:
+                found = sorted(header) if isinstance(header, dict) else repr(header)
+                raise self.fail(f"route {number} has a header matcher with fields {found}, expected name and value")
+        return tuple(headers_of(route))
+
+    def entries(self, entries: list[Obj], number: int) -> None:
+        for entry in entries:
+            extra = set(entry) - _ENTRY_KEYS
+            if extra:
+                raise self.fail(f"route {number} has a weighted destination with fields {sorted(extra)} "
+                                "the plugin does not write")
+
     def single(self, route: Mapping[str, Any], number: int) -> str:
         action = route_action(route)
         if set(action) != {"single"}:
@@ -152,10 +170,11 @@ def recognise(rt: Mapping[str, Any], service: str) -> RouteState:
     entries = multi_destinations(main)
     if entries is None or set(route_action(main)) != {"multi"} or len(entries) != 2:
         raise reader.fail("route 2 is not a multi route with two destinations (primary, canary)")
+    reader.entries(entries, 2)
     primary = reader.version(entries[0].get("destination") or {}, 2)
     if reader.version(entries[1].get("destination") or {}, 2) != canary:
         raise reader.fail("the header route and the weighted canary destination name different versions")
-    return RouteState(prefix, primary, canary, _canary_share(entries, reader), tuple(headers_of(header_route)))
+    return RouteState(prefix, primary, canary, _canary_share(entries, reader), reader.headers(header_route, 1))
 
 
 def _canary_share(entries: list[Obj], reader: _Reader) -> int:

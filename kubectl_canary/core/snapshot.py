@@ -1,8 +1,8 @@
 """What a command knows about one service before it plans: its objects as read from a store.
 
-A `Snapshot` holds the service's RouteTable, its Deployments by version, its Service and Upstream.
-It is built from plain objects by `snapshot_of`, so plans and status can be computed (and tested)
-from any list of dicts, whatever store they came from.
+A `Snapshot` holds the service's RouteTable and its Deployments by version (plans write the Service
+and Upstream whole, so they are not read). It is built from plain objects by `snapshot_of`, so plans
+and status can be computed (and tested) from any list of dicts, whatever store they came from.
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from kubectl_canary.core import names
+from kubectl_canary.core.errors import NotFound
 from kubectl_canary.core.kinds import (
     DEPLOYMENT,
     NAMESPACE,
     ROUTETABLE,
-    SERVICE,
-    UPSTREAM,
     Obj,
     annotations_of,
     labels_of,
@@ -32,8 +31,6 @@ class Snapshot:
     namespace: str
     routetable: Obj | None = None
     deployments: Mapping[str, Obj] = field(default_factory=lambda: MappingProxyType({}))
-    service_object: Obj | None = None
-    upstream: Obj | None = None
 
     def deployment(self, version: str) -> Obj | None:
         return self.deployments.get(version)
@@ -52,6 +49,14 @@ class Snapshot:
     @property
     def where(self) -> str:
         return f"{self.namespace}/{self.service}"
+
+    def not_found(self) -> NotFound:
+        """The error for a service without its RouteTable, saying how to create it."""
+        return NotFound(
+            f"service {self.service} not found in namespace {self.namespace}: there is no RouteTable "
+            f"{self.namespace}/{names.routetable_name(self.service)}; create it with "
+            f"`kubectl canary init {self.service} --version V`"
+        )
 
 
 def deployment_version(obj: Obj, service: str) -> str | None:
@@ -87,6 +92,4 @@ def snapshot_of(service: str, namespace: str, objects: Iterable[Obj]) -> Snapsho
         namespace=namespace,
         routetable=_named(mine, ROUTETABLE.kind, names.routetable_name(service)),
         deployments=MappingProxyType(dict(sorted(deployments.items()))),
-        service_object=_named(mine, SERVICE.kind, service),
-        upstream=_named(mine, UPSTREAM.kind, service),
     )

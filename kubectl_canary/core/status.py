@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from kubectl_canary.core import names
-from kubectl_canary.core.errors import NotFound, UnmanagedShape
+from kubectl_canary.core.errors import UnmanagedShape
 from kubectl_canary.core.kinds import Obj, annotations_of, labels_of
 from kubectl_canary.core.objects import state_annotations
 from kubectl_canary.core.policy import Policy
@@ -134,6 +134,12 @@ def _deployment_drift(snap: Snapshot, roles: dict[str, str]) -> list[str]:
                 f"Deployment {snap.namespace}/{names.deployment_name(snap.service, version)} has role primary "
                 f"but receives no traffic; `kubectl canary finish {snap.service}` completes the earlier finish"
             )
+        elif version not in roles and snap.role(version) == "canary":
+            found.append(
+                f"Deployment {snap.namespace}/{names.deployment_name(snap.service, version)} has role canary "
+                f"but receives no traffic; route to it with `kubectl canary start {snap.service} --version "
+                f"{version}`, or remove it with `kubectl canary abort {snap.service} --delete-canary`"
+            )
     return found
 
 
@@ -172,10 +178,7 @@ def status_of(snap: Snapshot) -> Status:
     """The status of the service in `snap`; NotFound when it has no RouteTable."""
     rt = snap.routetable
     if rt is None:
-        raise NotFound(
-            f"service {snap.service} not found in namespace {snap.namespace}: there is no RouteTable "
-            f"{snap.namespace}/{names.routetable_name(snap.service)}"
-        )
+        raise snap.not_found()
     drift: list[str] = []
     state: RouteState | None
     try:

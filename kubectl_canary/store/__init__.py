@@ -23,8 +23,6 @@ from kubectl_canary.core.kinds import (
     DEPLOYMENT,
     NAMESPACE,
     ROUTETABLE,
-    SERVICE,
-    UPSTREAM,
     Kind,
     Obj,
     ObjectRef,
@@ -71,6 +69,7 @@ class Store(Protocol):
 
 
 def kind_of(ref: ObjectRef) -> Kind:
+    """The `Kind` of `ref`, or a CanaryError naming a kind the tool does not handle."""
     found = kind_named(ref.kind)
     if found is None:
         raise CanaryError(f"{ref}: kind {ref.kind!r} is not one kubectl-canary handles")
@@ -79,12 +78,8 @@ def kind_of(ref: ObjectRef) -> Kind:
 
 def read_snapshot(store: Store, namespace: str, service: str) -> Snapshot:
     """Read what a command needs to know about `service` from `store`."""
-    found = [
-        store.get(ROUTETABLE, namespace, names.routetable_name(service)),
-        store.get(SERVICE, namespace, service),
-        store.get(UPSTREAM, namespace, service),
-    ]
-    objects = [o for o in found if o is not None] + store.list(DEPLOYMENT, namespace)
+    routetable = store.get(ROUTETABLE, namespace, names.routetable_name(service))
+    objects = ([routetable] if routetable is not None else []) + store.list(DEPLOYMENT, namespace)
     return snapshot_of(service, namespace, objects)
 
 
@@ -152,7 +147,11 @@ def execute(
     for verb, target in steps:
         try:
             if isinstance(target, ObjectRef):
-                gone = dry_run == "client" or store.delete(target, dry_run=dry_run == "server")
+                # A client dry run only reads: the object would be deleted if it exists now.
+                if dry_run == "client":
+                    gone = store.get(kind_of(target), target.namespace, target.name) is not None
+                else:
+                    gone = store.delete(target, dry_run=dry_run == "server")
                 outcome = Outcome(target, "deleted" if gone else "already gone")
             else:
                 outcome = _step(store, target, dry_run)

@@ -1,14 +1,16 @@
 """`ClusterStore`: objects in a Kubernetes cluster, through the official kubernetes client.
 
 The kubernetes client is imported inside `ClusterStore` only (it costs about half a second), so
-`--help`, `--files` and client dry runs never load it. Configuration follows kubectl: `--kubeconfig`,
-else the `KUBECONFIG` paths merged (the first file to set a context, or the current context, wins),
-else `~/.kube/config`, else the in-cluster service account; `--context` picks a context, whose
-namespace is the default one. Requests are built from `Kind` (group, version, plural) and sent with
-`ApiClient.call_api`, which returns the raw response, so the `Warning` headers can be read (the
-generated API methods drop them). Writes are server-side apply (field manager `kubectl-canary`,
-force), `--dry-run=server` adds `dryRun=All`, and deletes propagate in the background. Listing a kind
-whose CRD is optional (CanaryPolicy) where the cluster does not serve it finds nothing.
+`--help` and `--files` runs never load it. A `--dry-run=client` run against a cluster does: it reads
+the current objects to predict the result (deliberately; it still writes nothing). Configuration
+follows kubectl: `--kubeconfig`, else the `KUBECONFIG` paths merged (the first file to set a context,
+or the current context, wins), else `~/.kube/config`, else the in-cluster service account;
+`--context` picks a context, whose namespace is the default one. Requests are built from `Kind`
+(group, version, plural) and sent with `ApiClient.call_api`, which returns the raw response, so the
+`Warning` headers can be read (the generated API methods drop them). Writes are server-side apply
+(field manager `kubectl-canary`, force), `--dry-run=server` adds `dryRun=All`, and deletes propagate
+in the background. Listing a kind whose CRD is optional (CanaryPolicy) where the cluster does not
+serve it finds nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ import yaml
 
 from kubectl_canary.core import names
 from kubectl_canary.core.errors import CanaryError, ClusterError
-from kubectl_canary.core.kinds import CANARY_POLICY, Kind, Obj, ObjectRef, kind_named
+from kubectl_canary.core.kinds import CANARY_POLICY, Kind, Obj, ObjectRef
+from kubectl_canary.store import kind_of
 
 APPLY_PATCH = "application/apply-patch+yaml"
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -148,7 +151,8 @@ class ClusterStore:
         except (urllib3.exceptions.HTTPError, ApiException, OSError) as err:
             reason = getattr(err, "reason", None) or err
             raise ClusterError(
-                f"cannot reach the cluster of context {self.context} to {verb} {what}: {reason}"
+                f"cannot reach the cluster of context {self.context} to {verb} {what}: {reason}; "
+                "check that the cluster is running or choose another --context/--kubeconfig"
             ) from err
         self.warnings.extend(parse_warnings(response.headers.getlist("Warning")))
         try:
@@ -187,9 +191,8 @@ class ClusterStore:
         return obj
 
     def list(self, kind: Kind, namespace: str | None, label_selector: str | None = None) -> builtins.list[Obj]:
-        plural = kind.kind[:-1] + "ies" if kind.kind.endswith("y") else kind.kind + "s"
         scope = f"in namespace {namespace}" if namespace else "in all namespaces"
-        what = f"{plural} {scope}" if kind.namespaced else plural
+        what = f"{kind.plural} {scope}" if kind.namespaced else kind.plural
         query = [("labelSelector", label_selector)] if label_selector else []
         status, body = self._request("list", what, "GET", resource_path(kind, namespace), query)
         if status == 404 and kind in OPTIONAL_KINDS:
@@ -206,9 +209,7 @@ class ClusterStore:
 
     def apply(self, obj: Obj, dry_run: bool) -> Obj:
         ref = ObjectRef.of(obj)
-        kind = kind_named(ref.kind)
-        if kind is None:
-            raise CanaryError(f"{ref}: kind {ref.kind!r} is not one kubectl-canary handles")
+        kind = kind_of(ref)
         query = [("fieldManager", names.MANAGER), ("force", "true")] + ([("dryRun", "All")] if dry_run else [])
         path = resource_path(kind, ref.namespace, ref.name)
         status, body = self._request("apply", str(ref), "PATCH", path, query, obj, APPLY_PATCH)
@@ -218,9 +219,7 @@ class ClusterStore:
         return stored
 
     def delete(self, ref: ObjectRef, dry_run: bool) -> bool:
-        kind = kind_named(ref.kind)
-        if kind is None:
-            raise CanaryError(f"{ref}: kind {ref.kind!r} is not one kubectl-canary handles")
+        kind = kind_of(ref)
         options: dict[str, object] = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
         # kube-apiserver decodes a DELETE's options from the body alone when there is one, so a
         # `dryRun` query parameter beside this body would be ignored and the object really deleted.

@@ -13,6 +13,7 @@ server-owned fields, and land on what is there by `merge_applied` (server-side a
 from __future__ import annotations
 
 import builtins
+import copy
 import os
 import tempfile
 from pathlib import Path
@@ -24,7 +25,7 @@ from kubectl_canary.core.errors import InvalidObject
 from kubectl_canary.core.kinds import Kind, Obj, ObjectRef, kind_named, labels_of, manifest
 from kubectl_canary.core.merge import merge_applied
 from kubectl_canary.core.selector import matcher
-from kubectl_canary.manifests import Located, manifest_files, read_file
+from kubectl_canary.manifests import Located, file_error, manifest_files, read_file
 
 # libyaml's classes when PyYAML was built with it (about eight times faster), else the pure-Python ones.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -49,15 +50,27 @@ def _document_spans(text: str) -> list[tuple[int, int, bool, bool]]:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise file_error("write", path, err) from err
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise file_error("write", path, err) from err
         raise
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise file_error("read", path, err) from err
 
 
 class DirectoryStore:
@@ -85,7 +98,10 @@ class DirectoryStore:
         found: builtins.list[Located] = []
         cache: dict[Path, tuple[tuple[int, int, int], builtins.list[Located]]] = {}
         for path in manifest_files(self.root):
-            stat = path.stat()
+            try:
+                stat = path.stat()
+            except OSError as err:
+                raise file_error("read", path, err) from err
             signature = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
             cached = self._cache.get(path)
             objects = cached[1] if cached and cached[0] == signature else builtins.list(read_file(path))
@@ -113,6 +129,16 @@ class DirectoryStore:
         if ref.namespace:
             out.setdefault("metadata", {})["namespace"] = ref.namespace
         return out
+
+    @staticmethod
+    def _as_kept(before: Obj, stored: Obj) -> Obj:
+        """`stored` as its file keeps it: without a namespace when the document had none (a kustomize
+        overlay sets it), since the namespace only tells which object the document is."""
+        if (before.get("metadata") or {}).get("namespace"):
+            return stored
+        kept = copy.deepcopy(stored)
+        kept.get("metadata", {}).pop("namespace", None)
+        return kept
 
     def get(self, kind: Kind, namespace: str, name: str) -> Obj | None:
         found = self._find(ObjectRef(kind.kind, namespace if kind.namespaced else "", name))
@@ -144,11 +170,11 @@ class DirectoryStore:
             return stored
         if found is None:
             path = self.path_for(ref)
-            before = path.read_text(encoding="utf-8") if path.exists() else ""
+            before = _read_text(path) if path.is_file() else ""
             # A file of that name that holds other objects gets this one as an extra document.
             _atomic_write(path, before.rstrip("\n") + "\n---\n" + dump(stored) if before.strip() else dump(stored))
         else:
-            self._replace(found, ref, stored)
+            self._replace(found, ref, self._as_kept(found.obj, stored))
         return stored
 
     def delete(self, ref: ObjectRef, dry_run: bool) -> bool:
@@ -161,7 +187,7 @@ class DirectoryStore:
 
     def _replace(self, found: Located, ref: ObjectRef, new: Obj | None) -> None:
         """Replace (or, for None, remove) the object's document in its file, leaving the rest untouched."""
-        text = found.path.read_text(encoding="utf-8")
+        text = _read_text(found.path)
         start, end, explicit_start, explicit_end = _document_spans(text)[found.index]
         doc = yaml.load(text[start:end], Loader=_LOADER)
         if isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List") and isinstance(doc.get("items"), list):
@@ -177,6 +203,9 @@ class DirectoryStore:
             replacement = ("---\n" if explicit_start else "") + body + ("..." if explicit_end else "")
         rest = text[:start] + replacement + text[end:]
         if not any(d is not None for d in yaml.load_all(rest, Loader=_LOADER)):
-            found.path.unlink()
+            try:
+                found.path.unlink()
+            except OSError as err:
+                raise file_error("remove", found.path, err) from err
         else:
             _atomic_write(found.path, rest)

@@ -97,5 +97,5 @@ def test_status_names_the_policies_of_the_cluster_or_says_it_cannot(run, api, tm
     result = run("status", "echo", "-o", "json", *config)
     assert result.exit_code == 0 and json.loads(result.stdout)["policies"] is None
     assert result.stderr.startswith("Warning: cannot tell which CanaryPolicies govern namespace echo: forbidden: "
-                                    "context kind-dev may not list CanaryPolicies")
+                                    "context kind-dev may not list canarypolicies")
     assert "Policy:      unknown" in run("status", "echo", *config).stdout

@@ -119,6 +119,50 @@ def test_start_no_route_then_start_adds_the_route(run):
     assert rt_state(store) == HEADER
 
 
+def test_start_of_another_version_beside_an_unrouted_canary_is_refused(run, tmp_path):
+    files = ["-n", "echo", "--files", str(tmp_path)]
+    ok(run("init", "echo", "--version", "v1", *files))
+    ok(run("start", "echo", "--version", "v2", "--no-route", *files))
+    before = read_tree(tmp_path)
+    result = run("start", "echo", "--version", "v3", *files)
+    assert result.exit_code == 1
+    assert "a canary is already in progress" in result.stderr
+    assert "`kubectl canary abort echo --delete-canary`" in result.stderr
+    assert read_tree(tmp_path) == before
+    assert "has role canary but receives no traffic" in ok(run("status", "echo", *files)).stdout
+
+
+def test_init_into_a_blocked_file_path_is_a_partial_write_not_a_traceback(run, tmp_path):
+    (tmp_path / "other").write_text("")
+    result = run("init", "web", "-n", "other", "--version", "v1", "--files", str(tmp_path))
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert result.stderr == (
+        f"error: cannot write {tmp_path}/other/service-web.yaml: {tmp_path}/other is a file, not a directory; "
+        "remove it or pick another -n/--files\n"
+    )
+    # Blocked half way (the Upstream's file is a directory): what was written is named, and re-running completes.
+    (tmp_path / "other").unlink()
+    (tmp_path / "other" / "upstream-web.yaml").mkdir(parents=True)
+    result = run("init", "web", "-n", "other", "--version", "v1", "--files", str(tmp_path))
+    assert result.exit_code == 1
+    assert "Service other/web created, Deployment other/web-v1 created; then apply Upstream other/web failed" \
+        in result.stderr
+    assert "re-run the same command to complete it" in result.stderr
+    (tmp_path / "other" / "upstream-web.yaml").rmdir()
+    ok(run("init", "web", "-n", "other", "--version", "v1", "--files", str(tmp_path)))
+
+
+def test_init_again_on_a_stable_service_keeps_its_custom_image(run, tmp_path):
+    files = ["-n", "echo", "--files", str(tmp_path)]
+    ok(run("init", "echo", "--version", "v1", "--image", "nginx:1.27", "--replicas", "2", *files))
+    before = read_tree(tmp_path)
+    result = ok(run("init", "echo", "--version", "v1", *files))
+    assert "deployment.apps/echo-v1 unchanged" in result.stdout
+    assert read_tree(tmp_path) == before
+    container = objects_in(tmp_path)["Deployment/echo/echo-v1"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "nginx:1.27"
+
+
 def test_finish_keep_old_on_the_cluster_interface(run):
     store = memory()
     result = ok(run("finish", "echo", "--keep-old", store=store))

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from conftest import service_objects
 
-from kubectl_canary.core import names
+from kubectl_canary.core import names, objects
 from kubectl_canary.core.errors import NotFound, StateConflict, UnmanagedShape, UsageError
 from kubectl_canary.core.kinds import ObjectRef, annotations_of
 from kubectl_canary.core.objects import Workload
-from kubectl_canary.core.plan import plan_abort, plan_finish, plan_init, plan_shift, plan_start
+from kubectl_canary.core.plan import init_workload, plan_abort, plan_finish, plan_init, plan_shift, plan_start
 from kubectl_canary.core.routes import RouteState, recognise
 from kubectl_canary.core.snapshot import Snapshot, snapshot_of
 
@@ -73,6 +73,36 @@ def test_init_again_on_the_same_stable_version_writes_the_same_objects():
     first = plan_init(snap(None, {}), "v1", Workload(), "example")
     again = plan_init(snapshot_of("echo", "echo", first.writes), "v1", Workload(), None)
     assert again.writes == first.writes
+
+
+CUSTOM = Workload(image="nginx:1.27", args=("--flag",), port=9000, replicas=3)
+
+
+@pytest.mark.parametrize(
+    ("existing", "flags", "expected"),
+    [
+        (None, {}, Workload()),
+        (None, {"image": "nginx"}, Workload("nginx", (), 8080, 1)),
+        (CUSTOM, {}, CUSTOM),
+        (CUSTOM, {"replicas": 0}, Workload("nginx:1.27", ("--flag",), 9000, 0)),
+        (CUSTOM, {"image": "nginx:1.28"}, Workload("nginx:1.28", (), 9000, 3)),
+        (CUSTOM, {"image": names.DEFAULT_IMAGE}, Workload(names.DEFAULT_IMAGE, None, 9000, 3)),
+        (Workload(), {"port": 9090}, Workload(names.DEFAULT_IMAGE, None, 9090, 1)),
+    ],
+)
+def test_init_keeps_the_existing_workload_unless_a_flag_changes_it(existing, flags, expected):
+    objs = service_objects(STABLE, {})
+    if existing is not None:
+        objs.append(objects.deployment("echo", "echo", "v1", existing, "primary"))
+    assert init_workload(snapshot_of("echo", "echo", objs), "v1", **flags) == expected
+
+
+def test_init_again_keeps_a_custom_image():
+    first = plan_init(snap(None, {}), "v1", Workload(image="nginx"), "example")
+    current = snapshot_of("echo", "echo", first.writes)
+    again = plan_init(current, "v1", init_workload(current, "v1"), None)
+    assert again.writes == first.writes
+    assert written(again, "Deployment", "echo-v1")["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx"
 
 
 @pytest.mark.parametrize(
@@ -335,3 +365,18 @@ def test_start_again_with_an_image_updates_the_deployed_canary():
     deployment = written(plan, "Deployment", "echo-v2")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert (container["image"], container.get("args"), deployment["spec"]["replicas"]) == ("registry/app:2", None, 4)
+
+
+def test_start_refuses_a_new_version_beside_an_unrouted_canary():
+    # `start v2 --no-route` left v2 deployed as the canary; starting v3 would orphan it.
+    with pytest.raises(StateConflict) as err:
+        plan_start(snap(STABLE, {"v1": "primary", "v2": "canary"}), "v3")
+    assert str(err.value) == (
+        "a canary is already in progress for service echo in namespace echo (canary v2 deployed without a route); "
+        "run `kubectl canary abort echo --delete-canary` before starting v3"
+    )
+
+
+@pytest.mark.parametrize("roles", [{"v1": "primary", "v2": None}, {"v1": "primary", "v0": "primary"}])
+def test_start_ignores_unrouted_deployments_without_the_canary_role(roles):
+    assert steps(plan_start(snap(STABLE, roles), "v3"))[-1] == "apply RouteTable echo/echo-routes"

@@ -83,6 +83,16 @@ def _edited(state, edit):
          "name different versions"),
         (_edited(STATES[2], lambda r: [d.update(weight=0) for d in r[1]["routeAction"]["multi"]["destinations"]]),
          "send no traffic"),
+        (_edited(STATES[2], lambda r: r[0]["matchers"][0]["headers"][0].update(invertMatch=True)),
+         "header matcher with fields ['invertMatch', 'name', 'value'], expected name and value"),
+        (_edited(STATES[2], lambda r: r[0]["matchers"][0]["headers"][0].update(regex=True)),
+         "header matcher with fields ['name', 'regex', 'value']"),
+        (_edited(STATES[2], lambda r: r[0]["matchers"][0]["headers"][0].pop("value")),
+         "header matcher with fields ['name'], expected name and value"),
+        (_edited(STATES[2], lambda r: r[1]["routeAction"]["multi"]["destinations"][1].update(
+            options={"headerManipulation": {}})), "weighted destination with fields ['options']"),
+        (_edited(STATES[2], lambda r: r[1]["routeAction"]["multi"]["destinations"][0].update(name="x")),
+         "weighted destination with fields ['name']"),
     ],
 )
 def test_hand_edited_shapes_are_refused_saying_what_was_found(rt, found):

