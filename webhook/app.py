@@ -4,7 +4,9 @@
 an error reach the caller as a 500 or a stack trace: a malformed body is a 400 saying what is wrong;
 a lookup that cannot reach the API server is a 503 (the webhook cannot decide, so the webhook
 configuration's failurePolicy does); a bug inside a decision fails safe: mutation admits the object
-unchanged with a warning, validation denies and points to the logs (with the request uid).
+unchanged with a warning, validation denies and points to the logs (with the request uid), except
+where validation would not have denied anyway (`--enforcement warn`, an UPDATE that leaves routing
+unchanged), which it admits with a warning. Logging and metrics never change the answer.
 Each request is logged as one JSON line on stderr; a request that broke CanaryPolicy rules lists them
 under `violations` (policy, field, enforcement, message), Audit ones included (decision `audit`).
 Platform policy is part of the default rules (`webhook.policy.MUTATORS` and `CHECKS`).
@@ -15,7 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, Response, request
@@ -23,7 +26,7 @@ from werkzeug.exceptions import HTTPException
 
 from kubectl_canary.core.errors import ClusterError
 from webhook import mutation, policy, validation
-from webhook.decision import Check, Context, Enforcement, Mutator, Settings, Verdict
+from webhook.decision import WARN, Check, Context, Enforcement, Mutator, Settings, Verdict
 from webhook.lookup import Lookup, Memo
 from webhook.metrics import CONTENT_TYPE, Metrics
 from webhook.policy import PolicyProblem
@@ -69,22 +72,46 @@ def read_body() -> bytes:
     return body
 
 
-def _failsafe(endpoint: str, review: Review) -> Verdict:
-    """What a decision that crashed answers: mutation admits unchanged, validation denies."""
+def _lenient(ctx: Context, enforcement: Enforcement) -> str | None:
+    """Why a validation that crashed still admits (`--enforcement warn`, or an UPDATE that leaves routing
+    as it was, which validation would only warn about), or None to deny. Asked defensively: the request
+    that made the decision crash may make these crash too, and then the answer is to deny."""
+    try:
+        if enforcement(ctx) == WARN:
+            return "--enforcement warn"
+        if ctx.is_routetable_write and ctx.routing_unchanged:
+            return "routing unchanged"
+    except Exception:
+        log.exception("deciding how to fail safe failed", extra={"fields": {"uid": ctx.review.uid}})
+    return None
+
+
+def _failsafe(endpoint: str, ctx: Context, enforcement: Enforcement) -> Verdict:
+    """What a decision that crashed answers: mutation admits unchanged; validation denies, unless it would
+    not have denied anyway (`_lenient`), where it admits with a warning."""
+    uid = ctx.review.uid
     if endpoint == "mutate":
         return Verdict(
             allowed=True, decision="error",
             warnings=("canary-webhook could not mutate this object (internal error); admitted unchanged",),
         )
+    why = _lenient(ctx, enforcement)
+    if why is not None:
+        return Verdict(
+            allowed=True, decision="error",
+            warnings=(f"admitted unvalidated ({why}): canary-webhook internal error, see its logs for uid {uid}",),
+        )
     return Verdict(
         allowed=False, decision="error",
-        message=f"canary-webhook failed while validating (internal error); see its logs for uid {review.uid}",
+        message=f"canary-webhook failed while validating (internal error); see its logs for uid {uid}",
     )
 
 
 def _log_line(endpoint: str, review: Review | None, decision: str, started: float, **extra: Any) -> None:
     subject = (review.subject if review else None) or {}
-    meta = subject.get("metadata") or {}
+    found = subject.get("metadata")
+    # The mutating webhook sees objects before schema validation: metadata may be anything.
+    meta: dict[str, Any] = found if isinstance(found, dict) else {}
     entry: dict[str, Any] = {"endpoint": endpoint, "decision": decision}
     if review is not None:
         entry.update(
@@ -98,6 +125,16 @@ def _log_line(endpoint: str, review: Review | None, decision: str, started: floa
     entry["durationMs"] = round((time.perf_counter() - started) * 1000, 3)
     entry.update({k: v for k, v in extra.items() if v})
     log.info("%s %s", endpoint, decision, extra={"fields": entry})
+
+
+@contextmanager
+def _recording(endpoint: str, uid: str = "") -> Iterator[None]:
+    """Around metrics and the log line of a decision already made: a failure there is logged, never
+    turned into a 500 (the caller's answer does not depend on bookkeeping)."""
+    try:
+        yield
+    except Exception:
+        log.exception("recording the decision failed", extra={"fields": {"endpoint": endpoint, "uid": uid}})
 
 
 def create_app(
@@ -126,8 +163,9 @@ def create_app(
 
         def refuse(status: int, decision: str, message: str) -> Response:
             operation = review.operation if review else "unknown"
-            metrics.observe(endpoint, operation, decision, time.perf_counter() - started)
-            _log_line(endpoint, review, decision, started, error=message)
+            with _recording(endpoint):
+                metrics.observe(endpoint, operation, decision, time.perf_counter() - started)
+                _log_line(endpoint, review, decision, started, error=message)
             return _error(status, message)
 
         try:
@@ -137,22 +175,25 @@ def create_app(
             return refuse(400, "bad-request", str(err))
         except ClusterError as err:
             return refuse(503, "unavailable", f"cannot decide: {err}")
-        metrics.record(verdict)
-        metrics.observe(endpoint, review.operation, verdict.decision, time.perf_counter() - started)
-        _log_line(endpoint, review, verdict.decision, started,
-                  reasons=sorted({p.reason for p in verdict.problems} | {c.reason for c in verdict.changes}),
-                  violations=[p.violation() for p in verdict.problems if isinstance(p, PolicyProblem)])
-        return _json(verdict.to_response(review.uid))
+        answer = _json(verdict.to_response(review.uid))
+        with _recording(endpoint, review.uid):
+            metrics.record(verdict)
+            metrics.observe(endpoint, review.operation, verdict.decision, time.perf_counter() - started)
+            _log_line(endpoint, review, verdict.decision, started,
+                      reasons=sorted({p.reason for p in verdict.problems} | {c.reason for c in verdict.changes}),
+                      violations=[p.violation() for p in verdict.problems if isinstance(p, PolicyProblem)])
+        return answer
 
     def decide(endpoint: str, review: Review) -> Verdict:
         """The decision for `review`; ClusterError passes (503), any other failure fails safe."""
+        ctx = Context(review, Memo(lookup), settings)
         try:
-            return deciders[endpoint](Context(review, Memo(lookup), settings))
+            return deciders[endpoint](ctx)
         except ClusterError:
             raise
         except Exception:
             log.exception("decision failed", extra={"fields": {"endpoint": endpoint, "uid": review.uid}})
-            return _failsafe(endpoint, review)
+            return _failsafe(endpoint, ctx, enforcement)
 
     @app.post("/mutate")
     def mutate() -> Response:

@@ -21,7 +21,7 @@ import jsonpatch
 import yaml
 
 from kubectl_canary.core.errors import CanaryError, InvalidObject, UsageError
-from kubectl_canary.core.kinds import Obj, ObjectRef
+from kubectl_canary.core.kinds import ROUTETABLE, Obj, ObjectRef
 from kubectl_canary.core.names import check_label_value
 from webhook import certs, logs
 from webhook.decision import ENFORCE, ENFORCEMENTS, Context, Settings, Verdict
@@ -177,18 +177,61 @@ def _load_input(path: str) -> Any:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise InvalidObject(f"{path}: cannot read it ({err})") from err
+    except RecursionError as err:
+        raise InvalidObject(f"{path}: cannot read it (nested too deeply)") from err
     if len(docs) != 1:
         raise InvalidObject(f"{path}: expected one document (an object or an AdmissionReview), found {len(docs)}")
     return docs[0]
+
+
+# The types the API server's schema guarantees for the fields the decisions read. `review` has no schema in
+# front of it, so it checks these itself: a wrongly typed field is bad input (exit 2), as the API server
+# would refuse it before the validating webhook is asked.
+_Shape = tuple[type, Any]
+_DEST: dict[str, _Shape] = {"upstream": (dict, None), "subset": (dict, {"values": (dict, None)})}
+_META: _Shape = (dict, {"labels": (dict, None), "annotations": (dict, None)})
+_ROUTETABLE: dict[str, _Shape] = {"metadata": _META, "spec": (dict, {"routes": (list, (dict, {
+    "matchers": (list, (dict, {"headers": (list, (dict, None))})),
+    "routeAction": (dict, {"single": (dict, _DEST), "multi": (dict, {"destinations": (list, (dict, {
+        "destination": (dict, _DEST), "weight": (int, None)}))})}),
+}))})}
+_TYPE_NAMES = {dict: "an object", list: "a list", int: "an integer"}
+
+
+def _shape_problem(value: Any, shape: _Shape, where: str) -> str | None:
+    """Where `value` first differs from `shape` (a type and what its fields or items must be), or None."""
+    kind, inner = shape
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        return f"{where} must be {_TYPE_NAMES[kind]}, not {type(value).__name__} {json.dumps(value, default=str)[:40]}"
+    if isinstance(value, list) and inner is not None:
+        return next((p for i, item in enumerate(value) if (p := _shape_problem(item, inner, f"{where}[{i}]"))), None)
+    if isinstance(value, dict) and inner is not None:
+        return next((p for key, sub in inner.items()
+                     if value.get(key) is not None and (p := _shape_problem(value[key], sub, f"{where}.{key}"))), None)
+    return None
+
+
+def check_shape(obj: Any, where: str = "") -> None:
+    """InvalidObject naming the first field the decisions read that has the wrong type (metadata of any
+    object; a RouteTable's routes, matchers, actions and destinations)."""
+    fields = _ROUTETABLE if isinstance(obj, dict) and obj.get("kind") == ROUTETABLE.kind else {"metadata": _META}
+    problem = _shape_problem(obj, (dict, fields), where.rstrip(".") or "the object")
+    if problem:
+        raise InvalidObject(problem.replace("the object.", "", 1))
 
 
 def review_of(doc: Any, state: StateLookup) -> Review:
     """A Review for `-f`: a whole AdmissionReview, or a plain object as a CREATE (an UPDATE when the
     state holds an object of the same kind, namespace and name)."""
     if isinstance(doc, dict) and doc.get("kind") == KIND:
-        return parse_document(doc)
+        found = parse_document(doc)
+        for key, obj in (("object", found.obj), ("oldObject", found.old)):
+            if obj is not None:
+                check_shape(obj, f"request.{key}.")
+        return found
     if not isinstance(doc, dict) or not doc.get("apiVersion") or not doc.get("kind"):
         raise BadRequest("the input is neither an AdmissionReview nor a Kubernetes object (apiVersion, kind)")
+    check_shape(doc)
     ref = ObjectRef.of(doc)
     namespace = ref.namespace or "default"
     old = state.find(str(doc["apiVersion"]), ref.kind, namespace, ref.name)

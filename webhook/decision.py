@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Final
 
-from kubectl_canary.core.kinds import DEPLOYMENT, ROUTETABLE, Obj
-from webhook.lookup import Lookup
+from kubectl_canary.core import names
+from kubectl_canary.core.kinds import DEPLOYMENT, ROUTETABLE, Obj, labels_of
+from kubectl_canary.core.policy import Effective, Policy, Unreadable, governing, levels, read_policies
+from webhook.lookup import Lookup, find_namespace
 from webhook.review import Review, response
 
 ENFORCE: Final = "enforce"
@@ -93,14 +96,42 @@ class Context:
     @property
     def namespace(self) -> str:
         """The object's namespace; a CREATE's object may leave it to the request."""
-        meta = (self.review.subject or {}).get("metadata") or {}
-        return str(meta.get("namespace") or self.review.namespace or "")
+        meta = (self.review.subject or {}).get("metadata")
+        found = meta.get("namespace") if isinstance(meta, dict) else None
+        return str(found or self.review.namespace or "")
 
-    @property
+    # Computed once per request (mutators and checks ask for them again and again); a frozen dataclass
+    # without slots still has the instance __dict__ that cached_property writes to.
+    @cached_property
     def spec_unchanged(self) -> bool:
         """An UPDATE that leaves `spec` as it was (a label, annotation or status write)."""
         obj, old = self.review.obj or {}, self.review.old or {}
         return self.operation == "UPDATE" and obj.get("spec") == old.get("spec")
+
+    @cached_property
+    def routing_unchanged(self) -> bool:
+        """An UPDATE that leaves `spec` and the `apiGroup` label as they were. Adding the label where there was
+        none is a change too: it is what makes a VirtualService serve the routes."""
+        if not self.spec_unchanged:
+            return False
+        before, after = (labels_of(o or {}).get(names.API_GROUP) for o in (self.review.old, self.review.obj))
+        return before == after
+
+    @cached_property
+    def policies(self) -> tuple[list[Policy], list[Unreadable]]:
+        """The CanaryPolicies the lookup holds, read once per request: (readable ones, unreadable ones)."""
+        return read_policies(self.lookup.policies())
+
+    @cached_property
+    def policy_levels(self) -> tuple[Effective, ...]:
+        """The policies that govern the request's namespace, merged per enforcement (strictest first)."""
+        policies = self.policies[0]
+        if not policies or not self.namespace:
+            return ()
+        # The Namespace is only needed for its labels: skip the lookup when no policy selects by them.
+        needs_labels = any(p.namespace_selector is not None for p in policies)
+        namespace = find_namespace(self.lookup, self.namespace) if needs_labels else None
+        return levels(governing(policies, self.namespace, namespace), self.namespace)
 
     def with_namespace(self, obj: Obj) -> Obj:
         """`obj` (shallow copy) with its namespace filled in from the request, for reading only."""

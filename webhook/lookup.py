@@ -65,8 +65,10 @@ def namespace_of(obj: Mapping[str, Any]) -> str:
 
 def pod_labels(deployment: Mapping[str, Any]) -> dict[str, str]:
     """The labels of a Deployment's pod template (what its pods, and so Envoy's endpoints, carry)."""
-    template = ((deployment.get("spec") or {}).get("template") or {}) if isinstance(deployment, dict) else {}
-    labels = (template.get("metadata") or {}).get("labels") if isinstance(template, dict) else None
+    spec = deployment.get("spec") if isinstance(deployment, dict) else None
+    template = spec.get("template") if isinstance(spec, dict) else None
+    meta = template.get("metadata") if isinstance(template, dict) else None
+    labels = meta.get("labels") if isinstance(meta, dict) else None
     return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
 
 
@@ -159,6 +161,32 @@ class Memo:
     def policies(self) -> Sequence[Obj]:
         found: Sequence[Obj] = self._ask(("policies",), self.inner.policies)
         return found
+
+    def ready(self) -> bool:
+        return self.inner.ready()
+
+
+class CachedOnly:
+    """A Lookup that answers every question from `inner`'s cache, a fresh one included: for judgements
+    that only warn, where asking the API server again is not worth its load."""
+
+    def __init__(self, inner: Lookup) -> None:
+        self.inner = inner
+
+    def upstream(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
+        return self.inner.upstream(namespace, name)
+
+    def deployments(self, namespace: str, fresh: bool = False) -> Sequence[Obj]:
+        return self.inner.deployments(namespace)
+
+    def namespace(self, name: str, fresh: bool = False) -> Obj | None:
+        return self.inner.namespace(name)
+
+    def routetables(self) -> Sequence[Obj]:
+        return self.inner.routetables()
+
+    def policies(self) -> Sequence[Obj]:
+        return self.inner.policies()
 
     def ready(self) -> bool:
         return self.inner.ready()

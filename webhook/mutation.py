@@ -18,13 +18,20 @@ mutating it again changes nothing (so `reinvocationPolicy: IfNeeded` is safe).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 import jsonpatch
 
 from kubectl_canary.core import names
 from kubectl_canary.core.kinds import Obj, labels_of
-from kubectl_canary.core.routetable import multi_destinations, route_label, routes, weight_of
+from kubectl_canary.core.routetable import (
+    multi_destinations,
+    route_action,
+    route_label,
+    routes,
+    show_weights,
+    weight_of,
+)
 from webhook.decision import Change, Context, Mutator, Verdict
 from webhook.lookup import find_namespace
 from webhook.review import short
@@ -65,10 +72,6 @@ def normalised(weights: Sequence[int | None]) -> tuple[list[int], str] | None:
     return None
 
 
-def _shown(weights: Iterable[int | None]) -> str:
-    return ",".join("-" if w is None else str(w) for w in weights)
-
-
 def mutate_weights(ctx: Context, rt: Obj) -> list[Change]:
     """Make every `multi` of the RouteTable total 100 (see the module docstring)."""
     # An UPDATE that leaves spec alone (a status or label write) is not a routing change: its
@@ -78,7 +81,8 @@ def mutate_weights(ctx: Context, rt: Obj) -> list[Change]:
     changes = []
     for route in routes(rt):
         entries = multi_destinations(route)
-        raw = ((route.get("routeAction") or {}).get("multi") or {}).get("destinations")
+        multi = route_action(route).get("multi")
+        raw = multi.get("destinations") if isinstance(multi, dict) else None
         # Only edit entries that are dicts in the object itself (multi_destinations substitutes {}).
         if not entries or not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
             continue
@@ -90,7 +94,7 @@ def mutate_weights(ctx: Context, rt: Obj) -> list[Change]:
         for entry, weight in zip(entries, after, strict=True):
             entry["weight"] = weight
         reason = "weights-filled" if how == "filled" else "weights-normalised"
-        text = f"route {route_label(route)}: weights {_shown(before)} {how} to {_shown(after)}"
+        text = f"route {route_label(route)}: weights {show_weights(before)} {how} to {show_weights(after)}"
         changes.append(Change(reason, short(text)))
     return changes
 
@@ -128,6 +132,8 @@ def api_group_mutator(sources: Sequence[ApiGroupSource] = API_GROUP_SOURCES) -> 
             if found:
                 group, origin = found
                 meta = rt.setdefault("metadata", {})
+                if not isinstance(meta, dict):  # not an object yet: the API server's schema refuses it
+                    return []
                 if not isinstance(meta.get("labels"), dict):
                     meta["labels"] = {}
                 meta["labels"][names.API_GROUP] = group

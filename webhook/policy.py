@@ -33,18 +33,15 @@ from kubectl_canary.core.policy import (
     Effective,
     Reference,
     claims,
-    governing,
-    levels,
     outside,
     points,
-    read_policies,
     references,
     steps_over,
     unphased,
 )
 from webhook import mutation, validation
 from webhook.decision import Check, Context, Mutator, Problem
-from webhook.lookup import find_namespace, find_upstream, namespace_of
+from webhook.lookup import find_upstream, namespace_of
 
 
 @dataclass(frozen=True)
@@ -77,18 +74,13 @@ def _problem(level: Effective, policies: Sequence[str], field: str, text: str) -
 
 
 def governing_levels(ctx: Context) -> tuple[Effective, ...]:
-    """The policies that govern the request's namespace, merged per enforcement (strictest first)."""
-    policies, _ = read_policies(ctx.lookup.policies())
-    if not policies or not ctx.namespace:
-        return ()
-    # The Namespace is only needed for its labels: skip the lookup when no policy selects by them.
-    needs_labels = any(p.namespace_selector is not None for p in policies)
-    namespace = find_namespace(ctx.lookup, ctx.namespace) if needs_labels else None
-    return levels(governing(policies, ctx.namespace, namespace), ctx.namespace)
+    """The policies that govern the request's namespace, merged per enforcement (strictest first); read
+    once per request (`Context.policy_levels`)."""
+    return ctx.policy_levels
 
 
 def _judged(ctx: Context) -> bool:
-    return ctx.is_routetable_write and ctx.review.obj is not None and not validation.routing_unchanged(ctx)
+    return ctx.is_routetable_write and ctx.review.obj is not None and not ctx.routing_unchanged
 
 
 def _subjects(ctx: Context) -> Iterator[tuple[Effective, Obj, Obj | None]]:
@@ -108,7 +100,7 @@ def check_readable(ctx: Context) -> Iterator[Problem]:
     """A CanaryPolicy that cannot be read denies every judged RouteTable write, naming it."""
     if not _judged(ctx):
         return
-    for bad in read_policies(ctx.lookup.policies())[1]:
+    for bad in ctx.policies[1]:
         yield Problem(
             "policy-unreadable",
             f"{CANARY_POLICY.kind} {bad.name or '(unnamed)'} cannot be applied: {bad.error}; "

@@ -126,6 +126,9 @@ def parse(body: bytes) -> Review:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as err:
         raise BadRequest(f"the body is not JSON: {err}") from err
+    except RecursionError as err:
+        # `[[[[...` deep enough exhausts the parser's stack: a malformed body, not a bug of ours.
+        raise BadRequest("the body is not JSON the webhook reads: it is nested too deeply") from err
     return parse_document(doc)
 
 

@@ -32,16 +32,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from kubectl_canary.core import names
-from kubectl_canary.core.kinds import Obj, ObjectRef, labels_of
-from kubectl_canary.core.routetable import Destination, UpstreamRef, destinations, weighted_routes
+from kubectl_canary.core.kinds import Obj, ObjectRef
+from kubectl_canary.core.routetable import Destination, UpstreamRef, destinations, show_weights, weighted_routes
 from webhook.decision import WARN as WARN_MODE
 from webhook.decision import Check, Context, Enforcement, Problem, Verdict, denial_message, unique
-from webhook.lookup import find_upstream, name_of, namespace_of, pod_labels, serves, serving
+from webhook.lookup import CachedOnly, Lookup, find_upstream, name_of, namespace_of, pod_labels, serves, serving
 
 
 def kube_spec(upstream: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The `spec.kube` of a kube Upstream, or None for static, AWS and other Upstream types."""
-    kube = (upstream.get("spec") or {}).get("kube")
+    spec = upstream.get("spec")
+    kube = spec.get("kube") if isinstance(spec, dict) else None
     return kube if isinstance(kube, dict) else None
 
 
@@ -88,9 +89,9 @@ def versions_found(deployments: Sequence[Obj], selector: Mapping[str, str], keys
     return "found " + ", ".join(sorted((v or '""' for v in shown), key=_natural))
 
 
-def _target_problem(ctx: Context, ref: UpstreamRef, subset: Mapping[str, str]) -> Problem | None:
+def _target_problem(lookup: Lookup, ref: UpstreamRef, subset: Mapping[str, str]) -> Problem | None:
     """What is wrong with routing to Upstream `ref` with `subset`, said without the route (or None)."""
-    upstream = find_upstream(ctx.lookup, ref.namespace, ref.name)
+    upstream = find_upstream(lookup, ref.namespace, ref.name)
     if upstream is None:
         return Problem("upstream-missing", f"Upstream {ref} does not exist")
     if not subset:
@@ -109,9 +110,9 @@ def _target_problem(ctx: Context, ref: UpstreamRef, subset: Mapping[str, str]) -
         wanted = ",".join(keys)
         return Problem("subset-keys", f"Upstream {ref} has no subset selector with keys [{wanted}]; it has {has}")
     namespace, selector = service_namespace(kube, upstream), kube_selector(kube)
-    if serving(ctx.lookup, namespace, selector, subset):
+    if serving(lookup, namespace, selector, subset):
         return None
-    found = versions_found(ctx.lookup.deployments(namespace, fresh=True), selector, keys)
+    found = versions_found(lookup.deployments(namespace, fresh=True), selector, keys)
     return Problem("no-deployment", f"no Deployment in namespace {namespace} serves it; {found}")
 
 
@@ -121,12 +122,15 @@ def check_destinations(ctx: Context) -> Iterator[Problem]:
         return
     # A thousand routes usually share a handful of (Upstream, subset) targets: judge each target once.
     judged: dict[tuple[UpstreamRef, tuple[tuple[str, str], ...]], Problem | None] = {}
+    # Routing unchanged (Gloo's status writes, labels): the problems only warn, so the watch cache is good
+    # enough and the API server is not asked again for every status write.
+    lookup = CachedOnly(ctx.lookup) if ctx.routing_unchanged else ctx.lookup
     for dest in destinations(ctx.with_namespace(ctx.review.obj)):
         if dest.upstream is None:
             continue
         key = (dest.upstream, dest.subset)
         if key not in judged:
-            judged[key] = _target_problem(ctx, dest.upstream, dest.subset_values)
+            judged[key] = _target_problem(lookup, dest.upstream, dest.subset_values)
         problem = judged[key]
         if problem is None:
             continue
@@ -137,36 +141,42 @@ def check_destinations(ctx: Context) -> Iterator[Problem]:
             yield Problem(problem.reason, message)
 
 
-def _shown(weights: Sequence[int | None]) -> str:
-    return ",".join("-" if w is None else str(w) for w in weights)
-
-
 def check_weights(ctx: Context) -> Iterator[Problem]:
     """Every `multi` has destinations and weights that total exactly 100."""
     if not ctx.is_routetable_write or ctx.review.obj is None:
         return
     for route in weighted_routes(ctx.review.obj):
-        where = f"route {route.route}"
+        where, shown = f"route {route.route}", show_weights(route.weights)
         if not route.weights:
             yield Problem("weights-empty", f"{where}: multi has no destinations")
         elif any(w is not None and w < 0 for w in route.weights):
-            yield Problem("weights-negative", f"{where}: weights {_shown(route.weights)} include a negative one")
+            yield Problem("weights-negative", f"{where}: weights {shown} include a negative one")
         elif route.total < 1:
-            yield Problem("weights-zero", f"{where}: weights {_shown(route.weights)} total 0; Gloo needs at least 1")
+            yield Problem("weights-zero", f"{where}: weights {shown} total 0; Gloo needs at least 1")
         elif route.total != 100:
             yield Problem(
                 "weights-total",
-                f"{where}: weights {_shown(route.weights)} total {route.total}, not 100 "
+                f"{where}: weights {shown} total {route.total}, not 100 "
                 f"(is the mutating webhook {names.WEBHOOK_MUTATE} installed?)",
             )
 
 
+def _going(deployment: Mapping[str, Any]) -> bool:
+    """Whether the Deployment is being deleted already (its pods are about to go too)."""
+    meta = deployment.get("metadata")
+    return isinstance(meta, dict) and bool(meta.get("deletionTimestamp"))
+
+
 def _others_serving(ctx: Context, name: str, namespace: str, selector: dict[str, str], subset: dict[str, str]) -> bool:
-    """Whether a Deployment other than `name` serves the destination (asking the cluster before saying no)."""
+    """Whether a Deployment other than `name`, and not being deleted itself, serves the destination.
+
+    Only a fresh read answers: a yes from the watch cache could allow the delete on a Deployment deleted a
+    moment ago (`kubectl delete deploy a b`), and a no could deny for one created a moment ago. The Memo
+    makes that one API read per namespace and request, and only for a Deployment that serves a destination.
+    """
     return any(
-        name_of(d) != name and serves(d, selector, subset)
-        for fresh in (False, True)
-        for d in ctx.lookup.deployments(namespace, fresh)
+        name_of(d) != name and not _going(d) and serves(d, selector, subset)
+        for d in ctx.lookup.deployments(namespace, fresh=True)
     )
 
 
@@ -213,10 +223,8 @@ CHECKS: tuple[Check, ...] = (check_destinations, check_weights, check_deployment
 
 
 def routing_unchanged(ctx: Context) -> bool:
-    """An UPDATE that leaves `spec` and the `apiGroup` label as they were. Adding the label where there was
-    none is a change too: it is what makes a VirtualService serve the routes."""
-    before, after = (labels_of(o or {}).get(names.API_GROUP) for o in (ctx.review.old, ctx.review.obj))
-    return ctx.spec_unchanged and before == after
+    """An UPDATE that leaves `spec` and the `apiGroup` label as they were (`Context.routing_unchanged`)."""
+    return ctx.routing_unchanged
 
 
 def configured_enforcement(ctx: Context) -> str:
@@ -230,7 +238,7 @@ def validate(
 ) -> Verdict:
     """Run every check and combine what they found into one verdict (all problems at once)."""
     problems = unique(p for check in checks for p in check(ctx))
-    if ctx.is_routetable_write and routing_unchanged(ctx):
+    if ctx.is_routetable_write and ctx.routing_unchanged:
         problems = [p.as_warning("not enforced (spec unchanged): ") if p.deny else p for p in problems]
     shown = [p for p in problems if not p.recorded_only]
     denying = [p for p in shown if p.deny]

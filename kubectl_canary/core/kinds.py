@@ -41,9 +41,6 @@ CANARY_POLICY: Final = Kind("policy.kubectl-canary.io/v1alpha1", "CanaryPolicy",
 KINDS: Final = (DEPLOYMENT, SERVICE, UPSTREAM, ROUTETABLE, NAMESPACE, CANARY_POLICY)
 _BY_KIND: Final = {k.kind: k for k in KINDS}
 
-# The order in which a service's objects are written: what is routed to exists before the route.
-WRITE_ORDER: Final = (SERVICE, DEPLOYMENT, UPSTREAM, ROUTETABLE)
-
 
 def kind_named(kind: str) -> Kind | None:
     """The Kind for a `kind` string, or None when the tool does not handle that kind."""
@@ -68,14 +65,22 @@ class ObjectRef:
         return ObjectRef(str(obj.get("kind", "")), str(meta.get("namespace", "")), str(meta.get("name", "")))
 
 
+def _string_map(obj: Obj, key: str) -> dict[str, str]:
+    # Objects may be read before schema validation (the mutating webhook, files): metadata or a map
+    # that is not an object counts as absent.
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    found = meta.get(key) if isinstance(meta, dict) else None
+    return dict(found) if isinstance(found, dict) else {}
+
+
 def labels_of(obj: Obj) -> dict[str, str]:
-    """The object's labels (empty when it has none)."""
-    return dict((obj.get("metadata") or {}).get("labels") or {})
+    """The object's labels (empty when it has none, or when they are not a map)."""
+    return _string_map(obj, "labels")
 
 
 def annotations_of(obj: Obj) -> dict[str, str]:
-    """The object's annotations (empty when it has none)."""
-    return dict((obj.get("metadata") or {}).get("annotations") or {})
+    """The object's annotations (empty when it has none, or when they are not a map)."""
+    return _string_map(obj, "annotations")
 
 
 # Fields the server owns: they are dropped before an object is written to a file or compared.

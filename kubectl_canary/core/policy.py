@@ -26,7 +26,19 @@ from typing import Any, Final, Generic, TypeVar
 
 from kubectl_canary.core.errors import InvalidObject
 from kubectl_canary.core.kinds import CANARY_POLICY, Obj, labels_of
-from kubectl_canary.core.routetable import multi_destinations, route_action, route_label, routes, weight_of
+from kubectl_canary.core.routetable import (
+    destination_of,
+    is_header_route,
+    matchers,
+    multi_destinations,
+    named_ref,
+    own_namespace,
+    route_action,
+    route_label,
+    routes,
+    subset_of,
+    weight_of,
+)
 from kubectl_canary.core.selector import LabelSelector, label_selector
 
 ENFORCE: Final = "Enforce"
@@ -313,35 +325,32 @@ class Target:
         return self.backend or "a destination without an Upstream"
 
 
-def _ref(value: object, own: str) -> tuple[str, str] | None:
-    if not isinstance(value, dict) or not value.get("name"):
-        return None
-    return str(value.get("namespace") or own), str(value["name"])
+def _backend(dest: Mapping[str, Any], own: str) -> str:
+    upstream, kube = named_ref(dest.get("upstream"), own), dest.get("kube")
+    service = named_ref(kube.get("ref"), own) if isinstance(kube, dict) else None
+    return f"Upstream {upstream}" if upstream else (f"Service {service}" if service else "")
 
 
 def _target(dest: object, own: str) -> Target:
-    dest = dest if isinstance(dest, dict) else {}
-    upstream, kube = _ref(dest.get("upstream"), own), dest.get("kube")
-    service = _ref(kube.get("ref"), own) if isinstance(kube, dict) else None
-    backend = f"Upstream {upstream[0]}/{upstream[1]}" if upstream else (
-        f"Service {service[0]}/{service[1]}" if service else "")
-    values = (dest.get("subset") or {}).get("values") if isinstance(dest.get("subset"), dict) else None
-    subset = tuple(sorted((str(k), str(v)) for k, v in values.items())) if isinstance(values, dict) else ()
-    return Target(backend, subset)
+    found = dest if isinstance(dest, dict) else {}
+    return Target(_backend(found, own), subset_of(found))
 
 
-def _matchers(route: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    found = route.get("matchers")
-    return [m for m in found if isinstance(m, dict)] if isinstance(found, list) else []
+# Matcher fields whose value may be left out without changing what the matcher matches.
+_DEFAULTS: Final = {"caseSensitive": True, "methods": [], "headers": [], "queryParameters": []}
 
 
-def is_header_route(route: Mapping[str, Any]) -> bool:
-    """Whether the route only takes requests that carry headers: every one of its matchers has some.
+def normalised_matcher(matcher: Mapping[str, Any]) -> dict[str, Any]:
+    """`matcher` without the fields that say what is the default anyway (`caseSensitive: true`, empty
+    `methods`, `headers`, `queryParameters`, or null ones), so equal matchers compare equal."""
+    return {k: v for k, v in matcher.items() if v is not None and not (k in _DEFAULTS and v == _DEFAULTS[k])}
 
-    Matchers are ORed, so one matcher without headers lets any request of its path through.
-    """
-    matchers = _matchers(route)
-    return bool(matchers) and all(m.get("headers") for m in matchers)
+
+def route_key(route: Mapping[str, Any]) -> str:
+    """What pairs a route with the same route in another version of the RouteTable: its normalised
+    matchers (a route without any matches `/`, like one with an empty matcher)."""
+    found = [normalised_matcher(m) for m in matchers(route)] or [{}]
+    return json.dumps(found, sort_keys=True, default=str)
 
 
 def _route_shares(route: Mapping[str, Any], own: str) -> dict[Target, float]:
@@ -357,7 +366,7 @@ def _route_shares(route: Mapping[str, Any], own: str) -> dict[Target, float]:
     if total < 1:
         return shares
     for entry, weight in zip(entries, weights, strict=True):
-        target = _target(entry.get("destination"), own)
+        target = _target(destination_of(entry), own)
         shares[target] = shares.get(target, 0.0) + 100.0 * weight / total
     return shares
 
@@ -372,19 +381,14 @@ class RouteTraffic:
     shares: Mapping[Target, float] = field(default_factory=dict)
 
 
-def _own(rt: Mapping[str, Any]) -> str:
-    meta = rt.get("metadata")
-    return str(meta.get("namespace") or "") if isinstance(meta, dict) else ""
-
-
 def traffic(rt: Mapping[str, Any]) -> list[RouteTraffic]:
     """Every non-header route of `rt` with its shares, in order; of routes with the same matchers, the first
     (Gloo gives a request to the first route that matches)."""
-    own, seen, found = _own(rt), set(), []
+    own, seen, found = own_namespace(rt), set(), []
     for route in routes(rt):
         if is_header_route(route):
             continue
-        key = json.dumps(_matchers(route), sort_keys=True, default=str)
+        key = route_key(route)
         if key not in seen:
             seen.add(key)
             found.append(RouteTraffic(key, route_label(route), _route_shares(route, own)))
@@ -393,18 +397,18 @@ def traffic(rt: Mapping[str, Any]) -> list[RouteTraffic]:
 
 def header_targets(rt: Mapping[str, Any]) -> set[Target]:
     """The targets that header-matched routes of `rt` send traffic to."""
-    own = _own(rt)
+    own = own_namespace(rt)
     return {t for route in routes(rt) if is_header_route(route)
             for t, share in _route_shares(route, own).items() if share > 0}
 
 
 def _backends(rt: Mapping[str, Any]) -> set[str]:
     """Every object any route of `rt` names, with or without traffic."""
-    own, found = _own(rt), set()
+    own, found = own_namespace(rt), set()
     for route in routes(rt):
         action = route_action(route)
         found.add(_target(action.get("single"), own).backend)
-        found.update(_target(e.get("destination"), own).backend for e in multi_destinations(route) or [])
+        found.update(_target(destination_of(e), own).backend for e in multi_destinations(route) or [])
     return found - {""}
 
 
@@ -510,8 +514,8 @@ def claims(rt: Mapping[str, Any]) -> list[PathClaim]:
     """Every path the routes of `rt` match; a route without matchers (or a matcher without a path) is `/`."""
     found = []
     for route in routes(rt):
-        label, matchers = route_label(route), _matchers(route)
-        for matcher in matchers or [{}]:
+        label = route_label(route)
+        for matcher in matchers(route) or [{}]:
             kind = next((k for k in ("prefix", "exact", "regex") if isinstance(matcher.get(k), str)), None)
             found.append(PathClaim(label, kind, str(matcher[kind])) if kind else PathClaim(label, "prefix", "/"))
     return found
@@ -554,20 +558,20 @@ class Reference:
 
 def references(rt: Mapping[str, Any]) -> list[Reference]:
     """Every Upstream, Service and UpstreamGroup the routes of `rt` name, once per route, in order."""
-    own, found = _own(rt), []
+    own, found = own_namespace(rt), []
     for route in routes(rt):
         label, action = route_label(route), route_action(route)
-        dests = [action.get("single")] + [e.get("destination") for e in multi_destinations(route) or []]
+        dests = [action.get("single")] + [destination_of(e) for e in multi_destinations(route) or []]
         for dest in dests:
             if not isinstance(dest, dict):
                 continue
-            upstream, kube = _ref(dest.get("upstream"), own), dest.get("kube")
-            service = _ref(kube.get("ref"), own) if isinstance(kube, dict) else None
+            upstream, kube = named_ref(dest.get("upstream"), own), dest.get("kube")
+            service = named_ref(kube.get("ref"), own) if isinstance(kube, dict) else None
             if upstream:
-                found.append(Reference(label, "Upstream", *upstream))
+                found.append(Reference(label, "Upstream", upstream.namespace, upstream.name))
             elif service:
-                found.append(Reference(label, "Service", *service))
-        group = _ref(action.get("upstreamGroup"), own)
+                found.append(Reference(label, "Service", service.namespace, service.name))
+        group = named_ref(action.get("upstreamGroup"), own)
         if group:
-            found.append(Reference(label, "UpstreamGroup", *group))
+            found.append(Reference(label, "UpstreamGroup", group.namespace, group.name))
     return list(dict.fromkeys(found))

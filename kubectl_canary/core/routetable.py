@@ -9,7 +9,7 @@ as 0, and a total below 1 is an error.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ class Destination:
 
     `position` is the index within `multi.destinations` (None for `single`); `upstream` is None for
     destinations that do not name an Upstream (kube service refs, consul); `weight` is None where the
-    entry has none (and always for `single`).
+    entry has none (and always for `single`); `header_matched` is `is_header_route` of its route.
     """
 
     route_index: int
@@ -68,10 +68,25 @@ class WeightedRoute:
         return sum(w or 0 for w in self.weights)
 
 
+def _dict(value: object) -> Obj:
+    """`value` when it is an object, else empty: the mutating webhook sees objects before schema validation,
+    so a field of the wrong type counts as absent rather than crashing the model."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[Any]:
+    """`value` when it is a list, else empty (see `_dict`)."""
+    return value if isinstance(value, list) else []
+
+
 def routes(rt: Mapping[str, Any]) -> list[Obj]:
     """The RouteTable's routes (an empty list when `spec.routes` is absent or not a list)."""
-    found = (rt.get("spec") or {}).get("routes")
-    return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
+    return [r for r in _list(_dict(rt.get("spec")).get("routes")) if isinstance(r, dict)]
+
+
+def matchers(route: Mapping[str, Any]) -> list[Obj]:
+    """The route's matchers that are objects (none when `matchers` is absent or not a list)."""
+    return [m for m in _list(route.get("matchers")) if isinstance(m, dict)]
 
 
 def _matcher_path(matcher: Mapping[str, Any]) -> str:
@@ -84,11 +99,27 @@ def _matcher_path(matcher: Mapping[str, Any]) -> str:
 def headers_of(route: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The header (name, value) pairs of the route's matchers, in order."""
     found: list[tuple[str, str]] = []
-    for matcher in route.get("matchers") or []:
-        for header in (matcher or {}).get("headers") or []:
+    for matcher in matchers(route):
+        for header in _list(matcher.get("headers")):
             if isinstance(header, dict):
                 found.append((str(header.get("name", "")), str(header.get("value", ""))))
     return found
+
+
+def _selects_by_header(matcher: Mapping[str, Any]) -> bool:
+    # An inverted header matcher (`invertMatch: true`) takes every request *without* the header: it
+    # narrows nothing to a group of testers, so it does not make a header phase.
+    return any(isinstance(h, dict) and h.get("invertMatch") is not True for h in _list(matcher.get("headers")))
+
+
+def is_header_route(route: Mapping[str, Any]) -> bool:
+    """Whether the route only takes requests that carry headers: every one of its matchers requires one.
+
+    Matchers are ORed, so one matcher without a (non-inverted) header lets any request of its path through;
+    a route without matchers matches every request.
+    """
+    found = matchers(route)
+    return bool(found) and all(_selects_by_header(m) for m in found)
 
 
 def route_label(route: Mapping[str, Any]) -> str:
@@ -97,39 +128,57 @@ def route_label(route: Mapping[str, Any]) -> str:
     A route without matchers matches `/` in Gloo; a route whose label would be ambiguous still gets one
     (its `name` is appended when it has one, so users can find it).
     """
-    matchers = route.get("matchers") or []
-    path = _matcher_path(matchers[0]) if matchers and isinstance(matchers[0], dict) else "/"
+    found = _list(route.get("matchers"))
+    path = _matcher_path(found[0]) if found and isinstance(found[0], dict) else "/"
     headers = headers_of(route)
     label = path + (" [" + ",".join(f"{n}={v}" for n, v in headers) + "]" if headers else "")
     name = route.get("name")
     return f"{label} ({name})" if isinstance(name, str) and name else label
 
 
-def _upstream_ref(dest: Mapping[str, Any], own_namespace: str) -> UpstreamRef | None:
-    upstream = dest.get("upstream")
-    if not isinstance(upstream, dict) or not upstream.get("name"):
+def own_namespace(rt: Mapping[str, Any]) -> str:
+    """The RouteTable's namespace ("" when unknown): where refs without a namespace point."""
+    return str(_dict(rt.get("metadata")).get("namespace") or "")
+
+
+def named_ref(value: object, own_namespace: str) -> UpstreamRef | None:
+    """A `{name, namespace}` ref (an Upstream, a kube Service ref, an UpstreamGroup) with its namespace
+    resolved; None when it is not an object or has no name."""
+    ref = _dict(value)
+    if not ref.get("name"):
         return None
-    return UpstreamRef(str(upstream.get("namespace") or own_namespace), str(upstream["name"]))
+    return UpstreamRef(str(ref.get("namespace") or own_namespace), str(ref["name"]))
 
 
-def _subset(dest: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    values = ((dest.get("subset") or {}).get("values")) or {}
-    return tuple(sorted((str(k), str(v)) for k, v in values.items())) if isinstance(values, dict) else ()
+def _upstream_ref(dest: Mapping[str, Any], own_namespace: str) -> UpstreamRef | None:
+    return named_ref(dest.get("upstream"), own_namespace)
 
 
-def _weight(entry: Mapping[str, Any]) -> int | None:
-    weight = entry.get("weight")
-    return weight if isinstance(weight, int) and not isinstance(weight, bool) else None
+def subset_of(dest: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """A destination's `subset.values` as sorted pairs (empty when absent or not a map)."""
+    values = _dict(_dict(dest.get("subset")).get("values"))
+    return tuple(sorted((str(k), str(v)) for k, v in values.items()))
 
 
 def weight_of(entry: Mapping[str, Any]) -> int | None:
     """The weight of one `multi.destinations` entry (None when unset or not an integer)."""
-    return _weight(entry)
+    weight = entry.get("weight")
+    return weight if isinstance(weight, int) and not isinstance(weight, bool) else None
 
 
-def route_action(route: Mapping[str, Any]) -> Mapping[str, Any]:
-    action = route.get("routeAction")
-    return action if isinstance(action, dict) else {}
+def show_weights(weights: Iterable[int | None]) -> str:
+    """Weights as messages show them: `70,30`, with `-` for an unset one."""
+    return ",".join("-" if w is None else str(w) for w in weights)
+
+
+def route_action(route: Mapping[str, Any]) -> Obj:
+    """The route's `routeAction` (empty when absent or not an object)."""
+    return _dict(route.get("routeAction"))
+
+
+def destination_of(entry: Mapping[str, Any]) -> Obj:
+    """The `destination` of one `multi.destinations` entry (empty when absent or not an object)."""
+    return _dict(entry.get("destination"))
 
 
 def multi_destinations(route: Mapping[str, Any]) -> list[Obj] | None:
@@ -143,17 +192,17 @@ def multi_destinations(route: Mapping[str, Any]) -> list[Obj] | None:
 
 def destinations(rt: Mapping[str, Any]) -> Iterator[Destination]:
     """Every destination of every route, in order."""
-    own = str((rt.get("metadata") or {}).get("namespace") or "")
+    own = own_namespace(rt)
     for index, route in enumerate(routes(rt)):
         label = route_label(route)
-        header = bool(headers_of(route))
+        header = is_header_route(route)
         single = route_action(route).get("single")
         if isinstance(single, dict):
-            yield Destination(index, label, None, _upstream_ref(single, own), _subset(single), None, header)
+            yield Destination(index, label, None, _upstream_ref(single, own), subset_of(single), None, header)
         for position, entry in enumerate(multi_destinations(route) or []):
-            dest = entry.get("destination") or {}
+            dest = destination_of(entry)
             yield Destination(
-                index, label, position, _upstream_ref(dest, own), _subset(dest), _weight(entry), header
+                index, label, position, _upstream_ref(dest, own), subset_of(dest), weight_of(entry), header
             )
 
 
@@ -162,24 +211,5 @@ def weighted_routes(rt: Mapping[str, Any]) -> Iterator[WeightedRoute]:
     for index, route in enumerate(routes(rt)):
         entries = multi_destinations(route)
         if entries is not None:
-            yield WeightedRoute(index, route_label(route), tuple(_weight(e) for e in entries))
+            yield WeightedRoute(index, route_label(route), tuple(weight_of(e) for e in entries))
 
-
-def traffic_shares(route: Mapping[str, Any]) -> dict[tuple[tuple[str, str], ...], float]:
-    """The share (0..100) of a route's traffic that each subset receives, as Gloo would send it.
-
-    `single` sends everything to its subset; `multi` divides by relative weights. A route whose
-    weights total less than 1 sends nothing (Gloo rejects it), so it has no shares.
-    """
-    single = route_action(route).get("single")
-    if isinstance(single, dict):
-        return {_subset(single): 100.0}
-    entries = multi_destinations(route) or []
-    total = sum(_weight(e) or 0 for e in entries)
-    shares: dict[tuple[tuple[str, str], ...], float] = {}
-    if total < 1:
-        return shares
-    for entry in entries:
-        key = _subset(entry.get("destination") or {})
-        shares[key] = shares.get(key, 0.0) + 100.0 * (_weight(entry) or 0) / total
-    return shares

@@ -23,12 +23,6 @@ def test_kind_named(name, expected):
     assert kinds.kind_named(name) == expected
 
 
-def test_write_order_puts_what_is_routed_to_before_the_route():
-    order = [k.kind for k in kinds.WRITE_ORDER]
-    assert order.index("Deployment") < order.index("RouteTable")
-    assert order.index("Upstream") < order.index("RouteTable")
-
-
 @pytest.mark.parametrize(
     ("obj", "text"),
     [
@@ -58,3 +52,17 @@ def test_manifest_strips_status_and_server_fields_without_touching_the_input():
     assert kinds.manifest(live) == {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "echo"},
                                     "spec": {"ports": []}}
     assert "status" in live and "uid" in live["metadata"]
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"metadata": "x"},
+        {"metadata": ["x"]},
+        {"metadata": {"labels": ["x"], "annotations": ["x"]}},
+        {"metadata": {"labels": "x", "annotations": 7}},
+        {"metadata": None},
+    ],
+)
+def test_wrongly_typed_labels_and_annotations_count_as_absent(obj):
+    assert kinds.labels_of(obj) == {} and kinds.annotations_of(obj) == {}

@@ -26,6 +26,7 @@ from kubectl_canary.core.policy import (
     parse_policy,
     read_policies,
     references,
+    route_key,
     shifts,
     steps_over,
     strictest,
@@ -345,6 +346,39 @@ def test_steps_over_the_limit(old, new, limit, expected):
     assert steps_over(old, new, limit) == expected
 
 
+def _with_matcher(route_: dict, **fields) -> dict:
+    return {**route_, "matchers": [{**route_["matchers"][0], **fields}]}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"caseSensitive": True}, {"methods": []}, {"headers": []}, {"queryParameters": []}, {"caseSensitive": None},
+     {"caseSensitive": True, "methods": [], "headers": [], "queryParameters": []}],
+)
+def test_routes_pair_by_normalised_matchers_so_defaults_cannot_bypass_the_step(fields):
+    # maxWeightStep 10: 80/20 -> 0/100 is a step of 80 however the matcher spells its defaults
+    old, new = rt(split({"v1": 80, "v2": 20})), rt(_with_matcher(split({"v1": 0, "v2": 100}), **fields))
+    assert steps_over(old, new, 10) == [Shift("/echo", V2, 20, 100)]
+    assert steps_over(new, old, 10) == [Shift("/echo", V1, 0, 80)]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ({"prefix": "/echo", "caseSensitive": True}, {"prefix": "/echo"}, True),
+        ({"prefix": "/echo", "caseSensitive": False}, {"prefix": "/echo"}, False),
+        ({"prefix": "/echo", "methods": ["GET"]}, {"prefix": "/echo"}, False),
+        ({"prefix": "/echo", "headers": [{"name": "a", "value": "b"}]}, {"prefix": "/echo", "headers": []}, False),
+        ({"prefix": "/echo"}, {"exact": "/echo"}, False),
+        ({}, None, True),  # no matchers and an empty matcher both match /
+    ],
+)
+def test_route_keys(a, b, same):
+    first = {"matchers": [a]}
+    second = {"matchers": [b]} if b is not None else {}
+    assert (route_key(first) == route_key(second)) is same
+
+
 def test_shifts_list_every_change_and_skip_unusable_weights():
     assert shifts(rt(split({"v1": 80, "v2": 20})), rt(split({"v1": 70, "v2": 30}))) == [
         Shift("/echo", V1, 80, 70), Shift("/echo", V2, 20, 30)]
@@ -395,6 +429,16 @@ def test_a_route_whose_every_matcher_has_headers_is_a_header_route():
     mixed = {"matchers": [{"prefix": "/echo", "headers": [{"name": "a", "value": "b"}]}, {"prefix": "/echo"}],
              "routeAction": {"single": dest("v2")}}
     assert unphased(rt(single("v1")), rt(mixed, single("v1", prefix="/x"))) == [Unphased("/echo [a=b]", V2, 100)]
+
+
+def test_an_inverted_header_matcher_is_no_header_phase():
+    # invertMatch takes every request *without* the header: v2 got all the traffic, not a header-matched phase
+    inverted = {"matchers": [{"prefix": "/echo",
+                              "headers": [{"name": "stage", "value": "canary", "invertMatch": True}]}],
+                "routeAction": {"single": dest("v2")}}
+    assert unphased(rt(single("v1")), rt(inverted, single("v1", prefix="/x"))) == [
+        Unphased("/echo [stage=canary]", V2, 100)]
+    assert unphased(rt(inverted, single("v1")), rt(split({"v1": 70, "v2": 30}))) == []  # it had traffic: known
 
 
 # -- references -----------------------------------------------------------------------------------

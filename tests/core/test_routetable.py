@@ -67,19 +67,73 @@ def test_weighted_routes_and_totals():
     assert (weighted.route_index, weighted.weights, weighted.total) == (1, (70, 30), 100)
 
 
+# Wrongly typed fields, as the mutating webhook sees them before schema validation: each is treated as absent.
+ODD_ROUTETABLES = {
+    "spec-list": {"metadata": {"namespace": "echo"}, "spec": ["x"]},
+    "spec-string": {"spec": "x"},
+    "metadata-string": {"metadata": "x", "spec": {"routes": [MULTI_ROUTE]}},
+    "routes-map": {"spec": {"routes": {"a": 1}}},
+    "matchers-strings": _rt({"matchers": ["abc"], "routeAction": {"single": _dest("v1")}}),
+    "matchers-map": _rt({"matchers": {"prefix": "/x"}, "routeAction": {"single": _dest("v1")}}),
+    "headers-string": _rt({"matchers": [{"prefix": "/x", "headers": "stage"}], "routeAction": {"single": _dest("v1")}}),
+    "headers-strings": _rt({"matchers": [{"prefix": "/x", "headers": ["stage"]}],
+                            "routeAction": {"single": _dest("v1")}}),
+    "subset-string": _rt({"routeAction": {"single": {"upstream": {"name": "echo"}, "subset": "x"}}}),
+    "subset-values-list": _rt({"routeAction": {"single": {"upstream": {"name": "echo"}, "subset": {"values": ["x"]}}}}),
+    "destination-string": _rt({"routeAction": {"multi": {"destinations": [{"destination": "x", "weight": 100}]}}}),
+    "destinations-string": _rt({"routeAction": {"multi": {"destinations": "x"}}}),
+    "multi-string": _rt({"routeAction": {"multi": "x"}}),
+    "routeAction-string": _rt({"matchers": [{"prefix": "/x"}], "routeAction": "x"}),
+    "upstream-string": _rt({"routeAction": {"single": {"upstream": "x"}}}),
+    "weight-string": _rt({"routeAction": {"multi": {"destinations": [{"destination": _dest("v1"), "weight": "5"}]}}}),
+}
+
+
+@pytest.mark.parametrize("rt", ODD_ROUTETABLES.values(), ids=ODD_ROUTETABLES.keys())
+def test_wrongly_typed_fields_count_as_absent(rt):
+    for route in rtm.routes(rt):
+        assert isinstance(rtm.route_label(route), str)
+        assert isinstance(rtm.headers_of(route), list)
+        assert isinstance(rtm.route_action(route), dict)
+        assert isinstance(rtm.is_header_route(route), bool)
+    assert all(isinstance(d.describe(), str) for d in rtm.destinations(rt))
+    assert all(isinstance(w.total, int) for w in rtm.weighted_routes(rt))
+
+
 @pytest.mark.parametrize(
-    ("route", "shares"),
+    ("rt", "found"),
     [
-        (HEADER_ROUTE, {(("version", "v2"),): 100.0}),
-        (MULTI_ROUTE, {(("version", "v1"),): 70.0, (("version", "v2"),): 30.0}),
-        ({"routeAction": {"multi": {"destinations": [{"destination": _dest("v1"), "weight": 1},
-                                                     {"destination": _dest("v2"), "weight": 3}]}}},
-         {(("version", "v1"),): 25.0, (("version", "v2"),): 75.0}),
-        ({"routeAction": {"multi": {"destinations": [{"destination": _dest("v1")}]}}}, {}),
+        (ODD_ROUTETABLES["matchers-strings"], [("/", (("version", "v1"),))]),
+        (ODD_ROUTETABLES["matchers-map"], [("/", (("version", "v1"),))]),
+        (ODD_ROUTETABLES["subset-string"], [("/", ())]),
+        (ODD_ROUTETABLES["destination-string"], [("/", ())]),
+        (ODD_ROUTETABLES["routeAction-string"], []),
+        (ODD_ROUTETABLES["spec-list"], []),
     ],
 )
-def test_traffic_shares_are_relative_weights(route, shares):
-    assert rtm.traffic_shares(route) == shares
+def test_what_wrongly_typed_fields_leave(rt, found):
+    assert [(d.route, d.subset) for d in rtm.destinations(rt)] == found
+
+
+@pytest.mark.parametrize(
+    ("matchers", "header"),
+    [
+        ([{"prefix": "/echo", "headers": [{"name": "stage", "value": "canary"}]}], True),
+        ([{"prefix": "/echo", "headers": [{"name": "stage", "value": "canary", "invertMatch": True}]}], False),
+        ([{"prefix": "/echo", "headers": [{"name": "a", "invertMatch": True}, {"name": "stage", "value": "c"}]}],
+         True),
+        ([{"prefix": "/echo", "headers": [{"name": "stage", "invertMatch": False}]}], True),
+        ([{"prefix": "/echo", "headers": [{"name": "s", "value": "c"}]}, {"prefix": "/echo"}], False),
+        ([{"prefix": "/echo", "headers": []}], False),
+        ([], False),
+        (None, False),
+        ("x", False),
+    ],
+)
+def test_header_route_needs_a_non_inverted_header_on_every_matcher(matchers, header):
+    route = {"matchers": matchers, "routeAction": {"single": _dest("v2")}}
+    assert rtm.is_header_route(route) is header
+    assert [d.header_matched for d in rtm.destinations(_rt(route))] == [header]
 
 
 @pytest.mark.parametrize(
@@ -95,3 +149,8 @@ def test_multi_destinations(route, expected):
 def test_headers_of_lists_every_matcher_header():
     route = {"matchers": [{"headers": [{"name": "a", "value": "1"}]}, {"headers": [{"name": "b", "value": "2"}]}]}
     assert rtm.headers_of(route) == [("a", "1"), ("b", "2")]
+
+
+@pytest.mark.parametrize(("weights", "shown"), [((70, 30), "70,30"), ((None, 10), "-,10"), ((), "")])
+def test_show_weights(weights, shown):
+    assert rtm.show_weights(weights) == shown

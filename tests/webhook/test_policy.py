@@ -142,6 +142,17 @@ def test_max_weight_step_compares_old_and_new(old, new, expected):
     assert messages(decide(new, cpol("steps", maxWeightStep=25), old=old)) == expected
 
 
+def test_max_weight_step_is_not_bypassed_by_spelling_a_default_in_the_matcher():
+    old = routetable([weighted([80, 20])])
+    new = routetable([weighted([0, 100])])
+    new["spec"]["routes"][0]["matchers"][0]["caseSensitive"] = True
+    verdict = decide(new, cpol("steps", maxWeightStep=10), old=old)
+    assert not verdict.allowed
+    assert messages(verdict) == [
+        "policy steps: route /echo: v2 share 20 -> 100 changes by 80 points, over maxWeightStep 10; shift in steps of "
+        "at most 10 first, or ask the platform team"]
+
+
 def test_max_weight_step_does_not_judge_a_create():
     assert decide(routetable([single(dest("v2"))]), cpol("steps", maxWeightStep=1)).problems == ()
 

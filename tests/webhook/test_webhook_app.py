@@ -226,6 +226,33 @@ def test_a_crashing_check_denies_and_points_to_the_logs(caplog):
     assert "RuntimeError: a bug" in caplog.text  # the trace goes to the log, not to the caller
 
 
+@pytest.mark.parametrize(
+    ("settings", "operation", "allowed", "why"),
+    [
+        (Settings(), "CREATE", False, None),
+        (Settings(), "UPDATE-spec", False, None),
+        (Settings(enforcement="warn"), "CREATE", True, "--enforcement warn"),
+        (Settings(enforcement="warn"), "UPDATE-spec", True, "--enforcement warn"),
+        (Settings(), "UPDATE-label", True, "routing unchanged"),
+    ],
+)
+def test_a_crashing_check_respects_warn_and_unchanged_routing(settings, operation, allowed, why):
+    client = make_client(settings=settings, checks=(boom,))
+    old = routetable([single(dest("v1"))], labels={"apiGroup": "g"})
+    new = {**old, "metadata": {**old["metadata"], "labels": {"apiGroup": "g", "team": "a"}}}
+    if operation == "UPDATE-spec":
+        new = routetable([single(dest("v2"))], labels={"apiGroup": "g"})
+    doc = (admission_review(old, uid="crash-2") if operation == "CREATE"
+           else admission_review(new, "UPDATE", old=old, uid="crash-2"))
+    status, body = post(client, "/validate", doc)
+    assert status == 200 and body["response"]["allowed"] is allowed
+    if allowed:
+        assert body["response"]["warnings"] == [
+            f"admitted unvalidated ({why}): canary-webhook internal error, see its logs for uid crash-2"]
+    else:
+        assert body["response"]["status"]["message"].startswith("canary-webhook failed while validating")
+
+
 def test_a_crashing_mutator_admits_unchanged_with_a_warning():
     client = make_client(mutators=(boom,))
     status, body = post(client, "/mutate", admission_review(routetable([weighted([1, 3])])))
@@ -258,3 +285,65 @@ def test_unknown_paths_and_methods_are_json_errors(client):
     assert client.get("/nope").get_json()["code"] == 404
     assert client.get("/validate").get_json()["code"] == 405
     assert client.put("/mutate").get_json()["code"] == 405
+
+
+def _review_with(operation: str, kind: tuple[str, str, str] = ("gateway.solo.io", "v1", "RouteTable"),
+                 **fields) -> Obj:
+    """REVIEW's RouteTable with `fields` of the request replaced (object, oldObject, ...)."""
+    doc = admission_review(routetable([single(dest("v1"))]), operation=operation, kind=kind,
+                           old=routetable([single(dest("v1"))]) if operation != "CREATE" else None)
+    if operation == "DELETE":
+        doc["request"]["object"] = None
+    doc["request"].update(fields)
+    return doc
+
+
+RT_META_X = {"apiVersion": "gateway.solo.io/v1", "kind": "RouteTable", "metadata": "x",
+             "spec": {"routes": [single(dest("v1"))]}}
+DEPLOY = ("apps", "v1", "Deployment")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"[" * 200000, id="deeply-nested-json"),
+        pytest.param(b'{"a":' * 200000, id="deeply-nested-object"),
+        pytest.param(_review_with("CREATE", object=RT_META_X), id="create-metadata-string"),
+        pytest.param(_review_with("UPDATE", object=RT_META_X), id="update-object-metadata-string"),
+        pytest.param(_review_with("UPDATE", oldObject=RT_META_X), id="update-old-metadata-string"),
+        pytest.param(_review_with("UPDATE", object=RT_META_X, oldObject=RT_META_X), id="update-both-metadata-string"),
+        pytest.param(_review_with("DELETE", kind=DEPLOY, oldObject={"kind": "Deployment", "metadata": "x"}),
+                     id="deployment-delete-metadata-string"),
+        pytest.param(_review_with("DELETE", kind=DEPLOY, oldObject={"kind": "Deployment", "metadata": ["x"],
+                                                                     "spec": ["x"]}),
+                     id="deployment-delete-metadata-list"),
+        pytest.param(_review_with("CREATE", object={**RT_META_X, "metadata": {"labels": ["x"]}}),
+                     id="labels-list"),
+        pytest.param(_review_with("CREATE", object={**RT_META_X, "metadata": {"name": "r"}, "spec": ["x"]}),
+                     id="spec-list"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/mutate", "/validate"])
+def test_odd_input_is_never_a_500(client, path, body):
+    status, answer = post(client, path, body)
+    assert status in (200, 400), answer
+    assert ("response" in answer) if status == 200 else answer["code"] == 400
+
+
+def test_deeply_nested_json_is_a_400_saying_so(client):
+    status, answer = post(client, "/mutate", b"[" * 200000)
+    assert status == 400 and "nested too deeply" in answer["error"]
+
+
+def unhashable_reason(ctx: Context) -> list:
+    # a buggy check whose problem cannot be counted (a list as its reason): bookkeeping fails, not the answer
+    from webhook.decision import Problem
+    return [Problem(["not", "a", "string"], "a problem", deny=False)]  # type: ignore[arg-type]
+
+
+def test_a_failure_while_logging_or_counting_keeps_the_answer(caplog):
+    client = make_client(checks=(unhashable_reason,))
+    status, body = post(client, "/validate", admission_review(routetable([single(dest("v1"))]), uid="log-1"))
+    assert status == 200
+    assert body["response"] == {"uid": "log-1", "allowed": True, "warnings": ["a problem"]}
+    assert "recording the decision failed" in caplog.text

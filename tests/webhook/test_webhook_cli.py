@@ -112,6 +112,43 @@ def test_review_bad_input_exits_2(tmp_path, state, content, message):
     assert message in result.stderr
 
 
+def _odd_rt(route: dict | None = None, **top) -> dict:
+    return {**routetable([route if route is not None else single(dest("v1"))]), **top}
+
+
+@pytest.mark.parametrize(
+    ("obj", "message"),
+    [
+        (_odd_rt(spec=["x"]), "spec must be an object, not list"),
+        (_odd_rt(metadata="x"), "metadata must be an object, not str"),
+        (_odd_rt(metadata={"name": "r", "labels": ["x"]}), "metadata.labels must be an object, not list"),
+        (_odd_rt({"matchers": ["abc"], "routeAction": {"single": dest("v1")}}),
+         "spec.routes[0].matchers[0] must be an object, not str"),
+        (_odd_rt({"matchers": {"prefix": "/x"}, "routeAction": {"single": dest("v1")}}),
+         "spec.routes[0].matchers must be a list, not dict"),
+        (_odd_rt({"routeAction": {"single": {"upstream": {"name": "echo"}, "subset": "x"}}}),
+         "spec.routes[0].routeAction.single.subset must be an object, not str"),
+        (_odd_rt({"routeAction": {"multi": {"destinations": [{"destination": "x", "weight": 100}]}}}),
+         "spec.routes[0].routeAction.multi.destinations[0].destination must be an object, not str"),
+        (_odd_rt({"routeAction": "x"}), "spec.routes[0].routeAction must be an object, not str"),
+        ({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": "x"}, "metadata must be an object"),
+        (admission_review(_odd_rt(spec=["x"])), "request.object.spec must be an object, not list"),
+        (admission_review(routetable([]), "UPDATE", old=_odd_rt(metadata="x")),
+         "request.oldObject.metadata must be an object"),
+    ],
+)
+def test_review_of_wrongly_typed_fields_exits_2_in_one_line(tmp_path, state, obj, message):
+    result = run("review", "-f", write(tmp_path, "odd.yaml", obj), "--state", str(state))
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr == f"canary-webhook: {message}" + result.stderr.split(message, 1)[1]
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_review_of_too_deeply_nested_input_exits_2(tmp_path, state):
+    result = run("review", "-f", write(tmp_path, "deep.json", "[" * 100000), "--state", str(state))
+    assert result.exit_code == 2 and "cannot read it" in result.stderr
+
+
 def test_review_of_a_missing_file_or_bad_state_exits_2(tmp_path):
     assert run("review", "-f", str(tmp_path / "missing.yaml")).exit_code == 2
     bad_state = tmp_path / "bad"

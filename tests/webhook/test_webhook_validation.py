@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pytest
 from whsupport import (
     NS,
+    admission_review,
     cluster,
     context,
     deployment,
@@ -23,6 +24,7 @@ from whsupport import (
 )
 
 from kubectl_canary.core.kinds import Obj
+from webhook.app import create_app
 from webhook.decision import Context, Settings
 from webhook.lookup import StateLookup
 from webhook.validation import validate
@@ -200,9 +202,22 @@ def test_an_update_that_changes_spec_is_validated_in_full():
     assert denial(new, cluster(), operation="UPDATE", old=old) is not None
 
 
-def test_dry_run_gets_the_same_answer():
-    rt = routetable([single(dest("v3"))])
-    assert denial(rt, cluster(), dry_run=True) == denial(rt, cluster(), dry_run=False) is not None
+@pytest.mark.parametrize(
+    ("rt", "allowed"),
+    [
+        (routetable([single(dest("v3"))]), False),  # denied by /validate
+        (routetable([weighted([1, 3])]), False),  # patched by /mutate, denied by /validate (total 4)
+        (routetable([single(dest("v1"))], labels={"apiGroup": "g"}), True),  # allowed untouched
+    ],
+)
+@pytest.mark.parametrize("path", ["/validate", "/mutate"])
+def test_dry_run_gets_the_same_answer(path, rt, allowed):
+    client = create_app(StateLookup(cluster()), Settings(default_api_group="g")).test_client()
+    wet, dry = (client.post(path, json=admission_review(rt, uid="same", dry_run=flag)) for flag in (False, True))
+    assert wet.status_code == dry.status_code == 200
+    assert wet.headers.get("Content-Type") == dry.headers.get("Content-Type")
+    assert wet.get_data() == dry.get_data()
+    assert wet.get_json()["response"]["allowed"] is (allowed or path == "/mutate")
 
 
 class LaggingCache(StateLookup):
@@ -238,6 +253,38 @@ def test_cached_answers_need_no_second_lookup():
     lookup = LaggingCache(cluster(), [])
     validate(Context(review(routetable([single(dest("v1"))])), lookup, Settings()))
     assert lookup.fresh_calls == []
+
+
+def test_a_status_write_is_judged_from_the_cache_alone():
+    # Gloo writes status on every RouteTable (no status subresource): those writes must not cost API reads
+    lookup = LaggingCache([namespace()], [upstream(), deployment("v1")])
+    old = routetable([single(dest("v1"))])
+    new = copy.deepcopy(old) | {"status": {"statuses": {"gloo-system": {"state": "Accepted"}}}}
+    verdict = validate(Context(review(new, "UPDATE", old), lookup, Settings()))
+    assert verdict.allowed and lookup.fresh_calls == []
+    assert verdict.warnings == (
+        "not enforced (spec unchanged): route /echo -> echo/echo subset version=v1: Upstream echo/echo does not exist",)
+
+
+class CountingPolicies(StateLookup):
+    """A StateLookup that counts how often the policies are asked for (no Memo in front of it)."""
+
+    calls = 0
+
+    def policies(self):
+        self.calls += 1
+        return super().policies()
+
+
+def test_policies_are_read_once_per_request():
+    from webhook.policy import CHECKS
+    pol = {"apiVersion": "policy.kubectl-canary.io/v1alpha1", "kind": "CanaryPolicy", "metadata": {"name": "p"},
+           "spec": {"maxWeightStep": 10, "requireHeaderPhase": True, "prefixes": ["/echo"]}}
+    lookup = CountingPolicies([*cluster(), pol])
+    old, new = routetable([weighted([80, 20])]), routetable([weighted([70, 30])])
+    ctx = Context(review(new, "UPDATE", old), lookup, Settings())
+    verdict = validate(ctx, CHECKS)
+    assert verdict.allowed and lookup.calls == 1
 
 
 # -- Deployment DELETE -----------------------------------------------------------------------------
@@ -330,6 +377,51 @@ def test_a_deployment_created_a_moment_ago_is_found_before_denying_a_delete():
     verdict = validate(Context(review(None, "DELETE", target, kind=DEPLOYMENT_KIND), lookup, Settings()))
     assert verdict.allowed
     assert lookup.fresh_calls == ["deployments echo"]
+
+
+class StaleCache(StateLookup):
+    """Stands in for a watch cache that still holds Deployments the cluster has deleted a moment ago: a
+    fresh lookup (in the cluster, a direct API read) no longer sees them. Only the cluster's timing is
+    simulated."""
+
+    def __init__(self, cached: Sequence[Obj], gone: Sequence[str]) -> None:
+        super().__init__(cached)
+        self.gone = set(gone)
+        self.fresh_calls: list[str] = []
+
+    def deployments(self, namespace: str, fresh: bool = False):
+        found = super().deployments(namespace)
+        if not fresh:
+            return found
+        self.fresh_calls.append(f"deployments {namespace}")
+        return [d for d in found if d["metadata"]["name"] not in self.gone]
+
+
+def _twin(name: str, **meta) -> Obj:
+    return deployment("v1") | {"metadata": {"name": name, "namespace": NS, **meta}}
+
+
+def test_a_twin_only_the_cache_still_holds_does_not_allow_the_delete():
+    # `kubectl delete deploy echo-v1-b echo-v1`: the cache still shows echo-v1-b, the cluster no longer has it
+    objects = [*cluster(seed_rt(single(dest("v1")))), _twin("echo-v1-b")]
+    lookup = StaleCache(objects, gone=["echo-v1-b"])
+    verdict = validate(Context(review(None, "DELETE", objects[2], kind=DEPLOYMENT_KIND), lookup, Settings()))
+    assert not verdict.allowed
+    assert verdict.message is not None and verdict.message.startswith("Deployment echo/echo-v1 is the last one")
+    assert lookup.fresh_calls == ["deployments echo"]
+
+
+def test_a_twin_the_cluster_confirms_allows_the_delete():
+    objects = [*cluster(seed_rt(single(dest("v1")))), _twin("echo-v1-b")]
+    lookup = StaleCache(objects, gone=[])
+    verdict = validate(Context(review(None, "DELETE", objects[2], kind=DEPLOYMENT_KIND), lookup, Settings()))
+    assert verdict.allowed and lookup.fresh_calls == ["deployments echo"]
+
+
+def test_a_twin_being_deleted_itself_does_not_allow_the_delete():
+    objects = [*cluster(seed_rt(single(dest("v1")))), _twin("echo-v1-b", deletionTimestamp="2026-01-01T00:00:00Z")]
+    verdict = delete("echo-v1", objects)
+    assert not verdict.allowed
 
 
 def test_a_delete_under_enforcement_warn_is_admitted_with_a_warning():
