@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import yaml
 
 from kubectl_canary.core import objects
@@ -27,11 +25,6 @@ def service_objects(state: RouteState, roles: dict[str, str | None], namespace: 
             del dep["metadata"]["annotations"]
         found.append(dep)
     return found
-
-
-@pytest.fixture
-def make_objects() -> Callable[..., list[Obj]]:
-    return service_objects
 
 
 def seed_objects(step: int) -> list[Obj]:

@@ -73,12 +73,6 @@ def _problem(level: Effective, policies: Sequence[str], field: str, text: str) -
     )
 
 
-def governing_levels(ctx: Context) -> tuple[Effective, ...]:
-    """The policies that govern the request's namespace, merged per enforcement (strictest first); read
-    once per request (`Context.policy_levels`)."""
-    return ctx.policy_levels
-
-
 def _judged(ctx: Context) -> bool:
     return ctx.is_routetable_write and ctx.review.obj is not None and not ctx.routing_unchanged
 
@@ -89,7 +83,7 @@ def _subjects(ctx: Context) -> Iterator[tuple[Effective, Obj, Obj | None]]:
         return
     new = ctx.with_namespace(ctx.review.obj)
     old = ctx.review.old if ctx.operation == "UPDATE" else None
-    for level in governing_levels(ctx):
+    for level in ctx.policy_levels:
         yield level, new, old
 
 
@@ -210,7 +204,7 @@ def policy_api_group(ctx: Context) -> tuple[str, str] | None:
     """
     if not ctx.is_routetable_write:
         return None
-    for level in governing_levels(ctx):
+    for level in ctx.policy_levels:
         if level.enforcement == AUDIT or len(level.api_groups) > 1:
             return None
         if level.api_groups:

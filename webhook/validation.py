@@ -222,11 +222,6 @@ def check_deployment_delete(ctx: Context) -> Iterator[Problem]:
 CHECKS: tuple[Check, ...] = (check_destinations, check_weights, check_deployment_delete)
 
 
-def routing_unchanged(ctx: Context) -> bool:
-    """An UPDATE that leaves `spec` and the `apiGroup` label as they were (`Context.routing_unchanged`)."""
-    return ctx.routing_unchanged
-
-
 def configured_enforcement(ctx: Context) -> str:
     """`--enforcement`, for the whole webhook: `warn` admits whatever would be denied, policy denials
     included (a CanaryPolicy's own enforcement applies to its problems, see `webhook.policy`)."""

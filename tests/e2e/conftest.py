@@ -63,12 +63,6 @@ def kubectl(control_plane: ControlPlane) -> Callable[..., object]:
 
 
 @pytest.fixture(scope="session")
-def kubectl_bin(control_plane: ControlPlane) -> Path:
-    """Path of the built kubectl binary (e.g. to put its directory first on PATH)."""
-    return tools.tool("kubectl")
-
-
-@pytest.fixture(scope="session")
 def kubeconfig(control_plane: ControlPlane) -> Path:
     """The admin (system:masters) kubeconfig; its context is "canary-e2e"."""
     return control_plane.kubeconfig

@@ -50,10 +50,10 @@ def executable(name: str) -> str:
 
 
 class WebhookProcess:
-    """`canary-webhook serve` on 127.0.0.1; a context manager, or start() / stop() / restart() / close().
+    """`canary-webhook serve` on 127.0.0.1; a context manager, or start() / stop() / close().
 
-    stop() ends the process but keeps its port and certificates, so restart() serves the same URL
-    and CA again (the registered configurations stay valid). close() also removes the temp dir.
+    stop() ends the process but keeps its port and certificates, so a later start() serves the same
+    URL and CA again (the registered configurations stay valid). close() also removes the temp dir.
     """
 
     def __init__(
@@ -142,14 +142,10 @@ class WebhookProcess:
         raise WebhookError(f"{self.url}/readyz not ready after {self.startup_timeout}s: {last}\n{_tail(self.log)}")
 
     def stop(self) -> None:
-        """End the process (SIGTERM, then SIGKILL); the port and certificates stay for restart()."""
+        """End the process (SIGTERM, then SIGKILL); the port and certificates stay for start()."""
         if self._proc is not None:
             _terminate(self._proc)
             self._proc = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
 
     def close(self) -> None:
         self.stop()
