@@ -112,16 +112,20 @@ class _Secrets:
         return _cluster_error(err, verb, self.what, f"{secrets} in namespace {self.namespace} "
                               "(the Role in deploy/base/rbac-tls.yaml)")
 
-    def read(self) -> dict[str, Any] | None:
+    def _call(self, verb: str, tolerated: int, request: Callable[..., Any], *args: Any) -> Any | None:
+        """Send one request; None when the API answers `tolerated` (404 on get, 409 on a lost race)."""
         try:
-            return _decode(self.core.read_namespaced_secret(
-                self.name, self.namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT))
+            return request(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT)
         except ApiException as err:
-            if err.status == 404:
+            if err.status == tolerated:
                 return None
-            raise self._fail(err, "get") from err
+            raise self._fail(err, verb) from err
         except Exception as err:  # urllib3 and socket errors: the API server cannot be reached
-            raise self._fail(err, "get") from err
+            raise self._fail(err, verb) from err
+
+    def read(self) -> dict[str, Any] | None:
+        found = self._call("get", 404, self.core.read_namespaced_secret, self.name, self.namespace)
+        return None if found is None else _decode(found)
 
     def create(self, data: Mapping[str, bytes]) -> bool:
         """Create the Secret; False when another replica created it first."""
@@ -131,31 +135,14 @@ class _Secrets:
             "metadata": {"name": self.name, "namespace": self.namespace, "labels": dict(SECRET_LABELS)},
             "data": _encoded(data),
         }
-        try:
-            self.core.create_namespaced_secret(
-                self.namespace, body, _preload_content=False, _request_timeout=REQUEST_TIMEOUT)
-        except ApiException as err:
-            if err.status == 409:
-                return False
-            raise self._fail(err, "create") from err
-        except Exception as err:
-            raise self._fail(err, "create") from err
-        return True
+        return self._call("create", 409, self.core.create_namespaced_secret, self.namespace, body) is not None
 
     def replace(self, found: Mapping[str, Any], data: Mapping[str, bytes]) -> bool:
         """Replace the Secret as read (its resourceVersion guards the write); False on a conflict."""
         body: Any = copy.deepcopy(dict(found))
         body["data"] = _encoded(data)
-        try:
-            self.core.replace_namespaced_secret(
-                self.name, self.namespace, body, _preload_content=False, _request_timeout=REQUEST_TIMEOUT)
-        except ApiException as err:
-            if err.status == 409:
-                return False
-            raise self._fail(err, "update") from err
-        except Exception as err:
-            raise self._fail(err, "update") from err
-        return True
+        replaced = self._call("update", 409, self.core.replace_namespaced_secret, self.name, self.namespace, body)
+        return replaced is not None
 
 
 def _now() -> datetime.datetime:
