@@ -20,6 +20,7 @@ from kubectl_canary.core.errors import CanaryError, ClusterError, UsageError
 from kubectl_canary.core.kinds import ROUTETABLE
 from kubectl_canary.core.plan import Plan, init_workload, plan_abort, plan_finish, plan_init, plan_shift, plan_start
 from kubectl_canary.core.policy import Policy
+from kubectl_canary.core.snapshot import Snapshot
 from kubectl_canary.core.status import render_list, render_table, status_of, summary_of
 from kubectl_canary.store import Outcome, execute, read_governing, read_snapshot
 
@@ -47,8 +48,8 @@ def cli(ctx: click.Context) -> None:
     ctx.ensure_object(Env)
 
 
-def _run(inv: Invocation, plan: Plan) -> None:
-    """Execute `plan` on the invocation's store (or print it for `--dry-run=client -o`) and report."""
+def _run(inv: Invocation, snap: Snapshot, plan: Plan) -> None:
+    """Execute `plan`, made from `snap`, on the invocation's store (or print it for `--dry-run=client -o`)."""
     if inv.dry_run == "client" and inv.output:
         click.echo(render_objects(list(plan.writes), inv.output), nl=False)
         for ref in plan.deletes:
@@ -65,7 +66,7 @@ def _run(inv: Invocation, plan: Plan) -> None:
             click.echo(outcome_line(outcome, inv.dry_run))
 
     try:
-        outcomes = execute(inv.store, plan, inv.dry_run, report)
+        outcomes = execute(inv.store, plan, inv.dry_run, report, snap.read_objects())
     finally:
         flush_warnings(inv.store)
     if inv.output:
@@ -101,7 +102,7 @@ def init(service: str, version: str, image: str | None, port: int | None, replic
         raise UsageError(f"invalid --prefix {prefix!r}: a route prefix starts with '/', e.g. /{service}")
     inv = invocation(**common, create=True)
     snap = read_snapshot(inv.store, inv.namespace, service)
-    _run(inv, plan_init(snap, version, init_workload(snap, version, image, port, replicas), api_group, prefix))
+    _run(inv, snap, plan_init(snap, version, init_workload(snap, version, image, port, replicas), api_group, prefix))
 
 
 @cli.command()
@@ -121,7 +122,7 @@ def start(service: str, version: str, image: str | None, headers: tuple[str, ...
         raise UsageError(f"--header names a header twice: {', '.join(f'{n}={v}' for n, v in parsed)}")
     inv = invocation(**common)
     snap = read_snapshot(inv.store, inv.namespace, service)
-    _run(inv, plan_start(snap, version, image, parsed, no_route))
+    _run(inv, snap, plan_start(snap, version, image, parsed, no_route))
 
 
 @cli.command()
@@ -133,7 +134,8 @@ def shift(service: str, weight: int, **common: Any) -> None:
     """Send --weight percent of the traffic to the canary (phase weighted; 0 returns to phase header)."""
     _checked(service)
     inv = invocation(**common)
-    _run(inv, plan_shift(read_snapshot(inv.store, inv.namespace, service), weight))
+    snap = read_snapshot(inv.store, inv.namespace, service)
+    _run(inv, snap, plan_shift(snap, weight))
 
 
 @cli.command()
@@ -144,7 +146,8 @@ def finish(service: str, keep_old: bool, **common: Any) -> None:
     """Make the canary the primary (all traffic), then delete the old primary's Deployment."""
     _checked(service)
     inv = invocation(**common)
-    _run(inv, plan_finish(read_snapshot(inv.store, inv.namespace, service), keep_old))
+    snap = read_snapshot(inv.store, inv.namespace, service)
+    _run(inv, snap, plan_finish(snap, keep_old))
 
 
 @cli.command()
@@ -155,7 +158,8 @@ def abort(service: str, delete_canary: bool, **common: Any) -> None:
     """Send all traffic back to the primary; keep the canary's Deployment unless --delete-canary."""
     _checked(service)
     inv = invocation(**common)
-    _run(inv, plan_abort(read_snapshot(inv.store, inv.namespace, service), delete_canary))
+    snap = read_snapshot(inv.store, inv.namespace, service)
+    _run(inv, snap, plan_abort(snap, delete_canary))
 
 
 def _governing(inv: Invocation) -> tuple[Policy, ...] | None:

@@ -18,6 +18,7 @@ from kubectl_canary.core.kinds import (
     NAMESPACE,
     ROUTETABLE,
     Obj,
+    ObjectRef,
     annotations_of,
     labels_of,
 )
@@ -49,6 +50,15 @@ class Snapshot:
     @property
     def where(self) -> str:
         return f"{self.namespace}/{self.service}"
+
+    def read_objects(self) -> dict[ObjectRef, Obj | None]:
+        """What this snapshot read, by reference: the RouteTable (None when it does not exist) and each
+        Deployment of the service. Executing a plan made from it needs to ask the store only for others."""
+        found: dict[ObjectRef, Obj | None] = {
+            ObjectRef(ROUTETABLE.kind, self.namespace, names.routetable_name(self.service)): self.routetable
+        }
+        found.update((ObjectRef.of(d), d) for d in self.deployments.values())
+        return found
 
     def not_found(self) -> NotFound:
         """The error for a service without its RouteTable, saying how to create it."""

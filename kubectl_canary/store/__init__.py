@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -114,9 +114,14 @@ def _action(before: Obj | None, after: Obj) -> str:
     return "unchanged" if manifest(before) == manifest(after) else "configured"
 
 
-def _step(store: Store, obj: Obj, dry_run: DryRun) -> Outcome:
+def _current(store: Store, ref: ObjectRef, known: Mapping[ObjectRef, Obj | None]) -> Obj | None:
+    # The snapshot the plan was made from has read these objects already; ask the store only for others.
+    return known[ref] if ref in known else store.get(kind_of(ref), ref.namespace, ref.name)
+
+
+def _step(store: Store, obj: Obj, dry_run: DryRun, known: Mapping[ObjectRef, Obj | None]) -> Outcome:
     ref = ObjectRef.of(obj)
-    before = store.get(kind_of(ref), ref.namespace, ref.name)
+    before = _current(store, ref, known)
     # A client dry run asks the store nothing but reads: the result is predicted by the same merge rule.
     after = merge_applied(before, obj) if dry_run == "client" else store.apply(obj, dry_run=dry_run == "server")
     return Outcome(ref, _action(before, after), after)
@@ -134,13 +139,20 @@ def _judged_alone(err: CanaryError, verb: str, target: Obj | ObjectRef, done: bu
 
 
 def execute(
-    store: Store, plan: Plan, dry_run: DryRun = "none", on_outcome: Callable[[Outcome], None] | None = None
+    store: Store,
+    plan: Plan,
+    dry_run: DryRun = "none",
+    on_outcome: Callable[[Outcome], None] | None = None,
+    known: Mapping[ObjectRef, Obj | None] | None = None,
 ) -> builtins.list[Outcome]:
     """Apply the plan's writes, then its deletes, in order; report each step to `on_outcome` as it is done.
+
+    `known` holds objects as already read for the plan (`Snapshot.read_objects`), so they are not read again.
 
     When a step fails after others were written, `PartialWrite` names what was done and says to re-run
     the command (plans recognise a half-done state and complete it). Nothing is written on a dry run.
     """
+    known = known or {}
     done: builtins.list[Outcome] = []
     steps: builtins.list[tuple[str, Obj | ObjectRef]] = [("apply", o) for o in plan.writes]
     steps += [("delete", r) for r in plan.deletes]
@@ -149,12 +161,12 @@ def execute(
             if isinstance(target, ObjectRef):
                 # A client dry run only reads: the object would be deleted if it exists now.
                 if dry_run == "client":
-                    gone = store.get(kind_of(target), target.namespace, target.name) is not None
+                    gone = _current(store, target, known) is not None
                 else:
                     gone = store.delete(target, dry_run=dry_run == "server")
                 outcome = Outcome(target, "deleted" if gone else "already gone")
             else:
-                outcome = _step(store, target, dry_run)
+                outcome = _step(store, target, dry_run, known)
         except CanaryError as err:
             if done and dry_run == "server":
                 raise _judged_alone(err, verb, target, done) from err

@@ -122,3 +122,24 @@ def test_a_client_dry_run_of_a_delete_reads_and_never_deletes():
     store = MemoryStore(service_objects(WEIGHTED, {"v1": "primary"}))
     assert [o.action for o in execute(store, Plan(deletes=(V1,)), "client")] == ["deleted"]
     assert ("get", V1) in store.calls and not any(c[0] == "delete" for c in store.calls)
+
+
+@pytest.mark.parametrize("dry_run", ["none", "client", "server"])
+def test_objects_the_snapshot_read_are_not_read_again(dry_run):
+    # On a cluster every read is a request: executing a plan asks only for objects the snapshot lacks.
+    store = MemoryStore(service_objects(WEIGHTED, {"v1": "primary", "v2": "canary"}))
+    snap = read_snapshot(store, "echo", "echo")
+    store.calls.clear()
+    outcomes = execute(store, plan_finish(snap), dry_run, known=snap.read_objects())
+    assert [o.action for o in outcomes] == ["configured", "configured", "deleted"]
+    assert [verb for verb, _ in store.calls if verb in ("get", "list")] == []
+
+
+def test_without_what_the_snapshot_read_each_step_reads_its_object():
+    store = MemoryStore(service_objects(WEIGHTED, {"v1": "primary", "v2": "canary"}))
+    snap = read_snapshot(store, "echo", "echo")
+    store.calls.clear()
+    execute(store, plan_finish(snap), "client")
+    assert [str(ref) for verb, ref in store.calls if verb == "get"] == [
+        "RouteTable echo/echo-routes", "Deployment echo/echo-v2", "Deployment echo/echo-v1",
+    ]
