@@ -33,6 +33,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from webhook import certs
+
 from . import tools
 
 CONTEXT = "canary-e2e"
@@ -57,44 +59,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _pem_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+# Long enough for a test session; short, since the keys are thrown away.
+VALID_DAYS = 2
 
 
 class CertAuthority:
-    """A throwaway CA that issues client and serving certificates (EC P-256: fast to generate)."""
+    """A throwaway CA for the control plane: serving certificates from `webhook.certs` (the ones the
+    webhook itself uses), and the client certificates that only a test cluster needs."""
 
     def __init__(self, common_name: str = "canary-e2e-ca") -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-        self.cert = (
-            self._builder(name, self.key.public_key())
-            .issuer_name(name)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-            )
-            .sign(self.key, hashes.SHA256())
-        )
-
-    @staticmethod
-    def _builder(subject: x509.Name, public_key: ec.EllipticCurvePublicKey) -> x509.CertificateBuilder:
-        now = datetime.datetime.now(datetime.UTC)
-        return (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            # Backdated so that small clock differences never make a cert "not yet valid".
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=2))
-        )
+        self.cert, self.key = certs.new_ca(common_name, days=VALID_DAYS)
 
     @property
     def cert_pem(self) -> bytes:
-        return self.cert.public_bytes(serialization.Encoding.PEM)
+        return certs.cert_pem(self.cert)
 
     def issue(
         self, common_name: str, organizations: Iterable[str] = (), hosts: Iterable[str] = ()
@@ -103,31 +81,43 @@ class CertAuthority:
 
         Kubernetes reads a client cert's CN as the user name and its O entries as the groups.
         """
-        key = ec.generate_private_key(ec.SECP256R1())
-        attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-        attrs += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in organizations]
         hosts = list(hosts)
-        usage = ExtendedKeyUsageOID.SERVER_AUTH if hosts else ExtendedKeyUsageOID.CLIENT_AUTH
-        builder = (
-            self._builder(x509.Name(attrs), key.public_key())
-            .issuer_name(self.cert.subject)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        )
         if hosts:
-            builder = builder.add_extension(x509.SubjectAlternativeName(_san(hosts)), critical=False)
-        cert = builder.sign(self.key, hashes.SHA256())
-        return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
+            ips = [h for h in hosts if _is_ip(h)]
+            cert, key = certs.new_serving_cert(
+                self.cert, self.key, [h for h in hosts if h not in ips], ips, days=VALID_DAYS
+            )
+        else:
+            cert, key = self._client(common_name, organizations)
+        return certs.cert_pem(cert), certs.key_pem(key)
+
+    def _client(self, user: str, groups: Iterable[str]) -> tuple[x509.Certificate, certs.Key]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = [x509.NameAttribute(NameOID.COMMON_NAME, user)]
+        subject += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, group) for group in groups]
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name(subject))
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            # Backdated so that small clock differences never make a cert "not yet valid".
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(self.key, hashes.SHA256())
+        )
+        return cert, key
 
 
-def _san(hosts: Iterable[str]) -> list[x509.GeneralName]:
-    names: list[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
-    return names
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 # Loaded here, in the parent: the forked child should only make the call.
@@ -211,7 +201,9 @@ class ControlPlane:
         self._write("admin.key", key)
         # Service-account tokens must be RSA or EC signed; the apiserver refuses to start without a key.
         sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self._write("sa.key", _pem_key(sa_key))
+        self._write("sa.key", sa_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ))
         pub = sa_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
