@@ -76,6 +76,15 @@ def new_ca(common_name: str = "canary-webhook-ca", days: int = 3650) -> tuple[x5
     return cert, key
 
 
+def is_ip(text: str) -> bool:
+    """Whether `text` is an IP address (it goes in the IP SANs) rather than a DNS name."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _san(dns_names: Iterable[str], ips: Iterable[str]) -> list[x509.GeneralName]:
     names: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
     names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]

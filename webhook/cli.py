@@ -6,7 +6,6 @@ with one line on stderr. `review` exits 0 when the request is allowed, 1 when de
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import sys
@@ -47,20 +46,12 @@ def cli() -> None:
 def _self_signed_dir(host: str) -> Path:
     directory = Path(tempfile.mkdtemp(prefix="canary-webhook-tls-"))
     names = ["localhost"] + ([host] if host not in ("0.0.0.0", "::", "127.0.0.1", "::1", "localhost") else [])
-    dns = [n for n in names if not _is_ip(n)]
-    ips = ["127.0.0.1", "::1"] + [n for n in names if _is_ip(n)]
+    dns = [n for n in names if not certs.is_ip(n)]
+    ips = ["127.0.0.1", "::1"] + [n for n in names if certs.is_ip(n)]
     ca = certs.issue(directory, dns, ips, days=30)
     click.echo(f"canary-webhook: self-signed certificate; CA at {directory / certs.CA_FILE}", err=True)
     click.echo(f"canary-webhook: caBundle {certs.ca_bundle(ca)}", err=True)
     return directory
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _bootstrap_dir(
@@ -304,7 +295,7 @@ def certs_command(out: Path, dns: tuple[str, ...], ips: tuple[str, ...], days: i
     try:
         if not dns and not ips:
             raise UsageError("give at least one --dns NAME or --ip ADDR")
-        bad = [ip for ip in ips if not _is_ip(ip)]
+        bad = [ip for ip in ips if not certs.is_ip(ip)]
         if bad:
             raise UsageError(f"not an IP address: {', '.join(bad)}")
         ca = certs.issue(out, dns, ips, days)

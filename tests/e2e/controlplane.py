@@ -83,7 +83,7 @@ class CertAuthority:
         """
         hosts = list(hosts)
         if hosts:
-            ips = [h for h in hosts if _is_ip(h)]
+            ips = [h for h in hosts if certs.is_ip(h)]
             cert, key = certs.new_serving_cert(
                 self.cert, self.key, [h for h in hosts if h not in ips], ips, days=VALID_DAYS
             )
@@ -110,14 +110,6 @@ class CertAuthority:
             .sign(self.key, hashes.SHA256())
         )
         return cert, key
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 # Loaded here, in the parent: the forked child should only make the call.
