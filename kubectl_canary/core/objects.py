@@ -82,11 +82,11 @@ def service(name: str, namespace: str, target_port: int = names.CONTAINER_PORT) 
     }
 
 
-def upstream(name: str, namespace: str, port: int = names.CONTAINER_PORT) -> Obj:
+def upstream(name: str, namespace: str) -> Obj:
     """The Gloo Upstream `S` with a `version` subset, so routes can pick a version.
 
-    The seed renders `servicePort: 8080` (the container port) although the Service listens on 80;
-    kept as the seed has it, since the conformance test holds the plugin to the chart.
+    `servicePort` is the Service's port, not the pods' (SPEC 1): Gloo looks it up among the Service's
+    ports, and the seed's 8080 gives a cluster with no endpoints that Gloo still marks Accepted.
     """
     return {
         "apiVersion": UPSTREAM.api_version,
@@ -97,7 +97,7 @@ def upstream(name: str, namespace: str, port: int = names.CONTAINER_PORT) -> Obj
                 "selector": {names.APP_KEY: name},
                 "serviceName": name,
                 "serviceNamespace": namespace,
-                "servicePort": port,
+                "servicePort": names.SERVICE_PORT,
                 "subsetSpec": {"selectors": [{"keys": [names.VERSION_KEY]}]},
             }
         },

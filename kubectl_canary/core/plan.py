@@ -138,7 +138,7 @@ def plan_init(
         writes=(
             objects.service(snap.service, snap.namespace, workload.port),
             objects.deployment(snap.service, snap.namespace, version, workload, PRIMARY_ROLE),
-            objects.upstream(snap.service, snap.namespace, workload.port),
+            objects.upstream(snap.service, snap.namespace),
             _routetable(snap, state, api_group),
         )
     )

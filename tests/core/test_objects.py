@@ -54,7 +54,7 @@ def test_service_and_upstream():
     assert objects.service("echo", "echo")["spec"] == {
         "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}], "selector": {"app": "echo"}}
     assert objects.upstream("echo", "echo")["spec"] == {"kube": {
-        "selector": {"app": "echo"}, "serviceName": "echo", "serviceNamespace": "echo", "servicePort": 8080,
+        "selector": {"app": "echo"}, "serviceName": "echo", "serviceNamespace": "echo", "servicePort": 80,
         "subsetSpec": {"selectors": [{"keys": ["version"]}]}}}
     assert objects.service("echo", "echo")["metadata"]["labels"] == MANAGED
 
