@@ -31,3 +31,31 @@ def seed_objects(step: int) -> list[Obj]:
     """The objects the seed's chart renders for values-`step` (tests/data/seed, written from the seed text)."""
     text = (SEED_DIR / f"values-{step}.yaml").read_text(encoding="utf-8")
     return [d for d in yaml.safe_load_all(text) if d]
+
+
+def accepted(obj: Obj, state: str = "Accepted", reason: str = "") -> Obj:
+    """`obj` with the status Gloo writes (`status.statuses.gloo-system`)."""
+    return {**obj, "status": {"statuses": {"gloo-system": {"state": state, "reason": reason, "reportedBy": "gloo"}}}}
+
+
+def data_path(ready: dict[str, int], namespace: str = "echo", service: str = "echo",
+              api_group: str = "example") -> list[Obj]:
+    """What a healthy cluster adds for a service: one Running pod per ready endpoint of each version, the
+    EndpointSlice listing them, and a VirtualService (Accepted by Gloo) delegating to the api group."""
+    pods, endpoints = [], []
+    for version, count in ready.items():
+        for i in range(count):
+            name = f"{service}-{version}-abc12-{i}"
+            pods.append({"apiVersion": "v1", "kind": "Pod", "metadata": {
+                "name": name, "namespace": namespace, "labels": {"app": service, "version": version}}})
+            endpoints.append({"addresses": [f"10.244.0.{len(pods) + 1}"], "conditions": {"ready": True},
+                              "targetRef": {"kind": "Pod", "name": name, "namespace": namespace}})
+    eps = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {
+        "name": f"{service}-x1", "namespace": namespace, "labels": {"kubernetes.io/service-name": service}},
+        "endpoints": endpoints}
+    vs = accepted({"apiVersion": "gateway.solo.io/v1", "kind": "VirtualService",
+                   "metadata": {"name": "app", "namespace": "gloo-system"},
+                   "spec": {"virtualHost": {"domains": ["*"], "routes": [{"matchers": [{"prefix": "/"}],
+                            "delegateAction": {"selector": {"labels": {"apiGroup": api_group},
+                                                            "namespaces": ["*"]}}}]}}})
+    return [*pods, eps, vs]

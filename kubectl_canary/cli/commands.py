@@ -16,13 +16,18 @@ import click
 from kubectl_canary.cli.options import Env, Invocation, common_options, invocation
 from kubectl_canary.cli.output import flush_warnings, note, outcome_line, render, render_objects, resource
 from kubectl_canary.core import names
+from kubectl_canary.core.datapath import unreadable
 from kubectl_canary.core.errors import CanaryError, ClusterError, UsageError
-from kubectl_canary.core.kinds import ROUTETABLE
+from kubectl_canary.core.kinds import ROUTETABLE, ObjectRef
 from kubectl_canary.core.plan import Plan, init_workload, plan_abort, plan_finish, plan_init, plan_shift, plan_start
 from kubectl_canary.core.policy import Policy
 from kubectl_canary.core.snapshot import Snapshot
 from kubectl_canary.core.status import render_list, render_table, status_of, summary_of
 from kubectl_canary.store import Outcome, execute, read_governing, read_snapshot
+from kubectl_canary.store.gateway import drain, read_observed
+
+# Seconds between moving traffic off a Deployment and deleting it (see store.gateway.drain).
+DRAIN_DELAY = 5.0
 
 
 class CanaryGroup(click.Group):
@@ -48,8 +53,11 @@ def cli(ctx: click.Context) -> None:
     ctx.ensure_object(Env)
 
 
-def _run(inv: Invocation, snap: Snapshot, plan: Plan) -> None:
-    """Execute `plan`, made from `snap`, on the invocation's store (or print it for `--dry-run=client -o`)."""
+def _run(inv: Invocation, snap: Snapshot, plan: Plan, drain_delay: float = 0.0) -> None:
+    """Execute `plan`, made from `snap`, on the invocation's store (or print it for `--dry-run=client -o`).
+
+    On a cluster, the plan's deletes wait `drain_delay` seconds after its writes (`store.gateway.drain`).
+    """
     if inv.dry_run == "client" and inv.output:
         click.echo(render_objects(list(plan.writes), inv.output), nl=False)
         for ref in plan.deletes:
@@ -65,8 +73,18 @@ def _run(inv: Invocation, snap: Snapshot, plan: Plan) -> None:
         elif not inv.output:
             click.echo(outcome_line(outcome, inv.dry_run))
 
+    before_deletes = None
+    if inv.store.live and drain_delay > 0:
+        env = click.get_current_context().find_object(Env) or Env()
+        rt = ObjectRef(ROUTETABLE.kind, snap.namespace, names.routetable_name(snap.service))
+
+        def before_deletes() -> None:
+            note(f"waiting {drain_delay:g}s for the gateway to stop sending traffic to what is deleted next "
+                 "(--drain-delay)")
+            drain(inv.store, rt, drain_delay, sleep=env.sleep)
+
     try:
-        outcomes = execute(inv.store, plan, inv.dry_run, report, snap.read_objects())
+        outcomes = execute(inv.store, plan, inv.dry_run, report, snap.read_objects(), before_deletes)
     finally:
         flush_warnings(inv.store)
     if inv.output:
@@ -138,28 +156,35 @@ def shift(service: str, weight: int, **common: Any) -> None:
     _run(inv, snap, plan_shift(snap, weight))
 
 
+drain_option = click.option(
+    "--drain-delay", type=click.FloatRange(min=0), default=DRAIN_DELAY, show_default=True, metavar="SECONDS",
+    help="On a cluster: how long the gateway gets to take the new routes before a Deployment is deleted.")
+
+
 @cli.command()
 @click.argument("service")
 @click.option("--keep-old", is_flag=True, help="Keep the old primary's Deployment (without traffic).")
+@drain_option
 @common_options()
-def finish(service: str, keep_old: bool, **common: Any) -> None:
+def finish(service: str, keep_old: bool, drain_delay: float, **common: Any) -> None:
     """Make the canary the primary (all traffic), then delete the old primary's Deployment."""
     _checked(service)
     inv = invocation(**common)
     snap = read_snapshot(inv.store, inv.namespace, service)
-    _run(inv, snap, plan_finish(snap, keep_old))
+    _run(inv, snap, plan_finish(snap, keep_old), drain_delay)
 
 
 @cli.command()
 @click.argument("service")
 @click.option("--delete-canary", is_flag=True, help="Also delete the canary's Deployment.")
+@drain_option
 @common_options()
-def abort(service: str, delete_canary: bool, **common: Any) -> None:
+def abort(service: str, delete_canary: bool, drain_delay: float, **common: Any) -> None:
     """Send all traffic back to the primary; keep the canary's Deployment unless --delete-canary."""
     _checked(service)
     inv = invocation(**common)
     snap = read_snapshot(inv.store, inv.namespace, service)
-    _run(inv, snap, plan_abort(snap, delete_canary))
+    _run(inv, snap, plan_abort(snap, delete_canary), drain_delay)
 
 
 def _governing(inv: Invocation) -> tuple[Policy, ...] | None:
@@ -171,13 +196,18 @@ def _governing(inv: Invocation) -> tuple[Policy, ...] | None:
         return None
 
 
-def _status_text(inv: Invocation, service: str) -> str:
-    current = status_of(read_snapshot(inv.store, inv.namespace, service))
+def _status_text(inv: Invocation, service: str) -> tuple[str, bool]:
+    """The rendered status, and whether it is healthy (no data-path problem)."""
+    snap = read_snapshot(inv.store, inv.namespace, service)
+    try:
+        current = status_of(snap, read_observed(inv.store, snap))
+    except ClusterError as err:  # e.g. may read the service's objects, but not list its Pods
+        current = dataclasses.replace(status_of(snap), datapath=unreadable(str(err)))
     current = dataclasses.replace(current, policies=_governing(inv))
     flush_warnings(inv.store)
     if inv.output in ("yaml", "json"):
-        return render(current.to_dict(), inv.output).rstrip("\n")
-    return render_table(current)
+        return render(current.to_dict(), inv.output).rstrip("\n"), not current.problems
+    return render_table(current), not current.problems
 
 
 @cli.command()
@@ -185,19 +215,26 @@ def _status_text(inv: Invocation, service: str) -> str:
 @click.option("-w", "--watch", is_flag=True, help="Redraw whenever the status changes, until interrupted.")
 @common_options(outputs=("table", "yaml", "json"))
 def status(service: str, watch: bool, **common: Any) -> None:
-    """Show SERVICE's phase, versions, weights, header rule, Deployments, drift and governing CanaryPolicies."""
+    """Show SERVICE's phase, versions, weights, header rule, Deployments, drift and governing CanaryPolicies.
+
+    On a cluster it also shows what the data path says (Gloo's verdicts, ready endpoints per version)
+    and exits 1 while any problem keeps requests from landing where the routes say.
+    """
     env = click.get_current_context().find_object(Env) or Env()
     _checked(service)
     inv = invocation(**common)
     if not watch:
-        click.echo(_status_text(inv, service))
+        text, healthy = _status_text(inv, service)
+        click.echo(text)
+        if not healthy:
+            click.get_current_context().exit(1)
         return
     # Polling (every env.watch_interval seconds) works the same on a cluster and on a directory.
     shown: str | None = None
     try:
         while True:
             try:
-                text = _status_text(inv, service)
+                text, _ = _status_text(inv, service)
             except CanaryError as err:
                 text = f"error: {err}"
             if text != shown:

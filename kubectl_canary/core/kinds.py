@@ -37,8 +37,13 @@ UPSTREAM: Final = Kind("gloo.solo.io/v1", "Upstream", "upstreams")
 ROUTETABLE: Final = Kind("gateway.solo.io/v1", "RouteTable", "routetables")
 NAMESPACE: Final = Kind("v1", "Namespace", "namespaces", namespaced=False)
 CANARY_POLICY: Final = Kind("policy.kubectl-canary.io/v1alpha1", "CanaryPolicy", "canarypolicies", False)
+# Read only, by `status`, for what the data path says.
+POD: Final = Kind("v1", "Pod", "pods")
+ENDPOINT_SLICE: Final = Kind("discovery.k8s.io/v1", "EndpointSlice", "endpointslices")
+VIRTUAL_SERVICE: Final = Kind("gateway.solo.io/v1", "VirtualService", "virtualservices")
 
-KINDS: Final = (DEPLOYMENT, SERVICE, UPSTREAM, ROUTETABLE, NAMESPACE, CANARY_POLICY)
+KINDS: Final = (DEPLOYMENT, SERVICE, UPSTREAM, ROUTETABLE, NAMESPACE, CANARY_POLICY, POD, ENDPOINT_SLICE,
+                VIRTUAL_SERVICE)
 _BY_KIND: Final = {k.kind: k for k in KINDS}
 
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from kubectl_canary.core import names
+from kubectl_canary.core.datapath import DataPath, Observed, data_path_of
 from kubectl_canary.core.errors import UnmanagedShape
 from kubectl_canary.core.kinds import Obj, annotations_of, labels_of
 from kubectl_canary.core.objects import state_annotations
@@ -60,6 +61,13 @@ class Status:
     drift: tuple[str, ...]
     # The CanaryPolicies governing the namespace; None when they are not known.
     policies: tuple[Policy, ...] | None = None
+    # What Gloo and the endpoints say; None where the store keeps no status (a directory).
+    datapath: DataPath | None = None
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """What keeps requests from landing where the routes say; `status` exits 1 while any exists."""
+        return self.datapath.problems if self.datapath else ()
 
     def to_dict(self) -> dict[str, Any]:
         """The status for `-o json|yaml`, with camelCase keys like the objects it describes."""
@@ -83,11 +91,16 @@ class Status:
                     "deployment": v.deployment,
                     "readyReplicas": v.ready,
                     "replicas": v.desired,
+                    "readyEndpoints": self.datapath.endpoints.get(v.version, 0) if self.datapath else None,
                 }
                 for v in self.versions
             ],
             "drift": list(self.drift),
             "policies": None if self.policies is None else [p.to_dict(self.namespace) for p in self.policies],
+            "gloo": None if self.datapath is None else [
+                {"kind": g.kind, "name": g.name, "state": g.state, "reason": g.reason} for g in self.datapath.gloo
+            ],
+            "problems": list(self.problems),
         }
 
 
@@ -174,8 +187,18 @@ def _roles(state: RouteState | None) -> dict[str, str]:
     return {state.primary: "primary", **({state.canary: "canary"} if state.canary else {})}
 
 
-def status_of(snap: Snapshot) -> Status:
-    """The status of the service in `snap`; NotFound when it has no RouteTable."""
+def routed_versions(state: RouteState | None) -> set[str]:
+    """The versions the routes send some traffic to (header-matched or a weight above 0)."""
+    if state is None:
+        return set()
+    if state.canary is None:
+        return {state.primary}
+    return ({state.primary} if state.weight < 100 else set()) | {state.canary}
+
+
+def status_of(snap: Snapshot, seen: Observed | None = None) -> Status:
+    """The status of the service in `snap`, with its data path when `seen` (a cluster's objects) is
+    given; NotFound when it has no RouteTable."""
     rt = snap.routetable
     if rt is None:
         raise snap.not_found()
@@ -205,6 +228,7 @@ def status_of(snap: Snapshot) -> Status:
         api_group=labels_of(rt).get(names.API_GROUP),
         versions=_version_rows(snap, state, header_versions),
         drift=tuple(drift),
+        datapath=None if seen is None else data_path_of(seen, snap.service, routed_versions(state)),
     )
 
 
@@ -242,13 +266,20 @@ def render_table(status: Status) -> str:
         f"Header:      {header} -> {status.canary}" if header else "Header:      -",
     ]
     lines += _policy_lines(status)
-    rows = [["VERSION", "ROLE", "WEIGHT", "HEADER", "DEPLOYMENT", "READY"]]
+    path = status.datapath
+    if path is not None:
+        lines += [("Gloo:" if i == 0 else "").ljust(13) + g.describe() for i, g in enumerate(path.gloo)]
+    rows = [["VERSION", "ROLE", "WEIGHT", "HEADER", "DEPLOYMENT", "READY"] + (["ENDPOINTS"] if path else [])]
     for v in status.versions:
         weight = f"{v.weight}%" if v.weight is not None else "-"
         ready = f"{_dash(v.ready)}/{_dash(v.desired)}" if v.deployment else "missing"
-        rows.append([v.version, _dash(v.role), weight, "yes" if v.header else "-", _dash(v.deployment), ready])
+        endpoints = [str(path.endpoints.get(v.version, 0))] if path else []
+        rows.append([v.version, _dash(v.role), weight, "yes" if v.header else "-", _dash(v.deployment), ready,
+                     *endpoints])
     lines += ["", columns(rows), ""]
     lines += ["Drift:       none"] if not status.drift else ["Drift:"] + [f"  - {d}" for d in status.drift]
+    if path is not None:
+        lines += ["Problems:    none"] if not path.problems else ["Problems:"] + [f"  - {p}" for p in path.problems]
     return "\n".join(lines)
 
 

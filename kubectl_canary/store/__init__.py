@@ -46,6 +46,8 @@ class Store(Protocol):
 
     warnings: builtins.list[str]
     default_namespace: str
+    # True where controllers run and write status (a cluster): `status` then reads the data path.
+    live: bool
 
     def get(self, kind: Kind, namespace: str, name: str) -> Obj | None:
         """The object, or None when it does not exist."""
@@ -144,10 +146,13 @@ def execute(
     dry_run: DryRun = "none",
     on_outcome: Callable[[Outcome], None] | None = None,
     known: Mapping[ObjectRef, Obj | None] | None = None,
+    before_deletes: Callable[[], None] | None = None,
 ) -> builtins.list[Outcome]:
     """Apply the plan's writes, then its deletes, in order; report each step to `on_outcome` as it is done.
 
     `known` holds objects as already read for the plan (`Snapshot.read_objects`), so they are not read again.
+    `before_deletes` runs between the last write and the first delete of a real run (the gateway drain);
+    its error is reported like a failed step.
 
     When a step fails after others were written, `PartialWrite` names what was done and says to re-run
     the command (plans recognise a half-done state and complete it). Nothing is written on a dry run.
@@ -156,8 +161,10 @@ def execute(
     done: builtins.list[Outcome] = []
     steps: builtins.list[tuple[str, Obj | ObjectRef]] = [("apply", o) for o in plan.writes]
     steps += [("delete", r) for r in plan.deletes]
-    for verb, target in steps:
+    for index, (verb, target) in enumerate(steps):
         try:
+            if before_deletes and dry_run == "none" and index == len(plan.writes) and plan.deletes:
+                before_deletes()
             if isinstance(target, ObjectRef):
                 # A client dry run only reads: the object would be deleted if it exists now.
                 if dry_run == "client":

@@ -28,7 +28,7 @@ import yaml
 
 from kubectl_canary.core import names
 from kubectl_canary.core.errors import CanaryError, ClusterError
-from kubectl_canary.core.kinds import CANARY_POLICY, Kind, Obj, ObjectRef
+from kubectl_canary.core.kinds import CANARY_POLICY, VIRTUAL_SERVICE, Kind, Obj, ObjectRef
 from kubectl_canary.store import kind_of
 
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -40,7 +40,7 @@ _WARNING = re.compile(r'(\d{3})\s+(\S+)\s+"((?:[^"\\]|\\.)*)"(?:\s+"[^"]*")?')
 # RBAC refusals read `... is forbidden: User "x" cannot patch resource ...`; admission denials differ.
 _RBAC_DENIAL = re.compile(r'forbidden: (User|Group|ServiceAccount)? ?"[^"]*" cannot ')
 # Kinds whose CRD a cluster may lack: listing them there finds none instead of failing.
-OPTIONAL_KINDS = (CANARY_POLICY,)
+OPTIONAL_KINDS = (CANARY_POLICY, VIRTUAL_SERVICE)
 
 
 def resource_path(kind: Kind, namespace: str | None, name: str | None = None) -> str:
@@ -89,6 +89,8 @@ def _read_kubeconfigs(paths: list[Path]) -> tuple[str | None, dict[str, Any]]:
 
 class ClusterStore:
     """A `Store` over the cluster of a kubeconfig context (or the in-cluster service account)."""
+
+    live = True
 
     def __init__(self, kubeconfig: str | None = None, context: str | None = None, timeout: float = 30.0) -> None:
         from kubernetes import client, config  # lazily: see the module docstring

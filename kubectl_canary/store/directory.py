@@ -79,6 +79,8 @@ class DirectoryStore:
     With `create`, a missing `root` reads as empty and is created on the first write (for `init`).
     """
 
+    live = False
+
     def __init__(self, root: Path | str, default_namespace: str = "default", create: bool = False) -> None:
         self.root = Path(root)
         self.default_namespace = default_namespace

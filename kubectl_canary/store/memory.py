@@ -30,7 +30,9 @@ class MemoryStore:
         fail_on: Call | Iterable[Call] | None = None,
         failure: CanaryError | None = None,
         apply_warnings: Iterable[str] = (),
+        live: bool = False,
     ) -> None:
+        self.live = live
         self.objects: dict[ObjectRef, Obj] = {}
         for obj in objects:
             self.objects[ObjectRef.of(obj)] = copy.deepcopy(obj)

@@ -8,7 +8,7 @@ import json
 import socket
 
 import pytest
-from conftest import service_objects
+from conftest import accepted, data_path, service_objects
 from store.fake_apiserver import FakeApiServer, kubeconfig
 
 from kubectl_canary.core.routes import RouteState
@@ -28,10 +28,17 @@ def api(tmp_path):
 
 
 def _weighted(fake: FakeApiServer) -> None:
+    """A healthy service at weight 50: its objects, Accepted by Gloo, and one ready endpoint per version."""
     objs = service_objects(RouteState("/echo", "v1", "v2", 50, (("stage", "canary"),)),
                            {"v1": "primary", "v2": "canary"})
-    fake.answers[("GET", RT_PATH)] = (200, objs[2], [])
+    fake.answers[("GET", RT_PATH)] = (200, accepted(objs[2]), [])
     fake.answers[("GET", DEPLOYMENTS)] = (200, {"items": objs[3:]}, [])
+    fake.answers[("GET", "/api/v1/namespaces/echo/services/echo")] = (200, objs[0], [])
+    fake.answers[("GET", "/apis/gloo.solo.io/v1/namespaces/echo/upstreams/echo")] = (200, accepted(objs[1]), [])
+    *pods, eps, vs = data_path({"v1": 1, "v2": 1})
+    fake.answers[("GET", "/api/v1/namespaces/echo/pods")] = (200, {"items": pods}, [])
+    fake.answers[("GET", "/apis/discovery.k8s.io/v1/namespaces/echo/endpointslices")] = (200, {"items": [eps]}, [])
+    fake.answers[("GET", "/apis/gateway.solo.io/v1/virtualservices")] = (200, {"items": [vs]}, [])
 
 
 def test_an_admission_denial_reaches_the_user_verbatim(run, api, tmp_path):
