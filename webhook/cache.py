@@ -28,7 +28,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.informer import SharedInformer as _SharedInformer
 
 from kubectl_canary.core.errors import ClusterError
-from kubectl_canary.core.kinds import CANARY_POLICY, DEPLOYMENT, NAMESPACE, ROUTETABLE, UPSTREAM, Kind, Obj
+from kubectl_canary.core.kinds import CANARY_POLICY, DEPLOYMENT, NAMESPACE, ROUTETABLE, SERVICE, UPSTREAM, Kind, Obj
 from webhook.lookup import namespace_of
 
 log = logging.getLogger("canary_webhook.cache")
@@ -175,6 +175,7 @@ class InformerLookup:
         self.namespaces = self._watch(NAMESPACE, lambda **kwargs: self.core.list_namespace(**kwargs))
         self.routetables_cache = self._watch(ROUTETABLE, self._list_custom(ROUTETABLE))
         self.policies_cache = self._watch(CANARY_POLICY, self._list_custom(CANARY_POLICY), optional=True)
+        self.services = self._watch(SERVICE, lambda **kwargs: self.core.list_service_for_all_namespaces(**kwargs))
 
     @functools.cached_property
     def core(self) -> Any:
@@ -193,7 +194,8 @@ class InformerLookup:
 
     @property
     def all(self) -> tuple[Watched, ...]:
-        return (self.upstreams, self.deployments_cache, self.namespaces, self.routetables_cache, self.policies_cache)
+        return (self.upstreams, self.deployments_cache, self.namespaces, self.routetables_cache, self.policies_cache,
+                self.services)
 
     def start(self) -> None:
         if not self._started:
@@ -266,6 +268,16 @@ class InformerLookup:
         found: Obj | None = self._read(
             f"Namespace {name}",
             lambda: self.core.read_namespace(name, _preload_content=False, _request_timeout=FRESH_TIMEOUT),
+        )
+        return found
+
+    def service(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
+        if self.services.ready and not fresh:
+            return self.services.get(f"{namespace}/{name}")
+        found: Obj | None = self._read(
+            f"Service {namespace}/{name}",
+            lambda: self.core.read_namespaced_service(name, namespace, _preload_content=False,
+                                                      _request_timeout=FRESH_TIMEOUT),
         )
         return found
 

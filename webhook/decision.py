@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any, Final
 
 from kubectl_canary.core import names
-from kubectl_canary.core.kinds import DEPLOYMENT, ROUTETABLE, Obj, labels_of
+from kubectl_canary.core.kinds import DEPLOYMENT, ROUTETABLE, UPSTREAM, Obj, labels_of
 from kubectl_canary.core.policy import Effective, Policy, Unreadable, governing, levels, read_policies
 from webhook.lookup import Lookup, find_namespace
 from webhook.review import Review, response
@@ -81,6 +81,14 @@ class Context:
     def is_routetable_write(self) -> bool:
         return (
             self.review.is_kind(_group(ROUTETABLE.api_version), ROUTETABLE.kind)
+            and self.operation in ("CREATE", "UPDATE")
+            and isinstance(self.review.obj, dict)
+        )
+
+    @property
+    def is_upstream_write(self) -> bool:
+        return (
+            self.review.is_kind(_group(UPSTREAM.api_version), UPSTREAM.kind)
             and self.operation in ("CREATE", "UPDATE")
             and isinstance(self.review.obj, dict)
         )

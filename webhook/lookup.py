@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from kubectl_canary.core.kinds import CANARY_POLICY, DEPLOYMENT, NAMESPACE, ROUTETABLE, UPSTREAM, Obj
+from kubectl_canary.core.kinds import CANARY_POLICY, DEPLOYMENT, NAMESPACE, ROUTETABLE, SERVICE, UPSTREAM, Obj
 from kubectl_canary.manifests import read_dir
 
 
@@ -35,6 +35,10 @@ class Lookup(Protocol):
 
     def namespace(self, name: str, fresh: bool = False) -> Obj | None:
         """The Namespace `name`, or None."""
+        ...
+
+    def service(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
+        """The Service `namespace/name`, or None."""
         ...
 
     def routetables(self) -> Sequence[Obj]:
@@ -116,6 +120,9 @@ class StateLookup:
     def namespace(self, name: str, fresh: bool = False) -> Obj | None:
         return self.find(NAMESPACE.api_version, NAMESPACE.kind, "", name)
 
+    def service(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
+        return self.find(SERVICE.api_version, SERVICE.kind, namespace, name)
+
     def routetables(self) -> Sequence[Obj]:
         return list(self._all(ROUTETABLE.api_version, ROUTETABLE.kind))
 
@@ -154,6 +161,12 @@ class Memo:
         found: Obj | None = self._ask(("namespace", name, fresh), lambda: self.inner.namespace(name, fresh))
         return found
 
+    def service(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
+        found: Obj | None = self._ask(
+            ("service", namespace, name, fresh), lambda: self.inner.service(namespace, name, fresh)
+        )
+        return found
+
     def routetables(self) -> Sequence[Obj]:
         found: Sequence[Obj] = self._ask(("routetables",), self.inner.routetables)
         return found
@@ -182,6 +195,9 @@ class CachedOnly:
     def namespace(self, name: str, fresh: bool = False) -> Obj | None:
         return self.inner.namespace(name)
 
+    def service(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
+        return self.inner.service(namespace, name)
+
     def routetables(self) -> Sequence[Obj]:
         return self.inner.routetables()
 
@@ -195,6 +211,11 @@ class CachedOnly:
 def find_upstream(lookup: Lookup, namespace: str, name: str) -> Obj | None:
     """The Upstream from the cache, else (it may have been created a moment ago) from the cluster."""
     return lookup.upstream(namespace, name) or lookup.upstream(namespace, name, fresh=True)
+
+
+def find_service(lookup: Lookup, namespace: str, name: str) -> Obj | None:
+    """The Service from the cache, else from the cluster."""
+    return lookup.service(namespace, name) or lookup.service(namespace, name, fresh=True)
 
 
 def find_namespace(lookup: Lookup, name: str) -> Obj | None:

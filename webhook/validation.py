@@ -32,11 +32,22 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from kubectl_canary.core import names
+from kubectl_canary.core.datapath import service_port_problem
 from kubectl_canary.core.kinds import Obj, ObjectRef
 from kubectl_canary.core.routetable import Destination, UpstreamRef, destinations, show_weights, weighted_routes
 from webhook.decision import WARN as WARN_MODE
 from webhook.decision import Check, Context, Enforcement, Problem, Verdict, denial_message, unique
-from webhook.lookup import CachedOnly, Lookup, find_upstream, name_of, namespace_of, pod_labels, serves, serving
+from webhook.lookup import (
+    CachedOnly,
+    Lookup,
+    find_service,
+    find_upstream,
+    name_of,
+    namespace_of,
+    pod_labels,
+    serves,
+    serving,
+)
 
 
 def kube_spec(upstream: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -94,6 +105,9 @@ def _target_problem(lookup: Lookup, ref: UpstreamRef, subset: Mapping[str, str])
     upstream = find_upstream(lookup, ref.namespace, ref.name)
     if upstream is None:
         return Problem("upstream-missing", f"Upstream {ref} does not exist")
+    port = _port_problem(lookup, upstream)
+    if port is not None:
+        return port
     if not subset:
         return None
     kube = kube_spec(upstream)
@@ -114,6 +128,27 @@ def _target_problem(lookup: Lookup, ref: UpstreamRef, subset: Mapping[str, str])
         return None
     found = versions_found(lookup.deployments(namespace, fresh=True), selector, keys)
     return Problem("no-deployment", f"no Deployment in namespace {namespace} serves it; {found}")
+
+
+def _port_problem(lookup: Lookup, upstream: Mapping[str, Any]) -> Problem | None:
+    """A kube Upstream whose `servicePort` is not a port of its Service (when that Service exists: an
+    Upstream may be applied before its Service, as a directory of manifests often is)."""
+    kube = kube_spec(upstream)
+    if kube is None or not kube.get("serviceName"):
+        return None
+    service = find_service(lookup, service_namespace(kube, upstream), str(kube["serviceName"]))
+    message = service_port_problem(upstream, service) if service is not None else None
+    return Problem("upstream-port", message) if message else None
+
+
+def check_upstream(ctx: Context) -> Iterator[Problem]:
+    """An Upstream write: its `kube.servicePort` must be a port of its Service, or Gloo routes nothing to
+    it while marking it Accepted. An UPDATE that leaves `spec` alone (Gloo's status writes) only warns."""
+    if not ctx.is_upstream_write or ctx.review.obj is None:
+        return
+    problem = _port_problem(ctx.lookup, ctx.with_namespace(ctx.review.obj))
+    if problem is not None:
+        yield problem.as_warning("not enforced (spec unchanged): ") if ctx.spec_unchanged else problem
 
 
 def check_destinations(ctx: Context) -> Iterator[Problem]:
@@ -219,7 +254,7 @@ def check_deployment_delete(ctx: Context) -> Iterator[Problem]:
             )
 
 
-CHECKS: tuple[Check, ...] = (check_destinations, check_weights, check_deployment_delete)
+CHECKS: tuple[Check, ...] = (check_destinations, check_weights, check_upstream, check_deployment_delete)
 
 
 def configured_enforcement(ctx: Context) -> str:

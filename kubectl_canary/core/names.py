@@ -36,6 +36,7 @@ SERVICE_PORT: Final = 80
 WEBHOOK_MUTATE: Final = "routetables.mutate.kubectl-canary.io"
 WEBHOOK_VALIDATE: Final = "routetables.validate.kubectl-canary.io"
 WEBHOOK_DEPLOYMENTS: Final = "deployments.validate.kubectl-canary.io"
+WEBHOOK_UPSTREAMS: Final = "upstreams.validate.kubectl-canary.io"
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # Label values: up to 63 characters, alphanumerics at both ends, '-', '_' and '.' inside.

@@ -13,7 +13,7 @@ from .render import NAMESPACE, Obj, find, of_kind
 
 READ = {"get", "list", "watch"}
 WEBHOOK_CONFIGS = {"mutatingwebhookconfigurations", "validatingwebhookconfigurations"}
-CACHED = {("gloo.solo.io", "upstreams"), ("apps", "deployments"), ("", "namespaces"),
+CACHED = {("gloo.solo.io", "upstreams"), ("apps", "deployments"), ("", "namespaces"), ("", "services"),
           ("gateway.solo.io", "routetables"), ("policy.kubectl-canary.io", "canarypolicies")}
 
 

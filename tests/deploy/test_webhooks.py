@@ -13,6 +13,8 @@ from .render import NAMESPACE, Obj, find
 
 ROUTETABLES = {"apiGroups": ["gateway.solo.io"], "apiVersions": ["v1"], "resources": ["routetables"],
                "operations": ["CREATE", "UPDATE"], "scope": "Namespaced"}
+UPSTREAMS = {"apiGroups": ["gloo.solo.io"], "apiVersions": ["v1"], "resources": ["upstreams"],
+             "operations": ["CREATE", "UPDATE"], "scope": "Namespaced"}
 DEPLOYMENT_DELETES = {"apiGroups": ["apps"], "apiVersions": ["v1"], "resources": ["deployments"],
                       "operations": ["DELETE"], "scope": "Namespaced"}
 
@@ -22,6 +24,8 @@ WEBHOOKS = {
     names.WEBHOOK_VALIDATE: ("ValidatingWebhookConfiguration", "/validate", [ROUTETABLES], "Fail"),
     # Ignore: a webhook outage must never block deleting Deployments or draining nodes.
     names.WEBHOOK_DEPLOYMENTS: ("ValidatingWebhookConfiguration", "/validate", [DEPLOYMENT_DELETES], "Ignore"),
+    # Ignore: Gloo's status writes on every Upstream must not stop while the webhook is down.
+    names.WEBHOOK_UPSTREAMS: ("ValidatingWebhookConfiguration", "/validate", [UPSTREAMS], "Ignore"),
 }
 
 
@@ -35,7 +39,7 @@ def webhooks(objs: list[Obj]) -> dict[str, tuple[str, Obj]]:
     return found
 
 
-def test_exactly_the_three_webhooks_of_the_contract(install: tuple[str, list[Obj]]) -> None:
+def test_exactly_the_four_webhooks_of_the_contract(install: tuple[str, list[Obj]]) -> None:
     _, objs = install
     assert {name: kind for name, (kind, _) in webhooks(objs).items()} == {
         name: spec[0] for name, spec in WEBHOOKS.items()
