@@ -1,9 +1,12 @@
 # One entry point for developers and CI. `make test` builds the virtual environment, installs the
-# project with its test extras, lints, type-checks and runs every test (the e2e ones build their
-# control plane from Go modules into ~/.cache/kubectl-canary on first use).
+# project with its test extras, builds (or reuses) the e2e tools from Go modules into
+# ~/.cache/kubectl-canary, lints, type-checks and runs every test inside a network namespace of its
+# own (tests/e2e/netns.sh), where the e2e cluster, its pods and the gateway live.
 VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
+NETNS  := bash tests/e2e/netns.sh
+export PATH := $(PATH):/usr/local/go/bin
 
 .PHONY: all test test-fast lint tools demo bench clean
 
@@ -19,8 +22,8 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+test: lint tools
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python -m pytest
 
 test-fast: lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m 'not e2e'
@@ -28,8 +31,8 @@ test-fast: lint
 tools:
 	bash tests/e2e/build-tools.sh
 
-demo: $(BIN)/.installed
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/demo.py
+demo: $(BIN)/.installed tools
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python scripts/demo.py
 
 bench: $(BIN)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/cli_startup.py

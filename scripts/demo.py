@@ -1,12 +1,16 @@
-"""`make demo`: the seed's two-phase canary release, step by step, on a real local control plane.
+"""`make demo`: the seed's two-phase canary release, step by step, on a real local cluster and gateway.
 
 It builds the e2e tools from Go modules, or reuses them from the cache (tests/e2e/build-tools.sh;
-a cold build takes minutes and prints its progress), starts etcd and kube-apiserver with the Gloo
-Edge CRDs (tests/e2e/controlplane.py), runs `canary-webhook serve` and registers it through the
-webhook configurations of deploy/base (tests/e2e/webhook.py), and then drives the workflow with
-`kubectl canary`, showing `kubectl canary status` and the RouteTable after each step, and the
-webhook refusing to delete the Deployment that still takes half the traffic. Everything is stopped
-and removed at the end, also on errors, Ctrl-C or SIGTERM.
+a cold build takes minutes and prints its progress), starts etcd, kube-apiserver,
+kube-controller-manager and the node agent that runs the pods, with the Gloo Edge CRDs
+(tests/e2e/controlplane.py), then the real gloo control plane and Envoy (tests/e2e/gateway.py) and
+the seed's VirtualService; runs `canary-webhook serve` and registers it through the webhook
+configurations of deploy/base (tests/e2e/webhook.py), and then drives the workflow with `kubectl
+canary`, showing `kubectl canary status` and the RouteTable after each step, the seed's curl lines
+through the gateway, the split measured over 100 requests, and the webhook refusing to delete the
+Deployment that still takes half the traffic. `make demo` runs it inside a network namespace of its
+own (tests/e2e/netns.sh). Everything is stopped and removed at the end, also on errors, Ctrl-C or
+SIGTERM.
 """
 
 from __future__ import annotations
@@ -27,9 +31,17 @@ sys.path.insert(0, str(REPO))
 
 from tests.e2e import tools  # noqa: E402 - needs the repository root on sys.path
 from tests.e2e.controlplane import ControlPlane  # noqa: E402
+from tests.e2e.gateway import GLOO_NAMESPACE, Gateway  # noqa: E402
+from tests.e2e.traffic import HEADER, sample, wait_for  # noqa: E402
 from tests.e2e.webhook import WebhookProcess, register  # noqa: E402
 
 API_GROUP = "example"  # the seed's apiGroup; the webhook sets it on RouteTables that have none
+# The seed's VirtualService: every RouteTable labelled apiGroup: example, in any namespace.
+SEED_VS = {"apiVersion": "gateway.solo.io/v1", "kind": "VirtualService",
+           "metadata": {"name": "app", "namespace": GLOO_NAMESPACE},
+           "spec": {"virtualHost": {"domains": ["*"], "routes": [{"matchers": [{"prefix": "/"}], "delegateAction": {
+               "selector": {"labels": {"apiGroup": API_GROUP}, "namespaces": ["*"]}}}]}}}
+HOST = "gateway.demo"
 
 
 def say(text: str) -> None:
@@ -40,8 +52,9 @@ def say(text: str) -> None:
 class Demo:
     """Runs commands against the demo cluster the way a user would type them, and shows their output."""
 
-    def __init__(self, control_plane: ControlPlane) -> None:
+    def __init__(self, control_plane: ControlPlane, gateway: Gateway) -> None:
         self.cp = control_plane
+        self.gw = gateway
         kubectl = tools.tool("kubectl")
         # The built kubectl first (so `kubectl` is the one shown), then this venv's kubectl-canary.
         path = os.pathsep.join([str(kubectl.parent), str(Path(sys.executable).parent), os.environ.get("PATH", "")])
@@ -70,27 +83,58 @@ class Demo:
         shown = {"metadata": {"labels": rt["metadata"].get("labels", {})}, "spec": rt["spec"]}
         print(yaml.safe_dump(shown, sort_keys=False), end="", flush=True)
 
-    def step(self, title: str, *args: str) -> None:
+    def healthy(self, service: str, timeout: float = 120) -> None:
+        """Until `kubectl canary status` exits 0: Gloo accepted everything, every routed version has ready
+        endpoints."""
+        deadline = time.monotonic() + timeout
+        while subprocess.run(["kubectl", "canary", "status", service, "-n", service], env=self.env,
+                             capture_output=True, timeout=60, check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                self.run("canary", "status", service, "-n", service)
+                raise SystemExit(f"demo: {service} not healthy after {timeout}s")
+            time.sleep(0.5)
+
+    def curls(self, service: str, plain: set[str], header: set[str]) -> None:
+        """The seed's curl lines through the gateway, then the split over 100 requests."""
+        path = f"/{service}"
+        wait_for(self.gw.url, HOST, path, {f"version:{service}-{v}" for v in plain})
+        wait_for(self.gw.url, HOST, path, {f"version:{service}-{v}" for v in header}, HEADER)
+        for headers, shown in ((None, ""), (HEADER, ' -H "stage: canary"')):
+            print(f"\n$ curl $(glooctl proxy url){path}{shown}", flush=True)
+            print(next(iter(sample(self.gw.url, HOST, path, 1, headers))), flush=True)
+        for headers, shown in ((None, "100 requests"), (HEADER, '100 requests with "stage: canary"')):
+            got = sample(self.gw.url, HOST, path, 100, headers)
+            counts = ", ".join(f"{label.removeprefix('version:')} {n}" for label, n in sorted(got.items()))
+            print(f"{shown}: {counts}", flush=True)
+
+    def step(self, title: str, args: tuple[str, ...], plain: set[str], header: set[str]) -> None:
         say(title)
         self.run("canary", *args, "-n", "echo")
+        self.healthy("echo")
         self.run("canary", "status", "echo", "-n", "echo")
         self.show_routetable("echo")
+        self.curls("echo", plain, header)
 
     def workflow(self) -> None:
         say("Two namespaces, as in the seed (kubectl create ns echo; kubectl create ns foxtrot)")
         self.run("create", "namespace", "echo")
         self.run("create", "namespace", "foxtrot")
         self.step("values-1: echo v1 takes all traffic (init sets no apiGroup: the webhook adds it)",
-                  "init", "echo", "--version", "v1")
+                  ("init", "echo", "--version", "v1"), {"v1"}, {"v1"})
         say("foxtrot v1, next to it")
         self.run("canary", "init", "foxtrot", "--version", "v1", "-n", "foxtrot")
-        self.step("values-2: deploy v2 without routing to it", "start", "echo", "--version", "v2", "--no-route")
-        self.step("values-3: phase 1, requests with header stage: canary go to v2", "start", "echo", "--version", "v2")
-        self.step("values-4: phase 2, half of the traffic to v2", "shift", "echo", "--weight", "50")
+        self.healthy("foxtrot")
+        self.curls("foxtrot", {"v1"}, {"v1"})
+        self.step("values-2: deploy v2 without routing to it", ("start", "echo", "--version", "v2", "--no-route"),
+                  {"v1"}, {"v1"})
+        self.step("values-3: phase 1, requests with header stage: canary go to v2",
+                  ("start", "echo", "--version", "v2"), {"v1"}, {"v2"})
+        self.step("values-4: phase 2, half of the traffic to v2", ("shift", "echo", "--weight", "50"),
+                  {"v1", "v2"}, {"v2"})
         say("The webhook refuses to decommission v1 while it still takes half of the traffic")
         self.run("delete", "deployment", "echo-v1", "-n", "echo", expect_failure=True)
-        self.step("values-5: all traffic to v2", "shift", "echo", "--weight", "100")
-        self.step("values-6: v2 is the primary; v1 is decommissioned", "finish", "echo")
+        self.step("values-5: all traffic to v2", ("shift", "echo", "--weight", "100"), {"v2"}, {"v2"})
+        self.step("values-6: v2 is the primary; v1 is decommissioned", ("finish", "echo"), {"v2"}, {"v2"})
         say("Every service kubectl-canary manages")
         self.run("canary", "list", "-A")
 
@@ -114,17 +158,26 @@ def main() -> int:
         else:
             print("All built already: reusing them.", flush=True)
         tools.ensure_built()  # streams build-tools.sh's progress
-        say("Starting etcd and kube-apiserver on loopback, and installing the Gloo Edge CRDs")
+        say("Starting etcd, kube-apiserver, kube-controller-manager and the node agent on loopback, "
+            "and installing the Gloo Edge CRDs")
         with ControlPlane() as cp:
             crds = cp.install_crds([tools.gloo_crds_dir()])
             print(f"kube-apiserver at {cp.server}; CRDs established: {', '.join(sorted(crds))}", flush=True)
+            say(f"Starting gloo {tools.version('gloo')} and Envoy, and the seed's VirtualService")
+            gw = Gateway(cp)
+            gw.start()
+            cp.kubectl("apply", "-f", "-", input=json.dumps(SEED_VS))
+            print(f"gateway at {gw.url} (glooctl proxy url)", flush=True)
             say(f"Starting canary-webhook serve (--default-api-group {API_GROUP}) and registering deploy/base's "
                 "webhook configurations with its loopback URL and CA")
             with WebhookProcess(cp.kubeconfig, default_api_group=API_GROUP) as hook:
                 register(cp, hook)
                 print(f"webhook at {hook.url}; RouteTable writes and Deployment deletes now go through it", flush=True)
-                Demo(cp).workflow()
-                say("Stopping the webhook, kube-apiserver and etcd")
+                try:
+                    Demo(cp, gw).workflow()
+                finally:
+                    say("Stopping the webhook, Envoy, gloo, the node agent and the cluster")
+                    gw.stop()
     except KeyboardInterrupt:
         print("\ndemo: interrupted; everything it started has been stopped", file=sys.stderr)
         return 130

@@ -4,6 +4,7 @@
 #   $CACHE/etcd-$ETCD_VERSION/bin/etcd      (etcd version = the one k8s.io/kubernetes pins)
 #   $CACHE/helm-$HELM_VERSION/bin/helm
 #   $CACHE/gloo-$GLOO_VERSION/crds/*.yaml
+#   $CACHE/gloo-$GLOO_VERSION/bin/gloo      (the gloo control plane, projects/gloo/cmd)
 # CACHE is ${KUBECTL_CANARY_CACHE:-$HOME/.cache/kubectl-canary}. Whatever is
 # already there is reused, so a warm run only tests a few files.
 #
@@ -70,9 +71,11 @@ HELM_VERSION=$HELM_VERSION
 GLOO_VERSION=$GLOO_VERSION
 KUBE_APISERVER=$K8S_DIR/bin/kube-apiserver
 KUBECTL=$K8S_DIR/bin/kubectl
+KUBE_CONTROLLER_MANAGER=$K8S_DIR/bin/kube-controller-manager
 ETCD=$CACHE/etcd-$ev/bin/etcd
 HELM=$HELM_DIR/bin/helm
 GLOO_CRDS=$GLOO_DIR/crds
+GLOO=$GLOO_DIR/bin/gloo
 EOF
 }
 
@@ -128,8 +131,9 @@ build_k8s() {
     ld+=" -X $mod.gitVersion=$K8S_VERSION -X $mod.gitMajor=1 -X $mod.gitMinor=$minor"
     ld+=" -X $mod.gitTreeState=clean -X $mod.buildDate=$date"
   done
-  log "building kube-apiserver and kubectl (a cold build takes several minutes)"
-  go_build "$dir" "$K8S_DIR/bin" "$ld" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
+  log "building kube-apiserver, kube-controller-manager and kubectl (a cold build takes several minutes)"
+  go_build "$dir" "$K8S_DIR/bin" "$ld" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl \
+    k8s.io/kubernetes/cmd/kube-controller-manager
 }
 
 build_etcd() {
@@ -163,6 +167,20 @@ build_helm() {
   done
   log "building helm $HELM_VERSION"
   go_build "$dir" "$HELM_DIR/bin" "$ld" helm.sh/helm/v3/cmd/helm
+}
+
+build_gloo() {
+  local gomod dir
+  log "gloo $GLOO_VERSION: downloading module"
+  gomod=$(mod_field "github.com/solo-io/gloo@$GLOO_VERSION" GoMod)
+  dir=$(new_wrapper "$gomod" github.com/solo-io/gloo "$GLOO_VERSION")
+  # replace and exclude only act in the main module, and gloo needs its own (pinned
+  # go-control-plane, k8s libraries, forks): copy both blocks from its go.mod verbatim.
+  awk '/^(replace|exclude) \($/ { b = 1 } b { print } b && /^\)/ { b = 0 }' "$gomod" >>"$dir/go.mod"
+  log "gloo $GLOO_VERSION: $(grep -c ' => ' "$dir/go.mod") replaces copied; building (a cold build takes several minutes)"
+  go_build "$dir" "$GLOO_DIR/bin" "-X github.com/solo-io/gloo/pkg/version.Version=${GLOO_VERSION#v}" \
+    github.com/solo-io/gloo/projects/gloo/cmd
+  mv -f "$GLOO_DIR/bin/cmd" "$GLOO_DIR/bin/gloo"
 }
 
 # check_blobs DIR: every CRD the tests rely on is in DIR with the expected git blob hash.
@@ -203,8 +221,8 @@ main() {
   exec 9>"$CACHE/.lock"
   flock 9
   ev=$(etcd_version)
-  if [[ -x $K8S_DIR/bin/kube-apiserver && -x $K8S_DIR/bin/kubectl && -x $CACHE/etcd-$ev/bin/etcd &&
-        -x $HELM_DIR/bin/helm && -f $GLOO_DIR/crds/gateway.solo.io_v1_RouteTable.yaml ]]; then
+  if [[ -x $K8S_DIR/bin/kube-apiserver && -x $K8S_DIR/bin/kubectl && -x $K8S_DIR/bin/kube-controller-manager && -x $CACHE/etcd-$ev/bin/etcd &&
+        -x $HELM_DIR/bin/helm && -f $GLOO_DIR/crds/gateway.solo.io_v1_RouteTable.yaml && -x $GLOO_DIR/bin/gloo ]]; then
     log "all tools present in $CACHE"
     return
   fi
@@ -217,7 +235,8 @@ main() {
   [[ -f $GLOO_DIR/crds/gateway.solo.io_v1_RouteTable.yaml ]] || fetch_gloo_crds
   [[ -x $CACHE/etcd-$ev/bin/etcd ]] || build_etcd "$ev"
   [[ -x $HELM_DIR/bin/helm ]] || build_helm
-  [[ -x $K8S_DIR/bin/kube-apiserver && -x $K8S_DIR/bin/kubectl ]] || build_k8s
+  [[ -x $K8S_DIR/bin/kube-apiserver && -x $K8S_DIR/bin/kubectl && -x $K8S_DIR/bin/kube-controller-manager ]] || build_k8s
+  [[ -x $GLOO_DIR/bin/gloo ]] || build_gloo
   log "done in $((SECONDS - start))s"
 }
 

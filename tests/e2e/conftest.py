@@ -1,14 +1,20 @@
 """Fixtures for the end-to-end tests: every test under tests/e2e is marked `e2e` and can use one
-session-wide local control plane (etcd + kube-apiserver built from source by build-tools.sh, with the
-Gloo Edge CRDs installed), the built kubectl, and a fresh namespace per test. The first run builds
-the tools (minutes); later runs reuse the cache.
+session-wide local cluster (etcd, kube-apiserver and kube-controller-manager built from source by
+build-tools.sh, our node agent running the pods, the Gloo Edge CRDs installed, and the real gloo
+control plane with Envoy as the gateway), the built kubectl, and a fresh namespace per test. The
+first run builds the tools (minutes); later runs reuse the cache. The whole run lives in a network
+namespace of its own (tests/e2e/netns.sh, used by `make test`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import re
 import secrets
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +22,9 @@ import pytest
 
 from . import tools
 from .controlplane import ControlPlane
+from .gateway import GLOO_NAMESPACE, Gateway
+from .rollout import Rollout, Site, virtual_service
+from .webhook import WebhookProcess, register, unregister
 
 E2E_DIR = Path(__file__).resolve().parent
 
@@ -48,12 +57,30 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def control_plane(pytestconfig: pytest.Config) -> Iterator[ControlPlane]:
-    """A running ControlPlane with the Gloo CRDs installed and Established, shared by the session."""
+def world(pytestconfig: pytest.Config) -> Iterator[tuple[ControlPlane, Gateway]]:
+    """The session's cluster with the Gloo CRDs installed and Established, and its gateway (gloo and
+    Envoy) serving: one world for every e2e test, so all of them see Gloo write its statuses."""
     _ensure_built_uncaptured(pytestconfig)  # a no-op when pytest_collection_finish built them
     with ControlPlane() as cp:
         cp.install_crds([tools.gloo_crds_dir()])
-        yield cp
+        gw = Gateway(cp)
+        try:
+            gw.start()
+            yield cp, gw
+        finally:
+            gw.stop()
+
+
+@pytest.fixture(scope="session")
+def control_plane(world: tuple[ControlPlane, Gateway]) -> ControlPlane:
+    """The running cluster (see `world`)."""
+    return world[0]
+
+
+@pytest.fixture(scope="session")
+def gateway(world: tuple[ControlPlane, Gateway]) -> Gateway:
+    """The running gateway: requests to `gateway.url` go through Envoy, configured by gloo."""
+    return world[1]
 
 
 @pytest.fixture(scope="session")
@@ -69,24 +96,31 @@ def kubeconfig(control_plane: ControlPlane) -> Path:
 
 
 @pytest.fixture
-def namespace(control_plane: ControlPlane, request: pytest.FixtureRequest) -> Iterator[str]:
+def new_namespace(control_plane: ControlPlane, request: pytest.FixtureRequest) -> Iterator[Callable[[str], str]]:
+    """new_namespace(tag) creates a uniquely named namespace for this test; all are deleted afterwards."""
+    made: list[str] = []
+
+    def make(tag: str = "") -> str:
+        slug = re.sub(r"[^a-z0-9]+", "-", f"{tag} {request.node.name}".lower()).strip("-")[:40].strip("-")
+        name = f"e2e-{slug}-{secrets.token_hex(3)}"
+        control_plane.kubectl("create", "namespace", name)
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        # The namespace controller removes the contents (pods included) in the background.
+        control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def namespace(new_namespace: Callable[[str], str]) -> str:
     """A new, uniquely named namespace for this test, deleted afterwards."""
-    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
-    name = f"e2e-{slug}-{secrets.token_hex(3)}"
-    control_plane.kubectl("create", "namespace", name)
-    yield name
-    # No namespace controller runs, so deletion only marks it Terminating: don't wait for it.
-    control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    return new_namespace("")
 
 
 # ---- the admission webhook and the plugin through kubectl (test_workflow.py, test_plugin_cluster.py) ----
 
-# Imported here rather than at the top: this part was appended to the file by another task.
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-
-from .webhook import WebhookProcess, register, unregister  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -128,3 +162,28 @@ def kubectl_canary(control_plane: ControlPlane) -> Callable[..., subprocess.Comp
         return proc
 
     return run
+
+
+# ---- the data path (test_traffic*.py) ---------------------------------------------------------------
+
+
+@pytest.fixture
+def site(control_plane: ControlPlane, namespace: str) -> Iterator[Site]:
+    """This test's own VirtualService, for the api group named after its namespace (unique, a valid label)."""
+    vs = virtual_service(namespace)
+    control_plane.kubectl("apply", "-f", "-", input=json.dumps(vs))
+    yield Site(namespace, f"{namespace}.e2e")
+    control_plane.kubectl("delete", "virtualservice", "-n", GLOO_NAMESPACE, vs["metadata"]["name"], check=False)
+
+
+@pytest.fixture
+def rollout(
+    kubectl_canary: Callable[..., subprocess.CompletedProcess[str]], control_plane: ControlPlane, gateway: Gateway,
+    site: Site,
+) -> Callable[[str, str], Rollout]:
+    """rollout(namespace, service): a Rollout of `service` on this test's site."""
+
+    def make(ns: str, service: str) -> Rollout:
+        return Rollout(kubectl_canary, control_plane, gateway, site, ns, service)
+
+    return make

@@ -1,10 +1,14 @@
-"""An envtest-like local Kubernetes control plane for end-to-end tests: a real etcd and a real
-kube-apiserver (built by build-tools.sh) on free loopback ports, with their own CA, an admin client
-certificate (group system:masters), RBAC authorization and the admission webhooks enabled, so that
-RBAC and webhook behaviour is the real thing. No controllers run (no kube-controller-manager, no
-scheduler): objects are stored and validated, but pods never start and namespaces stay Terminating
-when deleted. Everything lives in a temp dir that `stop()` removes; the processes run in their own
-process groups and are killed with it.
+"""A local Kubernetes cluster for end-to-end tests: a real etcd, kube-apiserver and
+kube-controller-manager (built by build-tools.sh) on free loopback ports, with their own CA, an
+admin client certificate (group system:masters), RBAC authorization and the admission webhooks
+enabled, so that RBAC and webhook behaviour is the real thing, plus our node agent (nodeagent.py) in
+the kubelet's place: Deployments become ReplicaSets and Pods, the pods really run and serve on their
+own addresses, Endpoints follow their readiness, and namespaces and owned objects are really
+deleted. No scheduler runs; the agent binds pods to its Node. Everything lives in a temp dir that
+`stop()` removes; the processes run in their own process groups and are killed with it.
+
+The pod addresses live on `lo` of a network namespace of its own (tests/e2e/netns.sh, which `make
+test` uses): `start()` refuses to run anywhere else.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -38,6 +43,7 @@ from webhook import certs
 from . import tools
 
 CONTEXT = "canary-e2e"
+NODE = "canary-e2e-node"
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 
 
@@ -50,6 +56,26 @@ class KubectlError(subprocess.CalledProcessError):
 
     def __str__(self) -> str:
         return f"{super().__str__()}\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}"
+
+
+def require_own_netns() -> None:
+    """Refuse to start outside a network namespace of our own (one with only `lo`): the node agent
+    puts pod addresses on `lo`, and test traffic may only reach what this run made."""
+    with open("/proc/self/net/dev") as dev:
+        interfaces = {line.split(":", 1)[0].strip() for line in dev.readlines()[2:]}
+    if interfaces != {"lo"}:
+        raise ControlPlaneError(
+            f"the e2e cluster runs only inside a network namespace of its own, but this one has "
+            f"{', '.join(sorted(interfaces))}: run `make test`, or tests/e2e/netns.sh .venv/bin/python -m pytest ..."
+        )
+
+
+def _unverified() -> ssl.SSLContext:
+    """For the controller-manager's /healthz, served with a certificate it makes itself."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 def free_port() -> int:
@@ -161,7 +187,9 @@ class ControlPlane:
         self.stop()
 
     def start(self) -> None:
-        """Start etcd and kube-apiserver, wait until /readyz is ok and write the admin kubeconfig."""
+        """Start etcd, kube-apiserver, kube-controller-manager and the node agent; wait until the API
+        is ready and the Node is registered; write the admin kubeconfig."""
+        require_own_netns()
         self.dir = Path(tempfile.mkdtemp(prefix="canary-e2e-"))
         try:
             self._write_certs()
@@ -169,6 +197,8 @@ class ControlPlane:
             self._start_apiserver(etcd_url)
             self.kubeconfig = self._write_kubeconfig("admin", self.dir / "admin.crt", self.dir / "admin.key")
             self._wait_ready()
+            self._start_controller_manager()
+            self._start_node_agent()
         except BaseException:
             self.stop()
             raise
@@ -241,13 +271,44 @@ class ControlPlane:
             # The "kubernetes" Service endpoints may not point at loopback; nothing in-cluster needs them.
             "--endpoint-reconciler-type=none",
             "--enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook",
-            # No controller-manager creates "default" service accounts, so ServiceAccount
-            # admission would reject every pod; envtest disables it for the same reason.
+            # Pods here run no containers that could mount a token; ServiceAccount admission would
+            # only add a projected volume nothing reads (envtest disables it for the same reason).
             "--disable-admission-plugins=ServiceAccount",
             "--allow-privileged=true",
             *self.extra_apiserver_args,
         ])
         self.server = f"https://127.0.0.1:{port}"
+
+    def _start_controller_manager(self) -> None:
+        port = free_port()
+        d = self.dir
+        self._spawn("kube-controller-manager", [
+            str(tools.tool("kube-controller-manager")),
+            f"--kubeconfig={self.kubeconfig}", f"--authentication-kubeconfig={self.kubeconfig}",
+            f"--authorization-kubeconfig={self.kubeconfig}",
+            f"--secure-port={port}", "--bind-address=127.0.0.1", f"--cert-dir={d / 'kcm-certs'}",
+            "--leader-elect=false", "--use-service-account-credentials=false",
+            f"--service-account-private-key-file={d / 'sa.key'}", f"--root-ca-file={d / 'ca.crt'}",
+            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+            # Test namespaces come and go quickly; the default 5 minute resync only slows GC down.
+            "--concurrent-gc-syncs=5", "--concurrent-namespace-syncs=5",
+        ])
+        self._poll("kube-controller-manager", f"https://127.0.0.1:{port}/healthz", _unverified())
+
+    def _start_node_agent(self) -> None:
+        agent = Path(__file__).resolve().with_name("nodeagent.py")
+        (self.dir / "pods").mkdir()
+        self._spawn("nodeagent", [sys.executable, str(agent), f"--kubeconfig={self.kubeconfig}",
+                                  f"--node={NODE}", f"--log-dir={self.dir / 'pods'}"])
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self._procs["nodeagent"].poll() is not None:
+                raise self._failure("nodeagent", f"exited with code {self._procs['nodeagent'].returncode}")
+            ready = self.kubectl("get", "node", NODE, "-o", "jsonpath={.status.conditions[0].status}", check=False)
+            if ready.stdout == "True":
+                return
+            time.sleep(0.25)
+        raise self._failure("nodeagent", f"Node {NODE} not Ready after {self.startup_timeout}s")
 
     def _ssl_context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context(cafile=str(self.dir / "ca.crt"))
@@ -339,7 +400,7 @@ class ControlPlane:
 
         Set KUBECTL_CANARY_E2E_KEEP=1 to keep the temp dir (logs, certs, kubeconfigs) for debugging.
         """
-        for name in ("kube-apiserver", "etcd"):
+        for name in ("nodeagent", "kube-controller-manager", "kube-apiserver", "etcd"):
             proc = self._procs.pop(name, None)
             if proc is not None:
                 _terminate(proc)

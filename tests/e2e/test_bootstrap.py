@@ -234,7 +234,7 @@ def assert_served_and_trusted(control_plane: ControlPlane, target: Target, cert_
     for every DNS name of the Service; returns that certificate."""
     data = secret_data(control_plane, target.namespace)
     bundles = published_bundles(control_plane, target.configuration)
-    assert len(bundles) == 3 and len(set(bundles)) == 1, "every webhook of both configurations trusts one bundle"
+    assert len(bundles) == 4 and len(set(bundles)) == 1, "every webhook of both configurations trusts one bundle"
     for cert_dir in cert_dirs:
         assert (cert_dir / certs.CERT_FILE).read_bytes() == data[renewal.TLS_CERT]
         reloader = CertReloader(cert_dir)
@@ -263,7 +263,7 @@ def test_two_replicas_starting_together_share_one_certificate(
     assert [s["metadata"]["name"] for s in listed if s["type"] == "kubernetes.io/tls"] == [SECRET]
     data = secret_data(control_plane, target.namespace)
     assert set(data) == {"ca.crt", "ca.key", "tls.crt", "tls.key"}
-    assert published_bundles(control_plane, target.configuration) == [data["ca.crt"]] * 3
+    assert published_bundles(control_plane, target.configuration) == [data["ca.crt"]] * 4
     assert_served_and_trusted(control_plane, target, dirs)
 
     # A restart of both replicas keeps everything: no write to the API, no new files to reload.

@@ -238,11 +238,11 @@ def test_max_weight_step_refuses_finish_from_20_percent_until_traffic_is_shifted
     refused(finish, f"policy {name}: route /echo: v2 share 20 -> 100 changes by 80 points, over maxWeightStep 25; "
                     "shift in steps of at most 25 first, or ask the platform team")
     assert finish.stdout == ""
-    status = json.loads(kubectl_canary("status", "echo", "-n", ns, "-o", "json").stdout)
+    status = json.loads(kubectl_canary("status", "echo", "-n", ns, "-o", "json", check=False).stdout)
     assert (status["phase"], status["weight"]) == ("weighted", 20)
     assert [v["deployment"] for v in status["versions"]] == ["echo-v1", "echo-v2"]
     assert [(p["name"], p["enforcement"], p["maxWeightStep"]) for p in status["policies"]] == [(name, "Enforce", 25)]
-    table = kubectl_canary("status", "echo", "-n", ns).stdout
+    table = kubectl_canary("status", "echo", "-n", ns, check=False).stdout
     assert f"Policy:      {name} (Enforce): maxWeightStep=25, allowCrossNamespaceUpstreams=false" in table
     # Shifted in steps of 25 at most, the same finish goes through.
     for weight in (45, 70, 95):
@@ -261,14 +261,14 @@ def test_max_weight_step_refuses_finish_from_20_percent_until_traffic_is_shifted
     # Audit: finish from 20% goes through; only the webhook's log and metrics know.
     policies.apply(name, {"namespaceSelector": only(ns), "maxWeightStep": 25, "enforcement": "Audit"})
     silent(kubectl_canary("finish", "echo", "-n", ns, check=False))
-    status = json.loads(kubectl_canary("status", "echo", "-n", ns, "-o", "json").stdout)
+    status = json.loads(kubectl_canary("status", "echo", "-n", ns, "-o", "json", check=False).stdout)
     assert (status["phase"], status["primary"]) == ("stable", "v3")
     audited(webhook, name, "maxWeightStep", message, ns)
     assert violations_total(webhook, name, "maxWeightStep", "Enforce") == 1
     assert violations_total(webhook, name, "maxWeightStep", "Warn") == 1
 
     policies.delete(name)
-    assert "Policy:      none" in kubectl_canary("status", "echo", "-n", ns).stdout
+    assert "Policy:      none" in kubectl_canary("status", "echo", "-n", ns, check=False).stdout
     assert webhook.pid == pid
 
 
@@ -368,7 +368,9 @@ def test_prefixes_keep_a_team_under_its_own_paths(
     policies.delete(name)
     before = len(log_lines(webhook))
     silent(claim("/elsewhere", dry_run=True, rt_name="elsewhere"))
-    after = [entry for entry in log_lines(webhook)[before:] if entry.get("namespace") == ns]
+    # Gloo's status writes (UPDATEs) of this namespace's other RouteTables are logged too: only the claim counts.
+    after = [entry for entry in log_lines(webhook)[before:]
+             if entry.get("namespace") == ns and entry.get("operation") == "CREATE"]
     assert [(entry["endpoint"], entry["decision"]) for entry in after] == [("mutate", "patched"),
                                                                           ("validate", "allowed")]
     assert all("violations" not in entry for entry in after)
@@ -424,9 +426,10 @@ def test_selection_exemption_strictest_value_and_enforcement_per_policy(
     # `exempt` is exempt from `loose` and not selected by `tight`; `unlabelled` is selected by neither.
     for ns in (exempt, unlabelled):
         kubectl_canary("shift", "echo", "--weight", "100", "-n", ns)
-    status = json.loads(kubectl_canary("status", "echo", "-n", governed, "-o", "json").stdout)
+    status = json.loads(kubectl_canary("status", "echo", "-n", governed, "-o", "json", check=False).stdout)
     assert [p["name"] for p in status["policies"]] == sorted([loose, tight])
-    assert json.loads(kubectl_canary("status", "echo", "-n", exempt, "-o", "json").stdout)["policies"] == []
+    exempt_status = kubectl_canary("status", "echo", "-n", exempt, "-o", "json", check=False).stdout
+    assert json.loads(exempt_status)["policies"] == []
 
     # Each policy keeps its own enforcement: `tight` only warns now, `loose` still denies.
     policies.apply(tight, {"namespaceSelector": only(governed), "maxWeightStep": 25, "enforcement": "Warn"})

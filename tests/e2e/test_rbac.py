@@ -181,6 +181,7 @@ def test_its_rules_are_the_watched_kinds_its_webhook_configurations_and_its_secr
         ("upstreams.gloo.solo.io", (), read),
         ("deployments.apps", (), read),
         ("namespaces", (), read),
+        ("services", (), read),
         ("routetables.gateway.solo.io", (), read),
         ("canarypolicies.policy.kubectl-canary.io", (), read),
         ("mutatingwebhookconfigurations.admissionregistration.k8s.io", (identity.configuration,),
@@ -240,7 +241,7 @@ def test_tls_bootstrap_creates_and_renews_its_secret_with_the_shipped_permission
     args = (identity.namespace, SECRET, SERVICE, identity.configuration, tmp_path)
     bootstrap.ensure_serving_cert(api, *args)  # create the Secret, patch both configurations
     data = secret_data(control_plane, identity.namespace)
-    assert published_bundles(control_plane, identity.configuration) == [data["ca.crt"]] * 3
+    assert published_bundles(control_plane, identity.configuration) == [data["ca.crt"]] * 4
 
     old_cert, old_key = expiring_pair(data, renewal.dns_names(SERVICE, identity.namespace))
     store(control_plane, identity.namespace, {**data, "tls.crt": old_cert, "tls.key": old_key})

@@ -1,7 +1,8 @@
-"""Where the end-to-end tools live: kube-apiserver, kubectl, etcd and helm built from Go modules by
-build-tools.sh, and the Gloo Edge CRDs it fetches. The versions and paths are defined once, in the
-script; this module asks it for them (`build-tools.sh --print-paths`) instead of repeating them, and
-`ensure_built()` runs the script when something is missing.
+"""Where the end-to-end tools live: kube-apiserver, kube-controller-manager, kubectl, etcd, helm and
+the gloo control plane built from Go modules by build-tools.sh, and the Gloo Edge CRDs it fetches.
+The versions and paths are defined once, in the script; this module asks it for them
+(`build-tools.sh --print-paths`) instead of repeating them, and `ensure_built()` runs the script
+when something is missing.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 BUILD_SCRIPT = Path(__file__).resolve().with_name("build-tools.sh")
 
 # tool name -> key in the --print-paths output
-_TOOL_KEYS = {"kube-apiserver": "KUBE_APISERVER", "kubectl": "KUBECTL", "etcd": "ETCD", "helm": "HELM"}
+_TOOL_KEYS = {"kube-apiserver": "KUBE_APISERVER", "kubectl": "KUBECTL", "etcd": "ETCD", "helm": "HELM",
+              "kube-controller-manager": "KUBE_CONTROLLER_MANAGER", "gloo": "GLOO"}
 
 
 @functools.cache
@@ -38,7 +40,7 @@ def version(component: str) -> str:
 
 
 def tool(name: str) -> Path:
-    """Path of a built binary: "kube-apiserver", "kubectl", "etcd" or "helm" (may not exist yet)."""
+    """Path of a built binary, one of _TOOL_KEYS, e.g. "kubectl" (may not exist yet)."""
     if name not in _TOOL_KEYS:
         raise KeyError(f"unknown tool {name!r}; known: {', '.join(_TOOL_KEYS)}")
     return Path(build_info()[_TOOL_KEYS[name]])
