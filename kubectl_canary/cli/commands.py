@@ -93,7 +93,7 @@ def _checked(service: str, version: str | None = None, api_group: str | None = N
 @click.option("--replicas", type=click.IntRange(min=0), help="Replicas (default: the existing Deployment's, else 1).")
 @click.option("--api-group", help="apiGroup label of the RouteTable (default: set by the webhook).")
 @click.option("--prefix", help="Route prefix (default: /SERVICE).")
-@common_options()
+@common_options(writes=True)
 def init(service: str, version: str, image: str | None, port: int | None, replicas: int | None, api_group: str | None,
          prefix: str | None, **common: Any) -> None:
     """Create SERVICE at --version: Service, Deployment, Upstream and RouteTable (phase stable)."""
@@ -112,7 +112,7 @@ def init(service: str, version: str, image: str | None, port: int | None, replic
 @click.option("--header", "headers", multiple=True, metavar="NAME=VALUE",
               help="Header that routes a request to the canary (repeatable; default stage=canary).")
 @click.option("--no-route", is_flag=True, help="Only deploy the canary; add no route to it yet.")
-@common_options()
+@common_options(writes=True)
 def start(service: str, version: str, image: str | None, headers: tuple[str, ...], no_route: bool,
           **common: Any) -> None:
     """Deploy --version as the canary and route header-matched requests to it (phase header)."""
@@ -129,7 +129,7 @@ def start(service: str, version: str, image: str | None, headers: tuple[str, ...
 @click.argument("service")
 @click.option("--weight", type=click.IntRange(0, 100), required=True,
               help="The canary's share (0..100) of the requests without the header.")
-@common_options()
+@common_options(writes=True)
 def shift(service: str, weight: int, **common: Any) -> None:
     """Send --weight percent of the traffic to the canary (phase weighted; 0 returns to phase header)."""
     _checked(service)
@@ -141,7 +141,7 @@ def shift(service: str, weight: int, **common: Any) -> None:
 @cli.command()
 @click.argument("service")
 @click.option("--keep-old", is_flag=True, help="Keep the old primary's Deployment (without traffic).")
-@common_options()
+@common_options(writes=True)
 def finish(service: str, keep_old: bool, **common: Any) -> None:
     """Make the canary the primary (all traffic), then delete the old primary's Deployment."""
     _checked(service)
@@ -153,7 +153,7 @@ def finish(service: str, keep_old: bool, **common: Any) -> None:
 @cli.command()
 @click.argument("service")
 @click.option("--delete-canary", is_flag=True, help="Also delete the canary's Deployment.")
-@common_options()
+@common_options(writes=True)
 def abort(service: str, delete_canary: bool, **common: Any) -> None:
     """Send all traffic back to the primary; keep the canary's Deployment unless --delete-canary."""
     _checked(service)
