@@ -66,6 +66,12 @@ class Duration(click.ParamType[float, Any]):
         return seconds
 
 
+def _namespaces(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from kubectl_canary.cli.completion import namespaces  # only when completing
+
+    return namespaces(ctx, param, incomplete)
+
+
 # kubectl's connection flags (cli-runtime ConfigFlags), in its order and with its help texts.
 CONNECTION_OPTIONS = [
     click.option("--kubeconfig", help="Path to the kubeconfig file to use for CLI requests (default $KUBECONFIG)."),
@@ -114,7 +120,8 @@ def common_options(
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Add `-n`, kubectl's connection flags, `--files`, `--dry-run`, `-o` and (for writes) `--force-conflicts`."""
     options = [
-        click.option("-n", "--namespace", help="Namespace of the service (default: the context's, else default)."),
+        click.option("-n", "--namespace", shell_complete=_namespaces,
+                     help="Namespace of the service (default: the context's, else default)."),
         *CONNECTION_OPTIONS,
         click.option(
             "--files",
