@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from required import missing_tool
 
 BIN = Path(sys.executable).parent
 PLUGIN = BIN / "kubectl-canary"
@@ -60,7 +60,7 @@ def test_a_cluster_run_does_import_it(tmp_path):
 def test_kubectl_finds_the_plugin(tmp_path):
     kubectl = _kubectl()
     if kubectl is None:
-        pytest.skip("no kubectl on PATH or in ~/.cache/kubectl-canary: cannot show kubectl finding the plugin")
+        missing_tool("no kubectl on PATH or in ~/.cache/kubectl-canary: cannot show kubectl finding the plugin")
     # PATH holds only the plugin's directory and a link to kubectl, so no other plugin can shadow it.
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "kubectl").symlink_to(kubectl)
