@@ -13,8 +13,7 @@ from typing import Any
 
 import click
 
-from kubectl_canary.cli.completion import services
-from kubectl_canary.cli.options import Env, Invocation, common_options, invocation
+from kubectl_canary.cli.options import Env, Invocation, common_options, complete_services, invocation
 from kubectl_canary.cli.output import flush_warnings, note, outcome_line, render, render_objects, resource
 from kubectl_canary.core import names
 from kubectl_canary.core.errors import CanaryError, ClusterError, UsageError
@@ -86,7 +85,7 @@ def _checked(service: str, version: str | None = None, api_group: str | None = N
 
 
 @cli.command()
-@click.argument("service", shell_complete=services)
+@click.argument("service", shell_complete=complete_services)
 @click.option("--version", "version", required=True, help="The version to run, e.g. v1 (Deployment S-V).")
 @click.option("--image", help=f"Container image (default: the existing Deployment's, else {names.DEFAULT_IMAGE}).")
 @click.option("--port", type=click.IntRange(1, 65535),
@@ -107,7 +106,7 @@ def init(service: str, version: str, image: str | None, port: int | None, replic
 
 
 @cli.command()
-@click.argument("service", shell_complete=services)
+@click.argument("service", shell_complete=complete_services)
 @click.option("--version", "version", required=True, help="The canary version, e.g. v2.")
 @click.option("--image", help="Container image (default: the primary's).")
 @click.option("--header", "headers", multiple=True, metavar="NAME=VALUE",
@@ -127,7 +126,7 @@ def start(service: str, version: str, image: str | None, headers: tuple[str, ...
 
 
 @cli.command()
-@click.argument("service", shell_complete=services)
+@click.argument("service", shell_complete=complete_services)
 @click.option("--weight", type=click.IntRange(0, 100), required=True,
               help="The canary's share (0..100) of the requests without the header.")
 @common_options(writes=True)
@@ -140,7 +139,7 @@ def shift(service: str, weight: int, **common: Any) -> None:
 
 
 @cli.command()
-@click.argument("service", shell_complete=services)
+@click.argument("service", shell_complete=complete_services)
 @click.option("--keep-old", is_flag=True, help="Keep the old primary's Deployment (without traffic).")
 @common_options(writes=True)
 def finish(service: str, keep_old: bool, **common: Any) -> None:
@@ -152,7 +151,7 @@ def finish(service: str, keep_old: bool, **common: Any) -> None:
 
 
 @cli.command()
-@click.argument("service", shell_complete=services)
+@click.argument("service", shell_complete=complete_services)
 @click.option("--delete-canary", is_flag=True, help="Also delete the canary's Deployment.")
 @common_options(writes=True)
 def abort(service: str, delete_canary: bool, **common: Any) -> None:
@@ -182,7 +181,7 @@ def _status_text(inv: Invocation, service: str) -> str:
 
 
 @cli.command()
-@click.argument("service", shell_complete=services)
+@click.argument("service", shell_complete=complete_services)
 @click.option("-w", "--watch", is_flag=True, help="Redraw whenever the status changes, until interrupted.")
 @common_options(outputs=("table", "yaml", "json"))
 def status(service: str, watch: bool, **common: Any) -> None:

@@ -66,10 +66,17 @@ class Duration(click.ParamType[float, Any]):
         return seconds
 
 
+# Completion callbacks import the completion module only when completing (it costs every run otherwise).
 def _namespaces(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
-    from kubectl_canary.cli.completion import namespaces  # only when completing
+    from kubectl_canary.cli.completion import namespaces
 
     return namespaces(ctx, param, incomplete)
+
+
+def complete_services(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from kubectl_canary.cli.completion import services
+
+    return services(ctx, param, incomplete)
 
 
 # kubectl's connection flags (cli-runtime ConfigFlags), in its order and with its help texts.
