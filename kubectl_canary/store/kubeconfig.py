@@ -214,7 +214,9 @@ def load(conn: Connection) -> Client:
     user = _entry(merged, "users", conn.user or settings.get("user"))
     if conn.user and user is None:
         raise ClusterError(f"user {conn.user!r} not found in kubeconfig {where}; pick one with --user")
-    return _configured(conn, name or "(flags)", str(settings.get("namespace") or "default"), cluster, user)
+    # Without a context (only --server), messages name the server where they would name the context.
+    return _configured(conn, name or f"(--server {conn.server})", str(settings.get("namespace") or "default"),
+                       cluster, user)
 
 
 def _configured(conn: Connection, name: str, namespace: str, cluster: Any, user: Any) -> Client:

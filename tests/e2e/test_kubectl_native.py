@@ -113,7 +113,8 @@ def test_server_and_token_of_a_service_account_without_a_kubeconfig(
     refused = kubectl_canary("shift", "echo", "--weight", "40", "-n", canary, *flags, "--token", "not-a-token",
                              kubeconfig=nothing, check=False)
     assert refused.returncode == 1
-    assert refused.stderr.startswith("error: unauthorized: the cluster of context (flags) rejected the credentials")
+    assert refused.stderr.startswith(f"error: unauthorized: the cluster of context (--server {control_plane.server}) "
+                                     "rejected the credentials")
     assert weight(routetable(control_plane, canary)) == "30"
 
 
@@ -136,7 +137,8 @@ def test_request_timeout_against_a_server_that_does_not_answer(
                             "--request-timeout", "1s", kubeconfig=tmp_path / "none", check=False)
     assert result.returncode == 1
     assert result.stderr == (
-        "error: the cluster of context (flags) did not answer within 1s to get RouteTable default/echo-routes; "
+        f"error: the cluster of context (--server {silent_server}) did not answer within 1s to get RouteTable "
+        "default/echo-routes; "
         "check that the API server is up, or allow longer with --request-timeout\n"
     )
 

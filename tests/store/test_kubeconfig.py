@@ -91,6 +91,7 @@ def test_server_and_token_need_no_kubeconfig(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     client = load(Connection(server="https://127.0.0.1:6443", token="sa-token"))
     assert (client.configuration.host, client.namespace) == ("https://127.0.0.1:6443", "default")
+    assert client.context == "(--server https://127.0.0.1:6443)"  # what messages name instead of a context
     assert client.configuration.api_key["BearerToken"] == "Bearer sa-token"
 
 
