@@ -206,7 +206,7 @@ def status(service: str, watch: bool, **common: Any) -> None:
                     click.echo("---" if inv.output == "yaml" else "")
                 click.echo(text)
                 shown = text
-            env.sleep(env.watch_interval)
+            env.wait(inv.store, inv.namespace, service)
     except KeyboardInterrupt:
         return
 

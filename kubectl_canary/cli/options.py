@@ -105,11 +105,18 @@ CONNECTION_OPTIONS = [
 
 @dataclass
 class Env:
-    """click's context object: how to open a store, and how `--watch` waits between polls."""
+    """click's context object: how to open a store, and how `--watch` waits between two reads."""
 
     store_factory: Callable[[StoreOptions], Store] = open_store
     sleep: Callable[[float], None] = time.sleep
     watch_interval: float = 2.0
+    # A watch that sees no change still ends after this long, so what it does not cover (policies) refreshes.
+    watch_timeout: float = 30.0
+
+    def wait(self, store: Store, namespace: str, service: str) -> None:
+        """Until the store reports a change (a cluster's watch API); else, or if the watch failed, one poll interval."""
+        if not store.wait_for_change(namespace, service, self.watch_timeout):
+            self.sleep(self.watch_interval)
 
 
 @dataclass(frozen=True)

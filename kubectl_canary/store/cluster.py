@@ -97,6 +97,8 @@ class ClusterStore:
         self.default_namespace = resolved.namespace
         self.force_conflicts = force_conflicts
         self.impersonation = resolved.impersonation
+        # The resourceVersion of each last read, (plural, namespace, name or None for a list): where a watch starts.
+        self.versions: dict[tuple[str, str | None, str | None], str] = {}
         limit = connection.request_timeout
         # kubectl: no flag leaves requests unbounded; we keep a generous bound. 0 means none, as in kubectl.
         self.timeout: tuple[float, float] | None = (10.0, 30.0) if limit is None else (limit, limit) if limit else None
@@ -111,11 +113,11 @@ class ClusterStore:
     def describe(self) -> str:
         return f"context {self.context}"
 
-    def _request(
+    def send(
         self, verb: str, what: str, method: str, path: str, query: list[tuple[str, str]] | None = None,
-        body: Any = None, content_type: str = "application/json",
-    ) -> tuple[int, Any]:
-        """Send one request; return the status and the decoded body. Unreachable clusters raise ClusterError."""
+        body: Any = None, content_type: str = "application/json", timeout: tuple[float, float] | None = None,
+    ) -> Any:
+        """Send one request and return the client's response, unread (a watch streams it)."""
         import urllib3
         from kubernetes.client.exceptions import ApiException
 
@@ -129,21 +131,38 @@ class ClusterStore:
             outgoing = urllib3.HTTPHeaderDict(sent)
             for name, value in self.impersonation:
                 outgoing.add(name, value)
-            response = self.api.call_api(method, url, outgoing, body, post, _request_timeout=self.timeout)
-            data = response.read()  # type: ignore[no-untyped-call]
+            return self.api.call_api(method, url, outgoing, body, post, _request_timeout=timeout or self.timeout)
         except (urllib3.exceptions.HTTPError, ApiException, OSError) as err:
-            reason = getattr(err, "reason", None) or err
-            # urllib3 counts a refused connection (NewConnectionError) as a connect timeout; it is not one.
-            timed_out = isinstance(reason, urllib3.exceptions.TimeoutError | TimeoutError)
-            if timed_out and not isinstance(reason, urllib3.exceptions.NewConnectionError) and self.timeout:
-                raise ClusterError(
-                    f"the cluster of context {self.context} did not answer within {self.timeout[1]:g}s to {verb} "
-                    f"{what}; check that the API server is up, or allow longer with --request-timeout"
-                ) from err
-            raise ClusterError(
-                f"cannot reach the cluster of context {self.context} to {verb} {what}: {reason}; "
-                "check that the cluster is running or choose another --context/--kubeconfig"
-            ) from err
+            raise self._unreachable(err, verb, what) from err
+
+    def _unreachable(self, err: Exception, verb: str, what: str) -> ClusterError:
+        import urllib3
+
+        reason = getattr(err, "reason", None) or err
+        # urllib3 counts a refused connection (NewConnectionError) as a connect timeout; it is not one.
+        timed_out = isinstance(reason, urllib3.exceptions.TimeoutError | TimeoutError)
+        if timed_out and not isinstance(reason, urllib3.exceptions.NewConnectionError) and self.timeout:
+            return ClusterError(
+                f"the cluster of context {self.context} did not answer within {self.timeout[1]:g}s to {verb} "
+                f"{what}; check that the API server is up, or allow longer with --request-timeout"
+            )
+        return ClusterError(
+            f"cannot reach the cluster of context {self.context} to {verb} {what}: {reason}; "
+            "check that the cluster is running or choose another --context/--kubeconfig"
+        )
+
+    def _request(
+        self, verb: str, what: str, method: str, path: str, query: list[tuple[str, str]] | None = None,
+        body: Any = None, content_type: str = "application/json",
+    ) -> tuple[int, Any]:
+        """Send one request; return the status and the decoded body. Unreachable clusters raise ClusterError."""
+        import urllib3
+
+        response = self.send(verb, what, method, path, query, body, content_type)
+        try:
+            data = response.read()
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            raise self._unreachable(err, verb, what) from err
         self.warnings.extend(parse_warnings(response.headers.getlist("Warning")))
         try:
             decoded = json.loads(data) if data else {}
@@ -185,6 +204,7 @@ class ClusterStore:
             return None
         if status != 200:
             raise self._refused(status, body, "get", str(ref), kind, namespace)
+        self.versions[(kind.plural, namespace, name)] = str((body.get("metadata") or {}).get("resourceVersion") or "")
         obj: Obj = body
         return obj
 
@@ -202,6 +222,7 @@ class ClusterStore:
             )
         if status != 200:
             raise self._refused(status, body, "list", what, kind, namespace)
+        self.versions[(kind.plural, namespace, None)] = str((body.get("metadata") or {}).get("resourceVersion") or "")
         # List items carry no apiVersion/kind; give them theirs back so they read like any object.
         return [{"apiVersion": kind.api_version, "kind": kind.kind, **item} for item in body.get("items") or []]
 
@@ -216,6 +237,13 @@ class ClusterStore:
             raise self._refused(status, body, "apply", str(ref), kind, ref.namespace)
         stored: Obj = body
         return stored
+
+    def wait_for_change(self, namespace: str, service: str, timeout: float) -> bool:
+        """Block until the service's RouteTable or a Deployment of `namespace` changes (watch API), at most
+        `timeout` seconds; False when it could not watch (see `store.watch`)."""
+        from kubectl_canary.store.watch import wait_for_change
+
+        return wait_for_change(self, namespace, service, timeout)
 
     def delete(self, ref: ObjectRef, dry_run: bool) -> bool:
         kind = kind_of(ref)

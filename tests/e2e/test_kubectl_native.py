@@ -9,6 +9,7 @@
 - server-side apply conflicts: a field another manager owns (`kubectl apply --server-side
   --field-manager argocd-controller`) stops `shift` with exit 1, naming the manager and the field, and
   nothing is written; `--force-conflicts` takes the field over;
+- `status --watch` redraws when the service changes (the watch API), by the plugin or by anyone else;
 - shell completion through kubectl's own plugin completion (`kubectl __complete canary ...` runs
   kubectl_complete-canary from PATH), with the services of the real cluster.
 
@@ -17,11 +18,16 @@ No admission webhook is registered here: these are the plugin's and the API serv
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
+import re
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -200,3 +206,37 @@ def test_kubectl_completes_the_plugin_with_the_clusters_services(control_plane: 
     assert canary in kubectl_complete(control_plane, "status", "-n", canary[:12])
     assert kubectl_complete(control_plane, "shift", "--we") == [
         "--weight\tThe canary's share (0..100) of the requests without the header.", ":4"]
+
+
+# ---- status --watch ---------------------------------------------------------------------------------
+
+
+def test_status_watch_redraws_when_the_service_changes(
+    control_plane: ControlPlane, kubectl_canary: Run, canary: str
+) -> None:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+               KUBECONFIG=str(control_plane.kubeconfig))
+    watcher = subprocess.Popen([str(tools.tool("kubectl")), "canary", "status", "echo", "-n", canary, "--watch"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout or []], daemon=True).start()
+
+    def until(pattern: str, seconds: float = 25.0) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                if re.search(pattern, lines.get(timeout=0.5)):
+                    return
+        raise AssertionError(f"status --watch printed no line matching {pattern!r} within {seconds}s")
+
+    try:
+        until(r"^Phase:\s+header")
+        kubectl_canary("shift", "echo", "--weight", "35", "-n", canary)
+        until(r"^v2\s+canary\s+35%")
+        # A change made by someone else (kubectl, a GitOps controller) shows too: drift in the annotations.
+        control_plane.kubectl("annotate", "routetable", "echo-routes", "-n", canary, "--overwrite",
+                              "kubectl-canary.io/weight=50")
+        until(r"(?i)drift")
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=30)

@@ -271,3 +271,28 @@ def test_a_server_and_token_alone_reach_the_cluster(api, tmp_path, monkeypatch):
     store = ClusterStore(Connection(server=api.url, token="sa-token"))
     assert store.get(ROUTETABLE, "echo", "echo-routes") == RT
     assert api.requests[-1]["headers"]["authorization"] == "Bearer sa-token"
+
+
+def test_waiting_for_a_change_watches_both_kinds_from_the_last_read(api, store):
+    api.answers[("GET", RT_PATH)] = (200, {**RT, "metadata": {**RT["metadata"], "resourceVersion": "41"}}, [])
+    deployments = "/apis/apps/v1/namespaces/echo/deployments"
+    api.answers[("GET", deployments)] = (200, {"metadata": {"resourceVersion": "42"}, "items": []}, [])
+    store.get(ROUTETABLE, "echo", "echo-routes")
+    store.list(DEPLOYMENT, "echo")
+    # Both collections now answer as a watch does: one event a line.
+    event = {"type": "MODIFIED", "object": {**RT, "metadata": {**RT["metadata"], "resourceVersion": "43"}}}
+    api.answers[("GET", "/apis/gateway.solo.io/v1/namespaces/echo/routetables")] = (200, event, [])
+    api.answers[("GET", deployments)] = (200, {"type": "ADDED", "object": {"metadata": {"name": "echo-v3"}}}, [])
+    assert store.wait_for_change("echo", "echo", timeout=5) is True
+    watches = {r["path"]: r["query"] for r in api.requests if r["query"].get("watch") == "true"}
+    assert watches["/apis/gateway.solo.io/v1/namespaces/echo/routetables"] == {
+        "watch": "true", "timeoutSeconds": "5", "fieldSelector": "metadata.name=echo-routes", "resourceVersion": "41"}
+    # The other watch may still be on its way when the first event wakes the caller.
+    if deployments in watches:
+        assert watches[deployments]["resourceVersion"] == "42"
+
+
+def test_a_watch_that_is_refused_says_so_so_the_caller_polls(api, store):
+    message = 'routetables.gateway.solo.io is forbidden: User "dev" cannot watch resource "routetables"'
+    api.answers[("GET", "/apis/gateway.solo.io/v1/namespaces/echo/routetables")] = (403, {"message": message}, [])
+    assert store.wait_for_change("echo", "echo", timeout=5) is False
