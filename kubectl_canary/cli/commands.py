@@ -192,7 +192,7 @@ def status(service: str, watch: bool, **common: Any) -> None:
     if not watch:
         click.echo(_status_text(inv, service))
         return
-    # Polling (every env.watch_interval seconds) works the same on a cluster and on a directory.
+    # Between draws: a cluster's watch API wakes this at a change; a directory is polled (env.wait).
     shown: str | None = None
     try:
         while True:
