@@ -11,7 +11,8 @@ generated API methods drop them). Writes are server-side apply (field manager `k
 without force unless `--force-conflicts`: a field another manager owns is a conflict, reported as
 kubectl reports it (the manager, each field, the fix). `--dry-run=server` adds `dryRun=All`, and
 deletes propagate in the background. Listing a kind whose CRD is optional (CanaryPolicy) where the
-cluster does not serve it finds nothing.
+cluster does not serve it finds nothing. Each read keeps its resourceVersion, from which
+`wait_for_change` (`store.watch`) watches for `status --watch`.
 """
 
 from __future__ import annotations
