@@ -171,6 +171,11 @@ class ClusterStore:
             decoded = {"message": data.decode("utf-8", "replace")}
         return response.status, decoded
 
+    def _as(self) -> str:
+        """` as USER`, when impersonating: whose rights a refusal is about."""
+        user = next((value for name, value in self.impersonation if name == "Impersonate-User"), None)
+        return f" as {user}" if user else ""
+
     def _refused(self, status: int, body: Any, verb: str, what: str, kind: Kind, namespace: str | None) -> CanaryError:
         """The domain error for an unsuccessful answer (the server's message is kept verbatim)."""
         message = str(body.get("message") or body.get("reason") or "") if isinstance(body, dict) else str(body)
@@ -183,7 +188,8 @@ class ClusterStore:
             resource = f"{kind.plural}.{kind.group}" if kind.group else kind.plural
             scope = f"in namespace {namespace}" if namespace else "in all namespaces"
             return ClusterError(
-                f"forbidden: context {self.context} may not {verb} {what} ({message or 'no reason given'}); "
+                f"forbidden: context {self.context}{self._as()} may not {verb} {what} "
+                f"({message or 'no reason given'}); "
                 f"ask for RBAC permission to {_RBAC_VERB.get(verb, verb)} {resource} {scope}"
             )
         conflicts = conflict_lines(body) if status == 409 else []

@@ -84,7 +84,7 @@ def test_as_a_user_who_may_not_patch_gets_kubectls_forbidden_and_nothing_is_writ
     forbidden = patch.stderr.strip().removeprefix("Error from server (Forbidden): ")
     assert forbidden == (f'routetables.gateway.solo.io "echo-routes" is forbidden: User "viewer" cannot patch '
                          f'resource "routetables" in API group "gateway.solo.io" in the namespace "{canary}"')
-    assert result.stderr.startswith("error: forbidden: context canary-e2e may not apply RouteTable ")
+    assert result.stderr.startswith("error: forbidden: context canary-e2e as viewer may not apply RouteTable ")
     assert f"({forbidden})" in result.stderr and result.stderr.count("\n") == 1
     assert routetable(control_plane, canary)["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
 

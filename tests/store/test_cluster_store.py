@@ -208,6 +208,11 @@ def test_impersonation_and_the_request_timeout_travel_with_every_request(api):
     assert request["header_values"]["impersonate-group"] == ["devs", "ops"]
     assert (request["headers"]["impersonate-user"], request["headers"]["impersonate-uid"]) == ("jane", "42")
     assert request["query"] == {"timeout": "5s"}  # as kubectl sends it, so the server bounds its work too
+    # A refusal names whose rights it is about.
+    api.answers[("GET", RT_PATH)] = (403, {"message": 'routetables.gateway.solo.io "echo-routes" is forbidden: '
+                                                     'User "jane" cannot get resource "routetables"'}, [])
+    with pytest.raises(ClusterError, match=r"^forbidden: context dev as jane may not get RouteTable echo/echo-routes"):
+        store.get(ROUTETABLE, "echo", "echo-routes")
 
 
 def test_a_server_that_does_not_answer_is_a_timeout_naming_the_flag(tmp_path, monkeypatch):
