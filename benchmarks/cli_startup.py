@@ -1,13 +1,18 @@
 """Times `kubectl canary` as whole processes: the median wall time of N runs of each path that must stay
 fast (help, and every --files or client dry-run path, none of which imports the kubernetes client),
-next to `python -c pass` and `import kubernetes.client` for scale. Prints a table; asserts nothing.
+next to `python -c pass` and `import kubernetes.client` for scale. Then, when the e2e tools are built,
+against a real local kube-apiserver: `kubectl canary shift` next to `kubectl patch` making the same
+change, and `kubectl canary status` next to `kubectl get -o yaml`, both through kubectl, runs
+interleaved, with the ratio (the issue's target: within 3x). Prints tables; asserts nothing.
 
-    .venv/bin/python benchmarks/cli_startup.py [--runs N]
+    .venv/bin/python benchmarks/cli_startup.py [--runs N] [--cluster-runs N]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
 import statistics
 import subprocess
@@ -36,10 +41,55 @@ def timed(command: list[str], runs: int) -> tuple[float, float]:
     return statistics.median(wall), statistics.median(cpu)
 
 
+def cluster_ratios(runs: int) -> None:
+    """kubectl canary next to kubectl doing the same work on one local control plane; runs alternate."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from e2e import tools
+    from e2e.controlplane import ControlPlane
+
+    if tools.missing():
+        print("\ncluster comparison skipped: the e2e tools are not built (make tools)")
+        return
+    with ControlPlane() as cp:
+        cp.install_crds([tools.gloo_crds_dir()])
+        kubectl = str(tools.tool("kubectl"))
+        env = {**os.environ, "KUBECONFIG": str(cp.kubeconfig), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+
+        def run(*args: str) -> float:
+            start = time.perf_counter()
+            subprocess.run([kubectl, *args], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            return time.perf_counter() - start
+
+        ns = ["-n", "default"]
+        run("canary", "init", "echo", "--version", "v1", "--api-group", "example", *ns)
+        run("canary", "start", "echo", "--version", "v2", *ns)
+        run("canary", "shift", "echo", "--weight", "1", *ns)
+        pairs = {
+            "shift (one RouteTable write)": (
+                lambda i: run("canary", "shift", "echo", "--weight", str(2 + i % 50), *ns),
+                lambda i: run("patch", "routetable", "echo-routes", *ns, "--type=merge", "-p", json.dumps(
+                    {"metadata": {"annotations": {"kubectl-canary.io/weight": str(2 + i % 50)}}}))),
+            "status (read)": (lambda i: run("canary", "status", "echo", *ns),
+                              lambda i: run("get", "routetable", "echo-routes", *ns, "-o", "yaml")),
+            "--help": (lambda i: run("canary", "--help"), lambda i: run("--help")),
+        }
+        print(f"\nthrough kubectl, one local kube-apiserver (median of {runs} alternating runs)")
+        print(f"{'work':<30} {'kubectl canary':>15} {'kubectl':>9} {'ratio':>7}")
+        for name, (ours, theirs) in pairs.items():
+            mine, base = [], []
+            for i in range(runs):
+                mine.append(ours(i))
+                base.append(theirs(i))
+            m, b = statistics.median(mine), statistics.median(base)
+            print(f"{name:<30} {m * 1000:13.1f}ms {b * 1000:7.1f}ms {m / b:6.1f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=11)
-    runs = parser.parse_args().runs
+    parser.add_argument("--cluster-runs", type=int, default=8)
+    args = parser.parse_args()
+    runs = args.runs
     with tempfile.TemporaryDirectory(prefix="canary-bench-") as tmp:
         files = ["-n", "echo", "--files", tmp]
         subprocess.run([PLUGIN, "init", "echo", "--version", "v1", "--api-group", "example", *files], check=True,
@@ -59,6 +109,8 @@ def main() -> None:
     print(f"{'command (median of ' + str(runs) + ' runs)':<{width}}      wall       cpu")
     for name, (wall, cpu) in rows:
         print(f"{name:<{width}}   {wall * 1000:7.1f}ms {cpu * 1000:7.1f}ms")
+    if args.cluster_runs:
+        cluster_ratios(args.cluster_runs)
 
 
 if __name__ == "__main__":

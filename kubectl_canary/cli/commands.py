@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from kubectl_canary.cli.options import Env, Invocation, common_options, invocation
+from kubectl_canary.cli.options import Env, Invocation, common_options, complete_services, invocation
 from kubectl_canary.cli.output import flush_warnings, note, outcome_line, render, render_objects, resource
 from kubectl_canary.core import names
 from kubectl_canary.core.datapath import unreadable
@@ -103,7 +103,7 @@ def _checked(service: str, version: str | None = None, api_group: str | None = N
 
 
 @cli.command()
-@click.argument("service")
+@click.argument("service", shell_complete=complete_services)
 @click.option("--version", "version", required=True, help="The version to run, e.g. v1 (Deployment S-V).")
 @click.option("--image", help=f"Container image (default: the existing Deployment's, else {names.DEFAULT_IMAGE}).")
 @click.option("--port", type=click.IntRange(1, 65535),
@@ -111,7 +111,7 @@ def _checked(service: str, version: str | None = None, api_group: str | None = N
 @click.option("--replicas", type=click.IntRange(min=0), help="Replicas (default: the existing Deployment's, else 1).")
 @click.option("--api-group", help="apiGroup label of the RouteTable (default: set by the webhook).")
 @click.option("--prefix", help="Route prefix (default: /SERVICE).")
-@common_options()
+@common_options(writes=True)
 def init(service: str, version: str, image: str | None, port: int | None, replicas: int | None, api_group: str | None,
          prefix: str | None, **common: Any) -> None:
     """Create SERVICE at --version: Service, Deployment, Upstream and RouteTable (phase stable)."""
@@ -124,13 +124,13 @@ def init(service: str, version: str, image: str | None, port: int | None, replic
 
 
 @cli.command()
-@click.argument("service")
+@click.argument("service", shell_complete=complete_services)
 @click.option("--version", "version", required=True, help="The canary version, e.g. v2.")
 @click.option("--image", help="Container image (default: the primary's).")
 @click.option("--header", "headers", multiple=True, metavar="NAME=VALUE",
               help="Header that routes a request to the canary (repeatable; default stage=canary).")
 @click.option("--no-route", is_flag=True, help="Only deploy the canary; add no route to it yet.")
-@common_options()
+@common_options(writes=True)
 def start(service: str, version: str, image: str | None, headers: tuple[str, ...], no_route: bool,
           **common: Any) -> None:
     """Deploy --version as the canary and route header-matched requests to it (phase header)."""
@@ -144,10 +144,10 @@ def start(service: str, version: str, image: str | None, headers: tuple[str, ...
 
 
 @cli.command()
-@click.argument("service")
+@click.argument("service", shell_complete=complete_services)
 @click.option("--weight", type=click.IntRange(0, 100), required=True,
               help="The canary's share (0..100) of the requests without the header.")
-@common_options()
+@common_options(writes=True)
 def shift(service: str, weight: int, **common: Any) -> None:
     """Send --weight percent of the traffic to the canary (phase weighted; 0 returns to phase header)."""
     _checked(service)
@@ -162,10 +162,10 @@ drain_option = click.option(
 
 
 @cli.command()
-@click.argument("service")
+@click.argument("service", shell_complete=complete_services)
 @click.option("--keep-old", is_flag=True, help="Keep the old primary's Deployment (without traffic).")
 @drain_option
-@common_options()
+@common_options(writes=True)
 def finish(service: str, keep_old: bool, drain_delay: float, **common: Any) -> None:
     """Make the canary the primary (all traffic), then delete the old primary's Deployment."""
     _checked(service)
@@ -175,10 +175,10 @@ def finish(service: str, keep_old: bool, drain_delay: float, **common: Any) -> N
 
 
 @cli.command()
-@click.argument("service")
+@click.argument("service", shell_complete=complete_services)
 @click.option("--delete-canary", is_flag=True, help="Also delete the canary's Deployment.")
 @drain_option
-@common_options()
+@common_options(writes=True)
 def abort(service: str, delete_canary: bool, drain_delay: float, **common: Any) -> None:
     """Send all traffic back to the primary; keep the canary's Deployment unless --delete-canary."""
     _checked(service)
@@ -211,7 +211,7 @@ def _status_text(inv: Invocation, service: str) -> tuple[str, bool]:
 
 
 @cli.command()
-@click.argument("service")
+@click.argument("service", shell_complete=complete_services)
 @click.option("-w", "--watch", is_flag=True, help="Redraw whenever the status changes, until interrupted.")
 @common_options(outputs=("table", "yaml", "json"))
 def status(service: str, watch: bool, **common: Any) -> None:
@@ -229,7 +229,7 @@ def status(service: str, watch: bool, **common: Any) -> None:
         if not healthy:
             click.get_current_context().exit(1)
         return
-    # Polling (every env.watch_interval seconds) works the same on a cluster and on a directory.
+    # Between draws: a cluster's watch API wakes this at a change; a directory is polled (env.wait).
     shown: str | None = None
     try:
         while True:
@@ -243,7 +243,7 @@ def status(service: str, watch: bool, **common: Any) -> None:
                     click.echo("---" if inv.output == "yaml" else "")
                 click.echo(text)
                 shown = text
-            env.sleep(env.watch_interval)
+            env.wait(inv.store, inv.namespace, service)
     except KeyboardInterrupt:
         return
 

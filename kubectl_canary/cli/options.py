@@ -1,15 +1,17 @@
-"""The flags every command takes (SPEC 2), and the context object that opens the store.
+"""The flags every command takes (SPEC 2 and kubectl's connection flags), and the context object that
+opens the store.
 
 `Env` is click's context object: tests replace `store_factory` (for a `MemoryStore`) and `sleep` (to
 drive `status --watch`). The default factory opens a `DirectoryStore` for `--files` and otherwise a
-`ClusterStore`, importing the cluster module (and so the kubernetes client) only then.
+`ClusterStore`, importing the cluster module (and so the kubernetes client) only then. The connection
+flags are kubectl's (cli-runtime's ConfigFlags), with its names, help and `--request-timeout` syntax.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +19,18 @@ import click
 
 from kubectl_canary.core.errors import UsageError
 from kubectl_canary.store import DryRun, Store
+from kubectl_canary.store.kubeconfig import Connection
 
 
 @dataclass(frozen=True)
 class StoreOptions:
-    """What selects a store: a directory, or a kubeconfig and context."""
+    """What selects a store: a directory, or kubectl's connection flags; and how a cluster store writes."""
 
     files: Path | None = None
-    kubeconfig: str | None = None
-    context: str | None = None
+    connection: Connection = field(default_factory=Connection)
     namespace: str | None = None
     create: bool = False
+    force_conflicts: bool = False
 
 
 def open_store(options: StoreOptions) -> Store:
@@ -38,16 +41,82 @@ def open_store(options: StoreOptions) -> Store:
         return DirectoryStore(options.files, options.namespace or "default", create=options.create)
     from kubectl_canary.store.cluster import ClusterStore
 
-    return ClusterStore(options.kubeconfig, options.context)
+    return ClusterStore(options.connection, force_conflicts=options.force_conflicts)
+
+
+class Duration(click.ParamType[float, Any]):
+    """kubectl's `--request-timeout`: whole seconds (`30`), or a Go duration (`1s`, `2m`, `1m30s`); 0 is none."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        text = str(value).strip()
+        if text.isdigit():
+            return float(text)
+        import durationpy  # small; only when the flag is given
+
+        try:
+            seconds = float(durationpy.from_str(text).total_seconds())
+        except Exception:  # durationpy raises a bare Exception for bad input
+            seconds = -1.0
+        if seconds < 0:
+            self.fail(f"{value!r}: a timeout is whole seconds or a number with a unit (e.g. 1s | 2m | 3h)", param, ctx)
+        return seconds
+
+
+# Completion callbacks import the completion module only when completing (it costs every run otherwise).
+def _namespaces(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from kubectl_canary.cli.completion import namespaces
+
+    return namespaces(ctx, param, incomplete)
+
+
+def complete_services(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from kubectl_canary.cli.completion import services
+
+    return services(ctx, param, incomplete)
+
+
+# kubectl's connection flags (cli-runtime ConfigFlags), in its order and with its help texts.
+CONNECTION_OPTIONS = [
+    click.option("--kubeconfig", help="Path to the kubeconfig file to use for CLI requests (default $KUBECONFIG)."),
+    click.option("--context", help="The name of the kubeconfig context to use."),
+    click.option("--cluster", help="The name of the kubeconfig cluster to use."),
+    click.option("--user", help="The name of the kubeconfig user to use."),
+    click.option("-s", "--server", help="The address and port of the Kubernetes API server."),
+    click.option("--token", help="Bearer token for authentication to the API server."),
+    click.option("--as", "as_user", metavar="USER", help="Username to impersonate for the operation."),
+    click.option("--as-group", "as_groups", multiple=True, metavar="GROUP",
+                 help="Group to impersonate for the operation (repeatable)."),
+    click.option("--as-uid", metavar="UID", help="UID to impersonate for the operation."),
+    click.option("--certificate-authority", metavar="PATH", help="Path to a cert file for the certificate authority."),
+    click.option("--client-certificate", metavar="PATH", help="Path to a client certificate file for TLS."),
+    click.option("--client-key", metavar="PATH", help="Path to a client key file for TLS."),
+    click.option("--insecure-skip-tls-verify", is_flag=True,
+                 help="Do not check the server's certificate. This makes your HTTPS connections insecure."),
+    click.option("--tls-server-name", help="Server name to use for server certificate validation."),
+    click.option("--request-timeout", type=Duration(), metavar="DURATION",
+                 help="How long to wait for a single server request (e.g. 1s, 2m, 3h; 0: no limit; default 30s)."),
+    click.option("--cache-dir", metavar="DIR", help="Accepted as kubectl does; kubectl-canary caches nothing."),
+]
 
 
 @dataclass
 class Env:
-    """click's context object: how to open a store, and how `--watch` waits between polls."""
+    """click's context object: how to open a store, and how `--watch` waits between two reads."""
 
     store_factory: Callable[[StoreOptions], Store] = open_store
     sleep: Callable[[float], None] = time.sleep
     watch_interval: float = 2.0
+    # A watch that sees no change still ends after this long, so what it does not cover (policies) refreshes.
+    watch_timeout: float = 30.0
+
+    def wait(self, store: Store, namespace: str, service: str) -> None:
+        """Until the store reports a change (a cluster's watch API); else, or if the watch failed, one poll interval."""
+        if not store.wait_for_change(namespace, service, self.watch_timeout):
+            self.sleep(self.watch_interval)
 
 
 @dataclass(frozen=True)
@@ -60,12 +129,14 @@ class Invocation:
     output: str | None
 
 
-def common_options(outputs: tuple[str, ...] = ("yaml", "json")) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Add `-n`, `--context`, `--kubeconfig`, `--files`, `--dry-run` and `-o` to a command."""
+def common_options(
+    outputs: tuple[str, ...] = ("yaml", "json"), writes: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add `-n`, kubectl's connection flags, `--files`, `--dry-run`, `-o` and (for writes) `--force-conflicts`."""
     options = [
-        click.option("-n", "--namespace", help="Namespace of the service (default: the context's, else default)."),
-        click.option("--context", help="The kubeconfig context to use (as kubectl)."),
-        click.option("--kubeconfig", help="Path to the kubeconfig file (as kubectl; default $KUBECONFIG)."),
+        click.option("-n", "--namespace", shell_complete=_namespaces,
+                     help="Namespace of the service (default: the context's, else default)."),
+        *CONNECTION_OPTIONS,
         click.option(
             "--files",
             type=click.Path(file_okay=False, path_type=Path),
@@ -82,6 +153,11 @@ def common_options(outputs: tuple[str, ...] = ("yaml", "json")) -> Callable[[Cal
             "-o", "--output", type=click.Choice(list(outputs)), help="Print the objects (or the status) in this format."
         ),
     ]
+    if writes:
+        options.append(click.option(
+            "--force-conflicts", is_flag=True,
+            help="Take over fields another field manager (e.g. a GitOps controller) owns, as kubectl apply does.",
+        ))
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         for option in reversed(options):
@@ -91,19 +167,27 @@ def common_options(outputs: tuple[str, ...] = ("yaml", "json")) -> Callable[[Cal
     return decorate
 
 
-def invocation(
-    namespace: str | None,
-    context: str | None,
-    kubeconfig: str | None,
-    files: Path | None,
-    dry_run: str,
-    output: str | None,
+def store_options(
+    namespace: str | None = None,
+    files: Path | None = None,
     create: bool = False,
+    force_conflicts: bool = False,
+    **flags: Any,
+) -> StoreOptions:
+    """The `StoreOptions` that a command's parsed flags name (UsageError for --files with a connection flag)."""
+    connection = Connection(**{**flags, "as_groups": tuple(flags.get("as_groups") or ())})
+    if files is not None and connection.given():
+        raise UsageError(f"--files reads and writes a directory; it cannot be combined with "
+                         f"{', '.join(connection.given())}")
+    return StoreOptions(files, connection, namespace, create, force_conflicts)
+
+
+def invocation(
+    namespace: str | None, files: Path | None, dry_run: str, output: str | None, **flags: Any
 ) -> Invocation:
     """Open the store the flags select and resolve the namespace (the context's default, as kubectl)."""
-    if files is not None and (context or kubeconfig):
-        raise UsageError("--files reads and writes a directory; it cannot be combined with --context or --kubeconfig")
+    options = store_options(namespace, files, **flags)
     env = click.get_current_context().find_object(Env) or Env()
-    store = env.store_factory(StoreOptions(files, kubeconfig, context, namespace, create))
+    store = env.store_factory(options)
     resolved: DryRun = "client" if dry_run == "client" else "server" if dry_run == "server" else "none"
     return Invocation(store, namespace or store.default_namespace, resolved, output)

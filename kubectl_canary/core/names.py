@@ -53,6 +53,12 @@ def routetable_name(service: str) -> str:
     return f"{service}-routes"
 
 
+def service_of(routetable: str) -> str | None:
+    """The service whose RouteTable is named `routetable` (`S-routes` -> `S`); None for any other name."""
+    service = routetable.removesuffix("-routes")
+    return service if service and service != routetable else None
+
+
 def default_prefix(service: str) -> str:
     """The route prefix a service gets unless told otherwise: `/S`."""
     return f"/{service}"

@@ -69,6 +69,10 @@ class Store(Protocol):
         """Where the objects live, for messages: `context kind-dev`, `directory ./gitops`."""
         ...
 
+    def wait_for_change(self, namespace: str, service: str, timeout: float) -> bool:
+        """Block until the service's objects change (at most `timeout` s); False at once if it cannot tell."""
+        ...
+
 
 def kind_of(ref: ObjectRef) -> Kind:
     """The `Kind` of `ref`, or a CanaryError naming a kind the tool does not handle."""

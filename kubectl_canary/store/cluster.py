@@ -2,43 +2,43 @@
 
 The kubernetes client is imported inside `ClusterStore` only (it costs about half a second), so
 `--help` and `--files` runs never load it. A `--dry-run=client` run against a cluster does: it reads
-the current objects to predict the result (deliberately; it still writes nothing). Configuration
-follows kubectl: `--kubeconfig`, else the `KUBECONFIG` paths merged (the first file to set a context,
-or the current context, wins), else `~/.kube/config`, else the in-cluster service account;
-`--context` picks a context, whose namespace is the default one. Requests are built from `Kind`
-(group, version, plural) and sent with `ApiClient.call_api`, which returns the raw response, so the
-`Warning` headers can be read (the generated API methods drop them). Writes are server-side apply
-(field manager `kubectl-canary`, force), `--dry-run=server` adds `dryRun=All`, and deletes propagate
-in the background. Listing a kind whose CRD is optional (CanaryPolicy) where the cluster does not
-serve it finds nothing.
+the current objects to predict the result (deliberately; it still writes nothing). Which cluster, and
+as whom, follows kubectl's connection flags (`store.kubeconfig`); impersonation travels as
+`Impersonate-*` headers and `--request-timeout` bounds every request (and is sent as `timeout`, as
+kubectl does). Requests are built from `Kind` (group, version, plural) and sent with
+`ApiClient.call_api`, which returns the raw response, so the `Warning` headers can be read (the
+generated API methods drop them). Writes are server-side apply (field manager `kubectl-canary`)
+without force unless `--force-conflicts`: a field another manager owns is a conflict, reported as
+kubectl reports it (the manager, each field, the fix). `--dry-run=server` adds `dryRun=All`, and
+deletes propagate in the background. Listing a kind whose CRD is optional (CanaryPolicy) where the
+cluster does not serve it finds nothing. Each read keeps its resourceVersion, from which
+`wait_for_change` (`store.watch`) watches for `status --watch`.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
-import os
 import re
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
-
-import yaml
 
 from kubectl_canary.core import names
 from kubectl_canary.core.errors import CanaryError, ClusterError
 from kubectl_canary.core.kinds import CANARY_POLICY, VIRTUAL_SERVICE, Kind, Obj, ObjectRef
-from kubectl_canary.store import kind_of
+from kubectl_canary.store import kind_of, kubeconfig
+from kubectl_canary.store.kubeconfig import Connection
 
 APPLY_PATCH = "application/apply-patch+yaml"
-SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 # What RBAC calls each verb of the store, for the hint in a "forbidden" message.
 _RBAC_VERB = {"get": "get", "list": "list", "apply": "patch", "delete": "delete"}
 # `299 - "text"` (RFC 7234 warn-code, warn-agent, quoted warn-text, optional date); a header may hold several.
 _WARNING = re.compile(r'(\d{3})\s+(\S+)\s+"((?:[^"\\]|\\.)*)"(?:\s+"[^"]*")?')
 # RBAC refusals read `... is forbidden: User "x" cannot patch resource ...`; admission denials differ.
 _RBAC_DENIAL = re.compile(r'forbidden: (User|Group|ServiceAccount)? ?"[^"]*" cannot ')
+# A FieldManagerConflict cause: `conflict with "argocd-controller" using gateway.solo.io/v1`.
+_CONFLICT = re.compile(r'conflicts? with "([^"]+)"(?: using (\S+))?')
 # Kinds whose CRD a cluster may lack: listing them there finds none instead of failing.
 OPTIONAL_KINDS = (CANARY_POLICY, VIRTUAL_SERVICE)
 
@@ -61,79 +61,98 @@ def parse_warnings(values: Iterable[str]) -> list[str]:
     return found
 
 
-def _kubeconfig_paths(kubeconfig: str | None) -> list[Path]:
-    if kubeconfig:
-        path = Path(kubeconfig).expanduser()
-        if not path.is_file():
-            raise ClusterError(f"kubeconfig {kubeconfig} not found; pass an existing file to --kubeconfig")
-        return [path]
-    listed = os.environ.get("KUBECONFIG") or "~/.kube/config"
-    return [Path(p).expanduser() for p in listed.split(os.pathsep) if p and Path(p).expanduser().is_file()]
+def conflict_lines(body: Any) -> builtins.list[str]:
+    """One line per field another manager owns, from a 409 apply answer's `FieldManagerConflict` causes.
 
-
-def _read_kubeconfigs(paths: list[Path]) -> tuple[str | None, dict[str, Any]]:
-    """kubectl's merge rule for what this store needs: the first current-context, the first of each context."""
-    current: str | None = None
-    contexts: dict[str, Any] = {}
-    for path in paths:
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise ClusterError(f"cannot read kubeconfig {path}: {err}") from err
-        current = current or data.get("current-context") or None
-        for entry in data.get("contexts") or []:
-            if isinstance(entry, dict) and entry.get("name") not in contexts:
-                contexts[str(entry.get("name"))] = entry.get("context") or {}
-    return current, contexts
+    The server's cause reads `conflict with "argocd-controller" using gateway.solo.io/v1` for field
+    `.spec.routes`; this gives `.spec.routes: owned by "argocd-controller" (gateway.solo.io/v1)`.
+    """
+    details = body.get("details") if isinstance(body, dict) else None
+    causes = details.get("causes") if isinstance(details, dict) else None
+    lines = []
+    for cause in causes if isinstance(causes, builtins.list) else []:
+        if not isinstance(cause, dict) or cause.get("reason") != "FieldManagerConflict":
+            continue
+        match = _CONFLICT.search(str(cause.get("message") or ""))
+        owner = f'"{match.group(1)}"' if match else "another manager"
+        using = f" ({match.group(2)})" if match and match.group(2) else ""
+        lines.append(f"{cause.get('field') or '(unnamed field)'}: owned by {owner}{using}")
+    return lines
 
 
 class ClusterStore:
-    """A `Store` over the cluster of a kubeconfig context (or the in-cluster service account)."""
+    """A `Store` over the cluster that kubectl's connection flags select (or the in-cluster service account).
+
+    `force_conflicts` makes every apply take the fields other managers own, as `kubectl apply
+    --server-side --force-conflicts`; without it such a field is an error naming the manager.
+    """
 
     live = True
 
-    def __init__(self, kubeconfig: str | None = None, context: str | None = None, timeout: float = 30.0) -> None:
-        from kubernetes import client, config  # lazily: see the module docstring
+    def __init__(self, connection: Connection | None = None, force_conflicts: bool = False) -> None:
+        from kubernetes import client  # lazily: see the module docstring
+        from urllib3.util.retry import Retry
 
+        connection = connection or Connection()
+        resolved = kubeconfig.load(connection)
         self.warnings: builtins.list[str] = []
-        self.timeout = (min(timeout, 10.0), timeout)
-        configuration = client.Configuration()
-        paths = _kubeconfig_paths(kubeconfig)
-        if not paths and not context and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-            self.context = "in-cluster"
-            ns_file = SERVICE_ACCOUNT / "namespace"
-            self.default_namespace = ns_file.read_text().strip() if ns_file.is_file() else "default"
-        else:
-            if not paths:
-                raise ClusterError(
-                    "no kubeconfig found (KUBECONFIG, ~/.kube/config) and not running in a cluster; "
-                    "pass --kubeconfig, or use --files DIR to work on manifests"
-                )
-            current, contexts = _read_kubeconfigs(paths)
-            self.context = context or current or ""
-            if self.context not in contexts:
-                where = os.pathsep.join(str(p) for p in paths)
-                raise ClusterError(
-                    f"context {self.context!r} not found in kubeconfig {where}; pick one with --context"
-                    if self.context else f"kubeconfig {where} has no current context; pick one with --context"
-                )
-            self.default_namespace = str(contexts[self.context].get("namespace") or "default")
-            try:
-                config.load_kube_config(  # type: ignore[no-untyped-call]
-                    config_file=os.pathsep.join(str(p) for p in paths),
-                    context=self.context,
-                    client_configuration=configuration,
-                    persist_config=False,
-                )
-            except config.ConfigException as err:
-                raise ClusterError(f"cannot use context {self.context}: {err}") from err
-        configuration.retries = 2
+        self.context = resolved.context
+        self.default_namespace = resolved.namespace
+        self.force_conflicts = force_conflicts
+        self.impersonation = resolved.impersonation
+        # The resourceVersion of each last read, (plural, namespace, name or None for a list): where a watch starts.
+        self.versions: dict[tuple[str, str | None, str | None], str] = {}
+        limit = connection.request_timeout
+        # kubectl: no flag leaves requests unbounded; we keep a generous bound. 0 means none, as in kubectl.
+        self.timeout: tuple[float, float] | None = (10.0, 30.0) if limit is None else (limit, limit) if limit else None
+        self.server_timeout = [("timeout", f"{limit:g}s")] if limit else []
+        configuration = resolved.configuration
+        # Retry refused connections, never a request the server may have received and is working on:
+        # a retried timeout would wait --request-timeout more than once.
+        configuration.retries = Retry(total=2, read=0, redirect=0)
         self.api = client.ApiClient(configuration)
         self.api.user_agent = f"{names.MANAGER}/0.1.0"
 
     def describe(self) -> str:
         return f"context {self.context}"
+
+    def send(
+        self, verb: str, what: str, method: str, path: str, query: list[tuple[str, str]] | None = None,
+        body: Any = None, content_type: str = "application/json", timeout: tuple[float, float] | None = None,
+    ) -> Any:
+        """Send one request and return the client's response, unread (a watch streams it)."""
+        import urllib3
+        from kubernetes.client.exceptions import ApiException
+
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        try:
+            method, url, sent, body, post = self.api.param_serialize(
+                method, path, query_params=[*(query or []), *self.server_timeout], header_params=headers, body=body,
+                auth_settings=["BearerToken"],
+            )
+            # A header dict that can repeat a name: each --as-group is an Impersonate-Group header of its own.
+            outgoing = urllib3.HTTPHeaderDict(sent)
+            for name, value in self.impersonation:
+                outgoing.add(name, value)
+            return self.api.call_api(method, url, outgoing, body, post, _request_timeout=timeout or self.timeout)
+        except (urllib3.exceptions.HTTPError, ApiException, OSError) as err:
+            raise self._unreachable(err, verb, what) from err
+
+    def _unreachable(self, err: Exception, verb: str, what: str) -> ClusterError:
+        import urllib3
+
+        reason = getattr(err, "reason", None) or err
+        # urllib3 counts a refused connection (NewConnectionError) as a connect timeout; it is not one.
+        timed_out = isinstance(reason, urllib3.exceptions.TimeoutError | TimeoutError)
+        if timed_out and not isinstance(reason, urllib3.exceptions.NewConnectionError) and self.timeout:
+            return ClusterError(
+                f"the cluster of context {self.context} did not answer within {self.timeout[1]:g}s to {verb} "
+                f"{what}; check that the API server is up, or allow longer with --request-timeout"
+            )
+        return ClusterError(
+            f"cannot reach the cluster of context {self.context} to {verb} {what}: {reason}; "
+            "check that the cluster is running or choose another --context/--kubeconfig"
+        )
 
     def _request(
         self, verb: str, what: str, method: str, path: str, query: list[tuple[str, str]] | None = None,
@@ -141,27 +160,23 @@ class ClusterStore:
     ) -> tuple[int, Any]:
         """Send one request; return the status and the decoded body. Unreachable clusters raise ClusterError."""
         import urllib3
-        from kubernetes.client.exceptions import ApiException
 
-        headers = {"Accept": "application/json", "Content-Type": content_type}
+        response = self.send(verb, what, method, path, query, body, content_type)
         try:
-            request = self.api.param_serialize(
-                method, path, query_params=query or [], header_params=headers, body=body, auth_settings=["BearerToken"]
-            )
-            response = self.api.call_api(*request, _request_timeout=self.timeout)
-            data = response.read()  # type: ignore[no-untyped-call]
-        except (urllib3.exceptions.HTTPError, ApiException, OSError) as err:
-            reason = getattr(err, "reason", None) or err
-            raise ClusterError(
-                f"cannot reach the cluster of context {self.context} to {verb} {what}: {reason}; "
-                "check that the cluster is running or choose another --context/--kubeconfig"
-            ) from err
+            data = response.read()
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            raise self._unreachable(err, verb, what) from err
         self.warnings.extend(parse_warnings(response.headers.getlist("Warning")))
         try:
             decoded = json.loads(data) if data else {}
         except ValueError:
             decoded = {"message": data.decode("utf-8", "replace")}
         return response.status, decoded
+
+    def _as(self) -> str:
+        """` as USER`, when impersonating: whose rights a refusal is about."""
+        user = next((value for name, value in self.impersonation if name == "Impersonate-User"), None)
+        return f" as {user}" if user else ""
 
     def _refused(self, status: int, body: Any, verb: str, what: str, kind: Kind, namespace: str | None) -> CanaryError:
         """The domain error for an unsuccessful answer (the server's message is kept verbatim)."""
@@ -175,8 +190,17 @@ class ClusterStore:
             resource = f"{kind.plural}.{kind.group}" if kind.group else kind.plural
             scope = f"in namespace {namespace}" if namespace else "in all namespaces"
             return ClusterError(
-                f"forbidden: context {self.context} may not {verb} {what} ({message or 'no reason given'}); "
+                f"forbidden: context {self.context}{self._as()} may not {verb} {what} "
+                f"({message or 'no reason given'}); "
                 f"ask for RBAC permission to {_RBAC_VERB.get(verb, verb)} {resource} {scope}"
+            )
+        conflicts = conflict_lines(body) if status == 409 else []
+        if conflicts:
+            fields = "\n".join(f"  {line}" for line in conflicts)
+            return CanaryError(
+                f"cannot {verb} {what}: {len(conflicts)} field(s) already have another field manager:\n{fields}\n"
+                "re-run with --force-conflicts to take them over (the other manager may change them back on its "
+                "next sync), or make this change through that manager"
             )
         if status >= 500:
             return ClusterError(f"the cluster of context {self.context} failed to {verb} {what}: {status} {message}")
@@ -189,6 +213,7 @@ class ClusterStore:
             return None
         if status != 200:
             raise self._refused(status, body, "get", str(ref), kind, namespace)
+        self.versions[(kind.plural, namespace, name)] = str((body.get("metadata") or {}).get("resourceVersion") or "")
         obj: Obj = body
         return obj
 
@@ -206,19 +231,28 @@ class ClusterStore:
             )
         if status != 200:
             raise self._refused(status, body, "list", what, kind, namespace)
+        self.versions[(kind.plural, namespace, None)] = str((body.get("metadata") or {}).get("resourceVersion") or "")
         # List items carry no apiVersion/kind; give them theirs back so they read like any object.
         return [{"apiVersion": kind.api_version, "kind": kind.kind, **item} for item in body.get("items") or []]
 
     def apply(self, obj: Obj, dry_run: bool) -> Obj:
         ref = ObjectRef.of(obj)
         kind = kind_of(ref)
-        query = [("fieldManager", names.MANAGER), ("force", "true")] + ([("dryRun", "All")] if dry_run else [])
+        query = [("fieldManager", names.MANAGER)] + ([("force", "true")] if self.force_conflicts else [])
+        query += [("dryRun", "All")] if dry_run else []
         path = resource_path(kind, ref.namespace, ref.name)
         status, body = self._request("apply", str(ref), "PATCH", path, query, obj, APPLY_PATCH)
         if status not in (200, 201):
             raise self._refused(status, body, "apply", str(ref), kind, ref.namespace)
         stored: Obj = body
         return stored
+
+    def wait_for_change(self, namespace: str, service: str, timeout: float) -> bool:
+        """Block until the service's RouteTable or a Deployment of `namespace` changes (watch API), at most
+        `timeout` seconds; False when it could not watch (see `store.watch`)."""
+        from kubectl_canary.store.watch import wait_for_change
+
+        return wait_for_change(self, namespace, service, timeout)
 
     def delete(self, ref: ObjectRef, dry_run: bool) -> bool:
         kind = kind_of(ref)

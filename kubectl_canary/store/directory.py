@@ -91,6 +91,9 @@ class DirectoryStore:
     def describe(self) -> str:
         return f"directory {self.root}"
 
+    def wait_for_change(self, namespace: str, service: str, timeout: float) -> bool:
+        return False  # files have no watch API: `status --watch` polls the directory
+
     # Reading
 
     def _located(self) -> builtins.list[Located]:

@@ -50,6 +50,9 @@ class MemoryStore:
     def describe(self) -> str:
         return "memory store"
 
+    def wait_for_change(self, namespace: str, service: str, timeout: float) -> bool:
+        return False  # nothing to watch: `status --watch` polls (its sleep is the tests' to drive)
+
     def _call(self, verb: str, ref: ObjectRef | None) -> None:
         self.calls.append((verb, ref))
         if (verb, ref) in self.fail_on or (verb, None) in self.fail_on:

@@ -50,7 +50,7 @@ def test_an_admission_denial_reaches_the_user_verbatim(run, api, tmp_path):
     assert result.stderr == ("Warning: weight step above policy\n"
                              f"error: cannot apply RouteTable echo/echo-routes: {DENIAL}\n")
     patch = next(r for r in api.requests if r["method"] == "PATCH")
-    assert patch["query"] == {"fieldManager": "kubectl-canary", "force": "true"}
+    assert patch["query"] == {"fieldManager": "kubectl-canary"}
     assert patch["body"]["metadata"]["annotations"]["kubectl-canary.io/weight"] == "100"
 
 
@@ -106,3 +106,23 @@ def test_status_names_the_policies_of_the_cluster_or_says_it_cannot(run, api, tm
     assert result.stderr.startswith("Warning: cannot tell which CanaryPolicies govern namespace echo: forbidden: "
                                     "context kind-dev may not list canarypolicies")
     assert "Policy:      unknown" in run("status", "echo", *config).stdout
+
+
+def test_a_field_another_manager_owns_stops_shift_until_forced(run, api, tmp_path):
+    _weighted(api)
+    conflict = {"kind": "Status", "reason": "Conflict", "code": 409, "message": "Apply failed with 1 conflict",
+                "details": {"causes": [{"reason": "FieldManagerConflict", "field": ".spec.routes",
+                                        "message": 'conflict with "argocd-controller" using gateway.solo.io/v1'}]}}
+    api.answers[("PATCH", RT_PATH)] = (409, conflict, [])
+    config = ["--kubeconfig", str(tmp_path / "config")]
+    result = run("shift", "echo", "--weight", "60", *config)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: cannot apply RouteTable echo/echo-routes: 1 field(s) already have another field manager:",
+        '  .spec.routes: owned by "argocd-controller" (gateway.solo.io/v1)',
+        "re-run with --force-conflicts to take them over (the other manager may change them back on its next sync), "
+        "or make this change through that manager",
+    ]
+    api.answers[("PATCH", RT_PATH)] = (200, {"kind": "RouteTable", "metadata": {"name": "echo-routes"}}, [])
+    assert run("shift", "echo", "--weight", "60", "--force-conflicts", *config).exit_code == 0
+    assert api.requests[-1]["query"] == {"fieldManager": "kubectl-canary", "force": "true"}

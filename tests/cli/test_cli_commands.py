@@ -14,6 +14,7 @@ from kubectl_canary.core import names
 from kubectl_canary.core.errors import ClusterError
 from kubectl_canary.core.kinds import ObjectRef, annotations_of
 from kubectl_canary.core.routes import RouteState, recognise
+from kubectl_canary.store.kubeconfig import Connection
 from kubectl_canary.store.memory import MemoryStore
 
 from .conftest import objects_in, read_tree
@@ -188,11 +189,24 @@ def test_the_store_gets_the_flags_and_the_namespace_defaults_to_the_context(run)
         seen.append(options)
         return store
 
-    ok(run("shift", "echo", "--weight", "10", "--context", "kind-dev", "--kubeconfig", "/k", env=Env(factory)))
-    assert seen == [StoreOptions(None, "/k", "kind-dev", None, False)]
+    ok(run("shift", "echo", "--weight", "10", "--context", "kind-dev", "--kubeconfig", "/k", "--as", "jane",
+           "--as-group", "devs", "--as-group", "ops", "-s", "https://127.0.0.1:6443", "--request-timeout", "2s",
+           "--force-conflicts", env=Env(factory)))
+    connection = Connection(kubeconfig="/k", context="kind-dev", server="https://127.0.0.1:6443", as_user="jane",
+                            as_groups=("devs", "ops"), request_timeout=2.0)
+    assert seen == [StoreOptions(None, connection, None, False, force_conflicts=True)]
     assert rt_state(store).weight == 10
     ok(run("init", "echo", "--version", "v1", "-n", "other", env=Env(factory)))
     assert seen[-1].create is True and seen[-1].namespace == "other"
+
+
+# kubectl's ParseTimeout: whole seconds, else a Go duration; 0 is kubectl's "no timeout".
+@pytest.mark.parametrize(("flag", "seconds"),
+                         [("30", 30.0), ("0", 0.0), ("1m30s", 90.0), ("500ms", 0.5), ("2h", 7200.0)])
+def test_request_timeout_reads_like_kubectl(run, flag, seconds):
+    seen: list[StoreOptions] = []
+    ok(run("status", "echo", "--request-timeout", flag, env=Env(lambda o: seen.append(o) or memory())))
+    assert seen[0].connection.request_timeout == seconds
 
 
 # Dry runs and output formats
@@ -365,7 +379,12 @@ def test_list_shows_managed_services_in_one_or_all_namespaces(run, tmp_path):
         (["shift", "echo"], WEIGHTED, 2, "Missing option '--weight'"),
         (["finish", "echo", "--dry-run=maybe"], WEIGHTED, 2, "Invalid value for '--dry-run'"),
         (["status", "echo", "--files", "d", "--context", "x"], WEIGHTED, 2,
-         "error: --files reads and writes a directory; it cannot be combined with --context or --kubeconfig"),
+         "error: --files reads and writes a directory; it cannot be combined with --context"),
+        (["status", "echo", "--files", "d", "--as", "jane", "--token", "t"], WEIGHTED, 2,
+         "error: --files reads and writes a directory; it cannot be combined with --token, --as"),
+        (["status", "echo", "--request-timeout", "soon"], WEIGHTED, 2,
+         "Invalid value for '--request-timeout': 'soon': a timeout is whole seconds or a number with a unit"),
+        (["status", "echo", "--request-timeout", "-1s"], WEIGHTED, 2, "Invalid value for '--request-timeout'"),
     ],
 )
 def test_errors_exit_with_one_clear_line(run, args, store_state, code, message):

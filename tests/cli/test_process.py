@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from required import missing_tool
 
 BIN = Path(sys.executable).parent
 PLUGIN = BIN / "kubectl-canary"
@@ -60,7 +60,7 @@ def test_a_cluster_run_does_import_it(tmp_path):
 def test_kubectl_finds_the_plugin(tmp_path):
     kubectl = _kubectl()
     if kubectl is None:
-        pytest.skip("no kubectl on PATH or in ~/.cache/kubectl-canary: cannot show kubectl finding the plugin")
+        missing_tool("no kubectl on PATH or in ~/.cache/kubectl-canary: cannot show kubectl finding the plugin")
     # PATH holds only the plugin's directory and a link to kubectl, so no other plugin can shadow it.
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "kubectl").symlink_to(kubectl)
@@ -73,3 +73,13 @@ def test_kubectl_finds_the_plugin(tmp_path):
     assert helped.stdout.startswith("Usage: kubectl canary [OPTIONS] COMMAND")
     for command in ("init", "start", "shift", "finish", "abort", "status", "list"):
         assert f"  {command} " in helped.stdout
+
+
+def test_completion_lives_in_its_own_executable_and_loads_only_what_it_needs(tmp_path):
+    # A command's run never loads the completion module; completing a command name never loads the client.
+    assert "kubectl_canary.cli.completion" not in _imports("--help", cwd=tmp_path)
+    proc = subprocess.run([sys.executable, "-X", "importtime", str(BIN / "kubectl_complete-canary"), "sh"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.stdout.splitlines() == ["shift\tSend --weight percent of the traffic to...", ":4"]
+    modules = [line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")]
+    assert "kubectl_canary.cli.completion" in modules and _kubernetes(modules) == []

@@ -75,3 +75,12 @@ def test_annotation_names_are_under_the_plugin_prefix():
         "kubectl-canary.io/phase", "kubectl-canary.io/primary", "kubectl-canary.io/canary",
         "kubectl-canary.io/weight", "kubectl-canary.io/role",
     }
+
+
+@pytest.mark.parametrize(("routetable", "service"), [
+    ("echo-routes", "echo"), ("my-api-routes", "my-api"), ("echo", None), ("-routes", None), ("routes", None),
+])
+def test_service_of_inverts_routetable_name(routetable, service):
+    assert names.service_of(routetable) == service
+    if service is not None:
+        assert names.routetable_name(service) == routetable

@@ -1,7 +1,8 @@
 """Where the install files are, and their kustomize renderings as lists of objects (dicts).
 
 Used by the fast tests here and by tests/e2e/test_deploy.py. Rendering needs kubectl (its built-in
-kustomize): the system kubectl by default, else the one the e2e tools build.
+kustomize): the system kubectl by default, else the one the e2e tools build; without either the tests
+skip, and in CI (CI=true) they fail.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+from required import missing_tool
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -48,7 +49,7 @@ def kustomize(path: Path, kubectl: str | None = None) -> list[Obj]:
     """The objects `kubectl kustomize PATH` renders."""
     kubectl = kubectl or kubectl_binary()
     if kubectl is None:
-        pytest.skip("no kubectl (with built-in kustomize) on PATH and the e2e tools are not built")
+        missing_tool("no kubectl (with built-in kustomize) on PATH and the e2e tools are not built (make tools)")
     proc = subprocess.run([kubectl, "kustomize", str(path)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, f"kubectl kustomize {path} failed:\n{proc.stderr}"
     return load_all(proc.stdout)

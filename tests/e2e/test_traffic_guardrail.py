@@ -119,8 +119,9 @@ def test_the_seeds_upstream_port_routes_nothing_and_status_and_the_webhook_say_s
             "pods' port)") in shown.stdout, shown.stdout
     assert f"Upstream {namespace}/echo: Accepted" in shown.stdout  # what Gloo says, all the same
 
-    # Back to port 80: traffic flows again. Guarded, the seed's port is refused.
-    svc.canary("init", "--version", "v1", "--api-group", site.group)
+    # Back to port 80 (init takes the field back from the hand edit): traffic flows again. Guarded, the
+    # seed's port is refused.
+    svc.canary("init", "--version", "v1", "--api-group", site.group, "--force-conflicts")
     svc.wait_for({"v1"}, {"v1"})
     register(control_plane, webhook_process)
     refused = control_plane.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager", "hand-edit",

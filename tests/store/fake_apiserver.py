@@ -27,6 +27,8 @@ class FakeApiServer:
                 fake.requests.append({
                     "method": self.command, "path": url.path, "query": dict(parse_qsl(url.query)),
                     "headers": {k.lower(): v for k, v in self.headers.items()},
+                    # Every value of a header sent more than once (Impersonate-Group), in order.
+                    "header_values": {k.lower(): self.headers.get_all(k) for k in self.headers},
                     "body": json.loads(body) if body else None,
                 })
                 status, payload, headers = fake.answers.get((self.command, url.path), (404, {"message": "nf"}, []))

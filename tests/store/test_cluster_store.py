@@ -10,7 +10,8 @@ import pytest
 
 from kubectl_canary.core.errors import CanaryError, ClusterError
 from kubectl_canary.core.kinds import CANARY_POLICY, DEPLOYMENT, NAMESPACE, ROUTETABLE, SERVICE, ObjectRef
-from kubectl_canary.store.cluster import ClusterStore, parse_warnings, resource_path
+from kubectl_canary.store.cluster import ClusterStore, conflict_lines, parse_warnings, resource_path
+from kubectl_canary.store.kubeconfig import Connection
 
 from .fake_apiserver import FakeApiServer, kubeconfig
 
@@ -69,11 +70,13 @@ def test_get_sends_the_token_and_returns_the_object(api, store):
     assert (store.describe(), store.default_namespace) == ("context dev", "echo")
 
 
-@pytest.mark.parametrize(("dry_run", "query"), [
-    (False, {"fieldManager": "kubectl-canary", "force": "true"}),
-    (True, {"fieldManager": "kubectl-canary", "force": "true", "dryRun": "All"}),
+@pytest.mark.parametrize(("dry_run", "force", "query"), [
+    (False, False, {"fieldManager": "kubectl-canary"}),
+    (True, False, {"fieldManager": "kubectl-canary", "dryRun": "All"}),
+    (False, True, {"fieldManager": "kubectl-canary", "force": "true"}),
 ])
-def test_apply_is_a_server_side_apply_patch(api, store, dry_run, query):
+def test_apply_is_a_server_side_apply_patch_forced_only_when_asked(api, dry_run, force, query):
+    store = ClusterStore(force_conflicts=force)
     api.answers[("PATCH", RT_PATH)] = (200, {**RT, "status": {}}, [("Warning", '299 - "deprecated field"')])
     assert store.apply(RT, dry_run=dry_run)["status"] == {}
     request = api.requests[-1]
@@ -169,9 +172,11 @@ def test_kubeconfig_paths_merge_like_kubectl(tmp_path, monkeypatch):
     monkeypatch.setenv("KUBECONFIG", f"{first}:{tmp_path / 'missing'}:{second}")
     # The first file that sets current-context wins, as in kubectl.
     assert (ClusterStore().context, ClusterStore().default_namespace) == ("a", "team-a")
-    picked = ClusterStore(context="b")
+    picked = ClusterStore(Connection(context="b"))
     assert (picked.describe(), picked.default_namespace) == ("context b", "default")
-    assert ClusterStore(kubeconfig=str(second)).context == "b"
+    # Clusters merge by name as contexts do: both files call theirs "c", and the first file's wins.
+    assert picked.api.configuration.host == "http://127.0.0.1:1"
+    assert ClusterStore(Connection(kubeconfig=str(second))).context == "b"
 
 
 @pytest.mark.parametrize(
@@ -186,9 +191,113 @@ def test_kubeconfig_errors(tmp_path, monkeypatch, setup, message):
     (tmp_path / "config").write_text(kubeconfig("http://127.0.0.1:1"))
     setup(tmp_path, monkeypatch)
     with pytest.raises(ClusterError, match=message):
-        ClusterStore(context="nope" if "nope" in message else None)
+        ClusterStore(Connection(context="nope" if "nope" in message else None))
 
 
 def test_a_missing_kubeconfig_flag_file_is_named(tmp_path):
     with pytest.raises(ClusterError, match=r"kubeconfig .*/nothing not found; pass an existing file"):
-        ClusterStore(kubeconfig=str(tmp_path / "nothing"))
+        ClusterStore(Connection(kubeconfig=str(tmp_path / "nothing")))
+
+
+def test_impersonation_and_the_request_timeout_travel_with_every_request(api):
+    store = ClusterStore(Connection(as_user="jane", as_groups=("devs", "ops"), as_uid="42", request_timeout=5))
+    api.answers[("GET", RT_PATH)] = (200, RT, [])
+    store.get(ROUTETABLE, "echo", "echo-routes")
+    request = api.requests[-1]
+    # Each group is a header of its own: kube-apiserver does not split a comma-joined Impersonate-Group.
+    assert request["header_values"]["impersonate-group"] == ["devs", "ops"]
+    assert (request["headers"]["impersonate-user"], request["headers"]["impersonate-uid"]) == ("jane", "42")
+    assert request["query"] == {"timeout": "5s"}  # as kubectl sends it, so the server bounds its work too
+    # A refusal names whose rights it is about.
+    api.answers[("GET", RT_PATH)] = (403, {"message": 'routetables.gateway.solo.io "echo-routes" is forbidden: '
+                                                     'User "jane" cannot get resource "routetables"'}, [])
+    with pytest.raises(ClusterError, match=r"^forbidden: context dev as jane may not get RouteTable echo/echo-routes"):
+        store.get(ROUTETABLE, "echo", "echo-routes")
+
+
+def test_a_server_that_does_not_answer_is_a_timeout_naming_the_flag(tmp_path, monkeypatch):
+    # A loopback socket that accepts connections (the kernel's backlog) and never answers.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        (tmp_path / "config").write_text(kubeconfig(url, context="kind-dev", current="kind-dev"))
+        monkeypatch.setenv("KUBECONFIG", str(tmp_path / "config"))
+        with pytest.raises(ClusterError) as err:
+            ClusterStore(Connection(request_timeout=0.3)).get(ROUTETABLE, "echo", "echo-routes")
+    assert str(err.value) == (
+        "the cluster of context kind-dev did not answer within 0.3s to get RouteTable echo/echo-routes; "
+        "check that the API server is up, or allow longer with --request-timeout"
+    )
+
+
+def _conflict(*causes: tuple[str, str]) -> dict:
+    return {"kind": "Status", "status": "Failure", "reason": "Conflict", "code": 409,
+            "message": f"Apply failed with {len(causes)} conflict(s)",
+            "details": {"causes": [{"reason": "FieldManagerConflict", "message": m, "field": f} for m, f in causes]}}
+
+
+@pytest.mark.parametrize(
+    ("body", "lines"),
+    [
+        (_conflict(('conflict with "argocd-controller" using gateway.solo.io/v1', ".spec.routes")),
+         ['.spec.routes: owned by "argocd-controller" (gateway.solo.io/v1)']),
+        (_conflict(('conflict with "flux" using apps/v1', ".spec.replicas"),
+                   ('conflict with "kubectl-edit"', '.metadata.annotations.kubectl-canary.io/weight')),
+         ['.spec.replicas: owned by "flux" (apps/v1)', '.metadata.annotations.kubectl-canary.io/weight: owned by '
+                                                       '"kubectl-edit"']),
+        ({"kind": "Status", "reason": "Conflict", "message": "the object has been modified"}, []),
+        ({"details": {"causes": [{"reason": "FieldValueInvalid", "field": "spec"}]}}, []),
+        ("not a status", []),
+    ],
+)
+def test_conflict_lines(body, lines):
+    assert conflict_lines(body) == lines
+
+
+def test_an_apply_conflict_names_the_manager_each_field_and_the_fix(api, store):
+    api.answers[("PATCH", RT_PATH)] = (409, _conflict(
+        ('conflict with "argocd-controller" using gateway.solo.io/v1', ".spec.routes"),
+        ('conflict with "argocd-controller" using gateway.solo.io/v1', ".metadata.labels.apiGroup")), [])
+    with pytest.raises(CanaryError) as err:
+        store.apply(RT, dry_run=False)
+    assert str(err.value).splitlines() == [
+        "cannot apply RouteTable echo/echo-routes: 2 field(s) already have another field manager:",
+        '  .spec.routes: owned by "argocd-controller" (gateway.solo.io/v1)',
+        '  .metadata.labels.apiGroup: owned by "argocd-controller" (gateway.solo.io/v1)',
+        "re-run with --force-conflicts to take them over (the other manager may change them back on its next sync), "
+        "or make this change through that manager",
+    ]
+
+
+def test_a_server_and_token_alone_reach_the_cluster(api, tmp_path, monkeypatch):
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
+    api.answers[("GET", RT_PATH)] = (200, RT, [])
+    store = ClusterStore(Connection(server=api.url, token="sa-token"))
+    assert store.get(ROUTETABLE, "echo", "echo-routes") == RT
+    assert api.requests[-1]["headers"]["authorization"] == "Bearer sa-token"
+
+
+def test_waiting_for_a_change_watches_both_kinds_from_the_last_read(api, store):
+    api.answers[("GET", RT_PATH)] = (200, {**RT, "metadata": {**RT["metadata"], "resourceVersion": "41"}}, [])
+    deployments = "/apis/apps/v1/namespaces/echo/deployments"
+    api.answers[("GET", deployments)] = (200, {"metadata": {"resourceVersion": "42"}, "items": []}, [])
+    store.get(ROUTETABLE, "echo", "echo-routes")
+    store.list(DEPLOYMENT, "echo")
+    # Both collections now answer as a watch does: one event a line.
+    event = {"type": "MODIFIED", "object": {**RT, "metadata": {**RT["metadata"], "resourceVersion": "43"}}}
+    api.answers[("GET", "/apis/gateway.solo.io/v1/namespaces/echo/routetables")] = (200, event, [])
+    api.answers[("GET", deployments)] = (200, {"type": "ADDED", "object": {"metadata": {"name": "echo-v3"}}}, [])
+    assert store.wait_for_change("echo", "echo", timeout=5) is True
+    watches = {r["path"]: r["query"] for r in api.requests if r["query"].get("watch") == "true"}
+    assert watches["/apis/gateway.solo.io/v1/namespaces/echo/routetables"] == {
+        "watch": "true", "timeoutSeconds": "5", "fieldSelector": "metadata.name=echo-routes", "resourceVersion": "41"}
+    # The other watch may still be on its way when the first event wakes the caller.
+    if deployments in watches:
+        assert watches[deployments]["resourceVersion"] == "42"
+
+
+def test_a_watch_that_is_refused_says_so_so_the_caller_polls(api, store):
+    message = 'routetables.gateway.solo.io is forbidden: User "dev" cannot watch resource "routetables"'
+    api.answers[("GET", "/apis/gateway.solo.io/v1/namespaces/echo/routetables")] = (403, {"message": message}, [])
+    assert store.wait_for_change("echo", "echo", timeout=5) is False
