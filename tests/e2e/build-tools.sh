@@ -5,6 +5,7 @@
 #   $CACHE/helm-$HELM_VERSION/bin/helm
 #   $CACHE/gloo-$GLOO_VERSION/crds/*.yaml
 #   $CACHE/gloo-$GLOO_VERSION/bin/gloo      (the gloo control plane, projects/gloo/cmd)
+#   $CACHE/krew-$KREW_VERSION/bin/{krew,validate-krew-manifest}
 # CACHE is ${KUBECTL_CANARY_CACHE:-$HOME/.cache/kubectl-canary}. Whatever is
 # already there is reused, so a warm run only tests a few files.
 #
@@ -17,12 +18,14 @@ set -euo pipefail
 K8S_VERSION=v1.37.2
 HELM_VERSION=v3.22.0
 GLOO_VERSION=v1.22.1
+KREW_VERSION=v0.4.3
 
 CACHE=${KUBECTL_CANARY_CACHE:-$HOME/.cache/kubectl-canary}
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 K8S_DIR=$CACHE/k8s-$K8S_VERSION
 HELM_DIR=$CACHE/helm-$HELM_VERSION
 GLOO_DIR=$CACHE/gloo-$GLOO_VERSION
+KREW_DIR=$CACHE/krew-$KREW_VERSION
 SHARED_CRDS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)/shared/gloo-crds
 
 # name:git-blob of the Gloo CRDs the tests rely on (solo-io/gloo v1.22.1).
@@ -76,6 +79,9 @@ ETCD=$CACHE/etcd-$ev/bin/etcd
 HELM=$HELM_DIR/bin/helm
 GLOO_CRDS=$GLOO_DIR/crds
 GLOO=$GLOO_DIR/bin/gloo
+KREW_VERSION=$KREW_VERSION
+KREW=$KREW_DIR/bin/krew
+VALIDATE_KREW_MANIFEST=$KREW_DIR/bin/validate-krew-manifest
 EOF
 }
 
@@ -183,6 +189,18 @@ build_gloo() {
   mv -f "$GLOO_DIR/bin/cmd" "$GLOO_DIR/bin/gloo"
 }
 
+build_krew() {
+  log "krew $KREW_VERSION: building krew and validate-krew-manifest (sigs.k8s.io/krew)"
+  local tmp
+  mkdir -p "$KREW_DIR/bin"
+  tmp=$(mktemp -d "$KREW_DIR/.build.XXXXXX")
+  # `go install mod@version` builds in module mode with the module's own go.mod (and its replaces).
+  GOFLAGS=-buildvcs=false GOBIN=$tmp "$GO" install "sigs.k8s.io/krew/cmd/krew@$KREW_VERSION" \
+    "sigs.k8s.io/krew/cmd/validate-krew-manifest@$KREW_VERSION" || { rm -rf "$tmp"; die "go install krew failed"; }
+  mv -f "$tmp/krew" "$tmp/validate-krew-manifest" "$KREW_DIR/bin/"
+  rm -rf "$tmp"
+}
+
 # check_blobs DIR: every CRD the tests rely on is in DIR with the expected git blob hash.
 check_blobs() {
   local entry name want got
@@ -222,7 +240,8 @@ main() {
   flock 9
   ev=$(etcd_version)
   if [[ -x $K8S_DIR/bin/kube-apiserver && -x $K8S_DIR/bin/kubectl && -x $K8S_DIR/bin/kube-controller-manager && -x $CACHE/etcd-$ev/bin/etcd &&
-        -x $HELM_DIR/bin/helm && -f $GLOO_DIR/crds/gateway.solo.io_v1_RouteTable.yaml && -x $GLOO_DIR/bin/gloo ]]; then
+        -x $HELM_DIR/bin/helm && -f $GLOO_DIR/crds/gateway.solo.io_v1_RouteTable.yaml && -x $GLOO_DIR/bin/gloo &&
+        -x $KREW_DIR/bin/krew && -x $KREW_DIR/bin/validate-krew-manifest ]]; then
     log "all tools present in $CACHE"
     return
   fi
@@ -237,6 +256,7 @@ main() {
   [[ -x $HELM_DIR/bin/helm ]] || build_helm
   [[ -x $K8S_DIR/bin/kube-apiserver && -x $K8S_DIR/bin/kubectl && -x $K8S_DIR/bin/kube-controller-manager ]] || build_k8s
   [[ -x $GLOO_DIR/bin/gloo ]] || build_gloo
+  [[ -x $KREW_DIR/bin/krew && -x $KREW_DIR/bin/validate-krew-manifest ]] || build_krew
   log "done in $((SECONDS - start))s"
 }
 
