@@ -36,8 +36,6 @@ from webhook.review import BadRequest, Review, TooLarge, parse
 
 # kube-apiserver limits an object to about 3 MiB; an UPDATE's review carries two of them.
 MAX_BODY = 7 * 1024 * 1024
-# An oversized body is still read (and dropped) up to this much, so the client gets the 400.
-DRAIN_LIMIT = 64 * 1024 * 1024
 
 log = logging.getLogger("canary_webhook.requests")
 
@@ -50,17 +48,6 @@ def _error(status: int, message: str) -> Response:
     return _json({"error": message, "code": status}, status)
 
 
-def _drain(limit: int = DRAIN_LIMIT) -> None:
-    """Read and drop what is left of the body, so that the client, still sending, gets our answer
-    instead of a reset connection."""
-    left = limit
-    while left > 0:
-        chunk = request.stream.read(min(left, 1 << 20))
-        if not chunk:
-            return
-        left -= len(chunk)
-
-
 class Unreadable(BadRequest):
     """The body cannot be read to its end (a bad chunk size, a client gone mid-body): HTTP 400 (gunicorn
     then closes the connection: its parser cannot find where a next request would start)."""
@@ -69,13 +56,13 @@ class Unreadable(BadRequest):
 def read_body() -> bytes:
     """The request body, or TooLarge when it is over MAX_BODY, or Unreadable."""
     try:
+        # The rest of an oversized body is not read here: gunicorn drains it under a time limit after the
+        # answer (and closes the connection if it takes longer), so a slow sender cannot hold the thread.
         length = request.content_length
         if length is not None and length > MAX_BODY:
-            _drain()
             raise TooLarge(f"the body is {length} bytes, more than the {MAX_BODY} bytes allowed")
         body = request.stream.read(MAX_BODY + 1)
         if len(body) > MAX_BODY:
-            _drain()
             raise TooLarge(f"the body is more than the {MAX_BODY} bytes allowed")
         return body
     except (OSError, ValueError, HTTPException, ParseException) as err:
@@ -155,9 +142,11 @@ def create_app(
     mutators: Sequence[Mutator] = policy.MUTATORS,
     checks: Sequence[Check] = policy.CHECKS,
     enforcement: Enforcement = validation.configured_enforcement,
+    serving: Callable[[], str | None] = lambda: None,
 ) -> Flask:
     """The webhook app over `lookup`, deciding with `mutators`, `checks` and `enforcement` (by default the
-    webhook's own rules and platform policy, with `--enforcement` for the whole webhook)."""
+    webhook's own rules and platform policy, with `--enforcement` for the whole webhook). `serving` says
+    why the server should get no traffic now (it is shutting down), or None; /readyz is 503 then."""
     settings = settings or Settings()
     app = Flask("canary_webhook")
     metrics = Metrics()
@@ -229,6 +218,9 @@ def create_app(
 
     @app.get("/readyz")
     def readyz() -> Response:
+        why = serving()
+        if why:
+            return Response(f"{why}\n", status=503, mimetype="text/plain")
         if lookup.ready():
             return Response("ok\n", mimetype="text/plain")
         return Response("caches not synced yet\n", status=503, mimetype="text/plain")
