@@ -1,12 +1,13 @@
 """The Flask app: admission endpoints around the pure decisions, health, readiness and metrics.
 
 `POST /mutate` and `POST /validate` take an AdmissionReview v1 and answer one. The app never lets
-an error reach the caller as a 500 or a stack trace: a malformed body is a 400 saying what is wrong;
-a lookup that cannot reach the API server is a 503 (the webhook cannot decide, so the webhook
-configuration's failurePolicy does); a bug inside a decision fails safe: mutation admits the object
-unchanged with a warning, validation denies and points to the logs (with the request uid), except
-where validation would not have denied anyway (`--enforcement warn`, an UPDATE that leaves routing
-unchanged), which it admits with a warning. Logging and metrics never change the answer.
+an error reach the caller as a 500 or a stack trace: a malformed body is a 400 saying what is wrong
+(413 over MAX_BODY); a lookup that cannot reach the API server is a 503 (the webhook cannot decide,
+so the webhook configuration's failurePolicy does); a bug inside a decision fails closed: mutation and
+validation deny and point to the logs (with the request uid), except where validation would not have
+denied anyway (`--enforcement warn`, an UPDATE that leaves routing unchanged), which admits the object
+unchanged with a warning. Logging and metrics never change the answer. What is answered and logged
+is bounded whatever the request (`webhook.limits`).
 Each request is logged as one JSON line on stderr; a request that broke CanaryPolicy rules lists them
 under `violations` (policy, field, enforcement, message), Audit ones included (decision `audit`).
 Platform policy is part of the default rules (`webhook.policy.MUTATORS` and `CHECKS`).
@@ -22,20 +23,19 @@ from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, Response, request
+from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException
 
 from kubectl_canary.core.errors import ClusterError
-from webhook import mutation, policy, validation
+from webhook import limits, mutation, policy, validation
 from webhook.decision import WARN, Check, Context, Enforcement, Mutator, Settings, Verdict
 from webhook.lookup import Lookup, Memo
 from webhook.metrics import CONTENT_TYPE, Metrics
 from webhook.policy import PolicyProblem
-from webhook.review import BadRequest, Review, parse
+from webhook.review import BadRequest, Review, TooLarge, parse
 
 # kube-apiserver limits an object to about 3 MiB; an UPDATE's review carries two of them.
 MAX_BODY = 7 * 1024 * 1024
-# An oversized body is still read (and dropped) up to this much, so the client gets the 400.
-DRAIN_LIMIT = 64 * 1024 * 1024
 
 log = logging.getLogger("canary_webhook.requests")
 
@@ -48,28 +48,28 @@ def _error(status: int, message: str) -> Response:
     return _json({"error": message, "code": status}, status)
 
 
-def _drain(limit: int = DRAIN_LIMIT) -> None:
-    """Read and drop what is left of the body, so that the client, still sending, gets our answer
-    instead of a reset connection."""
-    left = limit
-    while left > 0:
-        chunk = request.stream.read(min(left, 1 << 20))
-        if not chunk:
-            return
-        left -= len(chunk)
+class Unreadable(BadRequest):
+    """The body cannot be read to its end (a bad chunk size, a client gone mid-body): HTTP 400 (gunicorn
+    then closes the connection: its parser cannot find where a next request would start)."""
 
 
 def read_body() -> bytes:
-    """The request body, or BadRequest when it is over MAX_BODY."""
-    length = request.content_length
-    if length is not None and length > MAX_BODY:
-        _drain()
-        raise BadRequest(f"the body is {length} bytes, more than the {MAX_BODY} bytes allowed")
-    body = request.stream.read(MAX_BODY + 1)
-    if len(body) > MAX_BODY:
-        _drain()
-        raise BadRequest(f"the body is more than the {MAX_BODY} bytes allowed")
-    return body
+    """The request body, or TooLarge when it is over MAX_BODY, or Unreadable."""
+    try:
+        # The rest of an oversized body is not read here: gunicorn drains it under a time limit after the
+        # answer (and closes the connection if it takes longer), so a slow sender cannot hold the thread.
+        length = request.content_length
+        if length is not None and length > MAX_BODY:
+            raise TooLarge(f"the body is {length} bytes, more than the {MAX_BODY} bytes allowed")
+        body = request.stream.read(MAX_BODY + 1)
+        if len(body) > MAX_BODY:
+            raise TooLarge(f"the body is more than the {MAX_BODY} bytes allowed")
+        return body
+    except (OSError, ValueError, HTTPException, ParseException) as err:
+        # gunicorn's chunk errors (InvalidChunkSize, ChunkMissingTerminator, ...) are ParseExceptions, its
+        # NoMoreData an OSError, werkzeug's ClientDisconnected an HTTPException. The details are the client's
+        # bytes: cut them.
+        raise Unreadable(f"the body cannot be read: {limits.clip(str(err) or type(err).__name__, 200)}") from err
 
 
 def _lenient(ctx: Context, enforcement: Enforcement) -> str | None:
@@ -87,23 +87,21 @@ def _lenient(ctx: Context, enforcement: Enforcement) -> str | None:
 
 
 def _failsafe(endpoint: str, ctx: Context, enforcement: Enforcement) -> Verdict:
-    """What a decision that crashed answers: mutation admits unchanged; validation denies, unless it would
-    not have denied anyway (`_lenient`), where it admits with a warning."""
-    uid = ctx.review.uid
-    if endpoint == "mutate":
-        return Verdict(
-            allowed=True, decision="error",
-            warnings=("canary-webhook could not mutate this object (internal error); admitted unchanged",),
-        )
+    """What a decision that crashed answers: a denial pointing to the logs, unless it would not have
+    denied anyway (`_lenient`), where it admits unchanged with a warning. Mutation fails closed too: an
+    object admitted unmutated would be stored without what the rules rely on (its apiGroup label)."""
+    uid = limits.clip(ctx.review.uid, 80)
+    doing = "mutating" if endpoint == "mutate" else "validating"
     why = _lenient(ctx, enforcement)
     if why is not None:
+        done = "unmutated" if endpoint == "mutate" else "unvalidated"
         return Verdict(
             allowed=True, decision="error",
-            warnings=(f"admitted unvalidated ({why}): canary-webhook internal error, see its logs for uid {uid}",),
+            warnings=(f"admitted {done} ({why}): canary-webhook internal error, see its logs for uid {uid}",),
         )
     return Verdict(
         allowed=False, decision="error",
-        message=f"canary-webhook failed while validating (internal error); see its logs for uid {uid}",
+        message=f"canary-webhook failed while {doing} (internal error); see its logs for uid {uid}",
     )
 
 
@@ -124,7 +122,8 @@ def _log_line(endpoint: str, review: Review | None, decision: str, started: floa
         )
     entry["durationMs"] = round((time.perf_counter() - started) * 1000, 3)
     entry.update({k: v for k, v in extra.items() if v})
-    log.info("%s %s", endpoint, decision, extra={"fields": entry})
+    # Every value is the client's to size (a 3 MB name): the line is bounded here (and again in logs).
+    log.info("%s %s", endpoint, decision, extra={"fields": limits.bounded(entry)})
 
 
 @contextmanager
@@ -143,9 +142,11 @@ def create_app(
     mutators: Sequence[Mutator] = policy.MUTATORS,
     checks: Sequence[Check] = policy.CHECKS,
     enforcement: Enforcement = validation.configured_enforcement,
+    serving: Callable[[], str | None] = lambda: None,
 ) -> Flask:
     """The webhook app over `lookup`, deciding with `mutators`, `checks` and `enforcement` (by default the
-    webhook's own rules and platform policy, with `--enforcement` for the whole webhook)."""
+    webhook's own rules and platform policy, with `--enforcement` for the whole webhook). `serving` says
+    why the server should get no traffic now (it is shutting down), or None; /readyz is 503 then."""
     settings = settings or Settings()
     app = Flask("canary_webhook")
     metrics = Metrics()
@@ -163,6 +164,7 @@ def create_app(
 
         def refuse(status: int, decision: str, message: str) -> Response:
             operation = review.operation if review else "unknown"
+            message = limits.clip(message)
             with _recording(endpoint):
                 metrics.observe(endpoint, operation, decision, time.perf_counter() - started)
                 _log_line(endpoint, review, decision, started, error=message)
@@ -171,8 +173,10 @@ def create_app(
         try:
             review = parse(read_body())
             verdict = decide(endpoint, review)
+        except TooLarge as err:
+            return refuse(err.status, "too-large", str(err))
         except BadRequest as err:
-            return refuse(400, "bad-request", str(err))
+            return refuse(err.status, "bad-request", str(err))
         except ClusterError as err:
             return refuse(503, "unavailable", f"cannot decide: {err}")
         answer = _json(verdict.to_response(review.uid))
@@ -214,6 +218,9 @@ def create_app(
 
     @app.get("/readyz")
     def readyz() -> Response:
+        why = serving()
+        if why:
+            return Response(f"{why}\n", status=503, mimetype="text/plain")
         if lookup.ready():
             return Response("ok\n", mimetype="text/plain")
         return Response("caches not synced yet\n", status=503, mimetype="text/plain")

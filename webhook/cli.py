@@ -95,7 +95,9 @@ def _app_factory(kubeconfig: str | None, state: StateLookup | None, settings: Se
 
             lookup = InformerLookup(api_client(kubeconfig))
             lookup.start()
-        return create_app(lookup, settings)
+        from webhook.worker import SERVING
+
+        return create_app(lookup, settings, serving=SERVING.not_ready)
 
     return make_app
 

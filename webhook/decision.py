@@ -16,6 +16,7 @@ from typing import Any, Final
 from kubectl_canary.core import names
 from kubectl_canary.core.kinds import DEPLOYMENT, ROUTETABLE, UPSTREAM, Obj, labels_of
 from kubectl_canary.core.policy import Effective, Policy, Unreadable, governing, levels, read_policies
+from webhook import limits
 from webhook.lookup import Lookup, find_namespace
 from webhook.review import Review, response
 
@@ -24,7 +25,7 @@ WARN: Final = "warn"
 ENFORCEMENTS: Final = (ENFORCE, WARN)
 # A denial lists every problem, but a RouteTable of a thousand broken routes should not produce a
 # message of a thousand lines: the first ones say what is wrong, and the count says how much.
-MAX_LISTED: Final = 20
+MAX_LISTED: Final = limits.MAX_LISTED
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,17 @@ class Context:
         found = meta.get("namespace") if isinstance(meta, dict) else None
         return str(found or self.review.namespace or "")
 
+    @cached_property
+    def too_deep(self) -> Problem | None:
+        """A denial for an object nested deeper than the rules can judge (`limits.MAX_DEPTH`), or None.
+        Checked before any rule runs: copying, diffing or comparing such an object would recurse too far."""
+        for which, obj in (("object", self.review.obj), ("oldObject", self.review.old)):
+            where = limits.too_deep(obj) if obj is not None else None
+            if where is not None:
+                return Problem("too-deep", f"{which} nests more than {limits.MAX_DEPTH} levels deep (at {where}); "
+                                           "canary-webhook cannot judge it: flatten that field")
+        return None
+
     # Computed once per request (mutators and checks ask for them again and again); a frozen dataclass
     # without slots still has the instance __dict__ that cached_property writes to.
     @cached_property
@@ -178,13 +190,13 @@ class Verdict:
 
 
 def denial_message(problems: Sequence[Problem]) -> str:
-    """All problems in one message: `N problems: A; B; ...` (the first MAX_LISTED of them)."""
-    messages = [p.message for p in problems]
-    if len(messages) == 1:
+    """All problems in one message: `N problems: A; B; ...; and 980 more` (the first MAX_LISTED of them,
+    each cut to `limits.MAX_MESSAGE` characters, so the message is bounded whatever the object)."""
+    messages = [limits.clip(p.message) for p in problems[:MAX_LISTED]]
+    if len(problems) == 1:
         return messages[0]
-    listed = "; ".join(messages[:MAX_LISTED])
-    more = f"; and {len(messages) - MAX_LISTED} more" if len(messages) > MAX_LISTED else ""
-    return f"{len(messages)} problems: {listed}{more}"
+    more = len(problems) - MAX_LISTED
+    return f"{len(problems):,} problems: " + "; ".join(messages + ([f"and {more:,} more"] if more > 0 else []))
 
 
 def unique(problems: Iterable[Problem]) -> list[Problem]:

@@ -2,7 +2,9 @@
 
 Every record becomes `{"time", "level", "logger", "message"}`, plus `error` with the traceback when
 there is one; the app logs each request with `extra={"fields": {...}}` (uid, kind, namespace, name,
-operation, decision, duration), which are added at the top level.
+operation, decision, duration), which are added at the top level. A line is at most
+`limits.MAX_LOG_LINE` characters whatever a request carried: fields are cut (`limits.bounded`), a
+traceback keeps its end (where the error is), and a line still too long keeps only its first fields.
 """
 
 from __future__ import annotations
@@ -13,6 +15,12 @@ import logging
 import sys
 from typing import Any
 
+from webhook import limits
+
+# The fields a line too long is cut down to.
+_CORE = ("time", "level", "logger", "message", "endpoint", "decision", "uid", "kind", "namespace", "name",
+         "operation", "durationMs")
+
 
 class JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -21,13 +29,19 @@ class JsonLines(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
         }
-        entry["message"] = record.getMessage()
+        entry["message"] = limits.bounded(record.getMessage())
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
-            entry.update(fields)
+            entry.update(limits.bounded(fields))
         if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry, separators=(",", ":"), default=str)
+            trace = self.formatException(record.exc_info)
+            half = limits.MAX_LOG_LINE // 4
+            entry["error"] = trace if len(trace) <= 2 * half else f"{trace[:half]}\n…\n{trace[-half:]}"
+        line = json.dumps(entry, separators=(",", ":"), default=str)
+        if len(line) > limits.MAX_LOG_LINE:
+            core = {k: limits.bounded(v, 0) for k, v in entry.items() if k in _CORE}
+            line = json.dumps({**core, "truncated": len(line)}, separators=(",", ":"), default=str)
+        return line
 
 
 def setup(level: int = logging.INFO) -> None:

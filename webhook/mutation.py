@@ -29,14 +29,16 @@ from kubectl_canary.core.routetable import (
     route_action,
     route_label,
     routes,
-    show_weights,
     weight_of,
 )
-from webhook.decision import Change, Context, Mutator, Verdict
+from webhook.decision import WARN, Change, Context, Mutator, Verdict
+from webhook.limits import show_numbers
 from webhook.lookup import find_namespace
 from webhook.review import short
 
 TOTAL = 100
+# Gloo's weights are uint32 (the RouteTable schema's maximum); the mutating webhook sees them unchecked.
+MAX_WEIGHT = 2**32 - 1
 
 
 def largest_remainder(weights: Sequence[int], total: int = TOTAL) -> list[int]:
@@ -56,8 +58,9 @@ def largest_remainder(weights: Sequence[int], total: int = TOTAL) -> list[int]:
 
 
 def normalised(weights: Sequence[int | None]) -> tuple[list[int], str] | None:
-    """New weights for a `multi` and how they were made (`filled` or `normalised`), or None to leave it."""
-    if not weights or any(w is not None and w < 0 for w in weights):
+    """New weights for a `multi` and how they were made (`filled` or `normalised`), or None to leave it
+    (no weights, a negative one, or one over Gloo's uint32 maximum: validation names those)."""
+    if not weights or any(w is not None and not 0 <= w <= MAX_WEIGHT for w in weights):
         return None
     values = [w or 0 for w in weights]
     total = sum(values)
@@ -74,9 +77,11 @@ def normalised(weights: Sequence[int | None]) -> tuple[list[int], str] | None:
 
 def mutate_weights(ctx: Context, rt: Obj) -> list[Change]:
     """Make every `multi` of the RouteTable total 100 (see the module docstring)."""
-    # An UPDATE that leaves spec alone (a status or label write) is not a routing change: its
-    # routes are neither rewritten nor, by validation, judged.
-    if not ctx.is_routetable_write or ctx.spec_unchanged:
+    # An UPDATE that leaves the routing alone (a status or annotation write) is not a routing change: its
+    # routes are neither rewritten nor, by validation, judged. One that changes the apiGroup label (the
+    # user's, or the label mutator's just before) is judged, so it is normalised too.
+    old_label = labels_of(ctx.review.old or {}).get(names.API_GROUP)
+    if not ctx.is_routetable_write or (ctx.spec_unchanged and labels_of(rt).get(names.API_GROUP) == old_label):
         return []
     changes = []
     for route in routes(rt):
@@ -94,7 +99,7 @@ def mutate_weights(ctx: Context, rt: Obj) -> list[Change]:
         for entry, weight in zip(entries, after, strict=True):
             entry["weight"] = weight
         reason = "weights-filled" if how == "filled" else "weights-normalised"
-        text = f"route {route_label(route)}: weights {show_weights(before)} {how} to {show_weights(after)}"
+        text = f"route {route_label(route)}: weights {show_numbers(before)} {how} to {show_numbers(after)}"
         changes.append(Change(reason, short(text)))
     return changes
 
@@ -151,6 +156,13 @@ def mutate(ctx: Context, mutators: Sequence[Mutator] = MUTATORS) -> Verdict:
     obj = ctx.review.obj
     if not ctx.is_routetable_write or obj is None:
         return Verdict(allowed=True, decision="allowed")
+    deep = ctx.too_deep
+    if deep is not None:
+        # Not silently admitted unchanged: it would be stored without what validation relies on.
+        if ctx.settings.enforcement == WARN:
+            return Verdict(allowed=True, decision="warned", warnings=(f"admitted unmutated: {deep.message}",),
+                           problems=(deep,))
+        return Verdict(allowed=False, decision="denied", message=deep.message, problems=(deep,))
     mutated = copy.deepcopy(obj)
     changes = [change for mutator in mutators for change in mutator(ctx, mutated)]
     patch = tuple(jsonpatch.make_patch(obj, mutated).patch)

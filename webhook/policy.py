@@ -39,6 +39,7 @@ from kubectl_canary.core.policy import (
     steps_over,
     unphased,
 )
+from kubectl_canary.core.routetable import weighted_routes
 from webhook import mutation, validation
 from webhook.decision import Check, Context, Mutator, Problem
 from webhook.lookup import find_upstream, namespace_of
@@ -77,12 +78,21 @@ def _judged(ctx: Context) -> bool:
     return ctx.is_routetable_write and ctx.review.obj is not None and not ctx.routing_unchanged
 
 
+def _in_range(rt: Obj | None) -> bool:
+    """Whether every weight is one Gloo takes (a uint32): the traffic shares are computed in floats, and
+    a weight of 4,300 digits overflows them. The floor's check denies the others (`weights-range`)."""
+    return rt is not None and all(
+        w is None or 0 <= w <= mutation.MAX_WEIGHT for route in weighted_routes(rt) for w in route.weights)
+
+
 def _subjects(ctx: Context) -> Iterator[tuple[Effective, Obj, Obj | None]]:
     """(merged policies of one enforcement, new RouteTable, old RouteTable or None) for a judged request."""
-    if not _judged(ctx) or ctx.review.obj is None:
+    if not _judged(ctx) or ctx.review.obj is None or not _in_range(ctx.review.obj):
         return
     new = ctx.with_namespace(ctx.review.obj)
-    old = ctx.review.old if ctx.operation == "UPDATE" else None
+    old = ctx.review.old if ctx.operation == "UPDATE" and _in_range(ctx.review.old) else None
+    # Both read with the request's namespace, so that a reference without one resolves alike in both.
+    old = ctx.with_namespace(old) if old is not None else None
     for level in ctx.policy_levels:
         yield level, new, old
 

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from kubectl_canary.core.errors import InvalidObject
 from kubectl_canary.core.kinds import Obj
+from webhook import limits
 
 API_VERSION: Final = "admission.k8s.io/v1"
 KIND: Final = "AdmissionReview"
@@ -28,6 +29,14 @@ WARNING_MAX: Final = 256
 
 class BadRequest(InvalidObject):
     """The body is not an AdmissionReview v1 the webhook can answer: HTTP 400 with this message."""
+
+    status = 400
+
+
+class TooLarge(BadRequest):
+    """The body is over the size the webhook reads: HTTP 413."""
+
+    status = 413
 
 
 @dataclass(frozen=True)
@@ -90,8 +99,8 @@ def parse_document(doc: Any) -> Review:
         raise BadRequest("the body must be a JSON object (an AdmissionReview)")
     if doc.get("apiVersion") != API_VERSION or doc.get("kind") != KIND:
         raise BadRequest(
-            f"expected apiVersion {API_VERSION} kind {KIND}, got apiVersion {doc.get('apiVersion')!r} "
-            f"kind {doc.get('kind')!r} (set admissionReviewVersions: [v1] in the webhook configuration)"
+            f"expected apiVersion {API_VERSION} kind {KIND}, got apiVersion {limits.show(doc.get('apiVersion'))} "
+            f"kind {limits.show(doc.get('kind'))} (set admissionReviewVersions: [v1] in the webhook configuration)"
         )
     request = _field(doc, "request", dict, "")
     uid = _field(request, "uid", str, "request.")
@@ -102,7 +111,7 @@ def parse_document(doc: Any) -> Review:
         raise BadRequest("request.kind.group must be a string")
     operation = _field(request, "operation", str, "request.")
     if operation not in OPERATIONS:
-        raise BadRequest(f"request.operation must be one of {', '.join(OPERATIONS)}, got {operation!r}")
+        raise BadRequest(f"request.operation must be one of {', '.join(OPERATIONS)}, got {limits.show(operation)}")
     obj = _optional_object(request, "object", operation in ("CREATE", "UPDATE"), operation)
     old = _optional_object(request, "oldObject", operation in ("UPDATE", "DELETE"), operation)
     # CONNECT carries connect options, not the object; keep nothing of it.
@@ -125,7 +134,7 @@ def parse(body: bytes) -> Review:
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as err:
-        raise BadRequest(f"the body is not JSON: {err}") from err
+        raise BadRequest(f"the body is not JSON: {limits.clip(str(err))}") from err
     except RecursionError as err:
         # `[[[[...` deep enough exhausts the parser's stack: a malformed body, not a bug of ours.
         raise BadRequest("the body is not JSON the webhook reads: it is nested too deeply") from err
@@ -133,9 +142,9 @@ def parse(body: bytes) -> Review:
 
 
 def short(text: str, limit: int = WARNING_LIMIT) -> str:
-    """`text` on one line and cut to `limit` characters (with an ellipsis when cut)."""
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    """`text` on one line and cut to `limit` characters (with an ellipsis when cut); a huge word (a name)
+    is cut first, so that what follows it is still read."""
+    return limits.clip(text, limit, word=limit)
 
 
 def encode_patch(patch: Sequence[Mapping[str, Any]]) -> str:
@@ -156,7 +165,8 @@ def response(
     if allowed and patch:
         answer["patchType"] = "JSONPatch"
         answer["patch"] = encode_patch(patch)
-    found = [short(w, WARNING_MAX) for w in warnings]
+    # At most MAX_WARNINGS (kube-apiserver keeps about 4 kB of them), the rest counted in one more.
+    found = [short(w, WARNING_MAX) for w in limits.capped(list(warnings), limits.MAX_WARNINGS, "more warnings")]
     if found:
         answer["warnings"] = found
     return {"apiVersion": API_VERSION, "kind": KIND, "response": answer}

@@ -1,4 +1,4 @@
-"""Production serving: the Flask app under gunicorn (gthread workers, keep-alive, TLS 1.2+ only).
+"""Production serving: the Flask app under gunicorn (`webhook.worker.FrontWorker`, keep-alive, TLS 1.2+).
 
 TLS comes from `tls.crt`/`tls.key` in a directory. gunicorn asks its `ssl_context` hook for a
 context on every new connection; `CertReloader` answers with a cached context and rebuilds it
@@ -9,7 +9,13 @@ keeps the previous context until the files are consistent.
 The app is created in the worker, after gunicorn forks (no preload): the watch caches run threads,
 which do not survive a fork. One worker with several threads is the default: each worker holds its
 own caches and watch connections, the decisions are short and CPU-bound (the GIL serialises them
-anyway), and threads overlap the TLS and socket I/O. Scale out with replicas rather than workers.
+anyway), and threads overlap the socket I/O. Scale out with replicas rather than workers.
+
+The worker is gunicorn's gthread with a front stage (`webhook.worker`): TLS handshakes and whole
+requests are read in its event loop, so slow or idle clients hold no thread; excess reviews are shed
+with a 503 at once; SIGTERM drains (readiness fails, answers close their connections) before the
+in-flight requests finish. Timings that matter for a rollout: DRAIN_SECONDS (3) plus at most
+GRACEFUL_SECONDS (15) after SIGTERM, after the Deployment's 5 s preStop sleep: 20 s of its 30 s grace.
 """
 
 from __future__ import annotations
@@ -34,6 +40,11 @@ log = logging.getLogger("canary_webhook.server")
 # kube-apiserver's webhook client keeps idle connections for 90 s; holding ours longer means the
 # client, not the server, closes them, so a request never races a server-side close.
 KEEPALIVE_SECONDS = 120
+# gunicorn's master kills a worker this long after SIGTERM; the worker finishes in-flight requests
+# (each bounded by the worker's REQUEST_SECONDS and IO_SECONDS) and exits a second before.
+GRACEFUL_SECONDS = 15
+# Connections a worker holds (idle ones cost a file descriptor and a few kB, no thread).
+MAX_CONNECTIONS = 10_000
 
 
 def tls_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
@@ -114,9 +125,15 @@ def bind_address(host: str, port: int) -> str:
 
 
 def options(
-    host: str, port: int, cert_dir: Path, workers: int, threads: int, cleanup: Path | None = None
+    host: str, port: int, cert_dir: Path, workers: int, threads: int, cleanup: Path | None = None,
+    max_queued: int | None = None,
 ) -> dict[str, Any]:
-    """gunicorn settings for serving over TLS from `cert_dir` (and removing `cleanup` on exit)."""
+    """gunicorn settings for serving over TLS from `cert_dir` (and removing `cleanup` on exit); a worker
+    holds at most `max_queued` reviews waiting for a thread (and sheds earlier, see `webhook.worker`)."""
+    from webhook.worker import FrontWorker
+
+    if max_queued is not None:  # read by the workers, which gunicorn forks from this process
+        FrontWorker.max_queued = max_queued
     reloader = CertReloader(cert_dir)
     reloader.context()  # fail now, in the foreground, if the pair does not load at all
 
@@ -129,12 +146,13 @@ def options(
 
     found: dict[str, Any] = {
         "bind": [bind_address(host, port)],
-        "worker_class": "gthread",
+        "worker_class": "webhook.worker.FrontWorker",
         "workers": workers,
         "threads": threads,
+        "worker_connections": MAX_CONNECTIONS,
         "keepalive": KEEPALIVE_SECONDS,
         "timeout": 30,
-        "graceful_timeout": 10,
+        "graceful_timeout": GRACEFUL_SECONDS,
         "certfile": str(reloader.cert_file),
         "keyfile": str(reloader.key_file),
         "ssl_context": ssl_context,

@@ -19,7 +19,9 @@ weight again is denied, because by then no Deployment serves it.
 An UPDATE that leaves the routing unchanged (annotations, other labels, Gloo's status writes: the
 RouteTable CRD has no status subresource) only warns: a problem that was already there must not block a
 status write. Routing is `spec` and the `apiGroup` label, which picks the VirtualService that serves the
-routes: relabelling a RouteTable into another VirtualService is judged like a spec change.
+routes: relabelling a RouteTable into another VirtualService is judged like a spec change. Such an
+UPDATE is ratcheted (`webhook.ratchet`): a problem its `oldObject` already had only warns. An object
+nested too deeply to judge (`webhook.limits.MAX_DEPTH`) is denied saying so, before any check runs.
 
 Some problems are only recorded (a CanaryPolicy in Audit mode, `webhook.policy`): they reach the
 verdict, and so the logs and metrics, but neither deny nor warn; the decision is then `audit`.
@@ -34,9 +36,10 @@ from typing import Any
 from kubectl_canary.core import names
 from kubectl_canary.core.datapath import service_port_problem
 from kubectl_canary.core.kinds import Obj, ObjectRef
-from kubectl_canary.core.routetable import Destination, UpstreamRef, destinations, show_weights, weighted_routes
+from kubectl_canary.core.routetable import Destination, UpstreamRef, destinations, weighted_routes
 from webhook.decision import WARN as WARN_MODE
 from webhook.decision import Check, Context, Enforcement, Problem, Verdict, denial_message, unique
+from webhook.limits import show_numbers
 from webhook.lookup import (
     CachedOnly,
     Lookup,
@@ -48,6 +51,8 @@ from webhook.lookup import (
     serves,
     serving,
 )
+from webhook.mutation import MAX_WEIGHT
+from webhook.ratchet import ratcheted
 
 
 def kube_spec(upstream: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -181,11 +186,13 @@ def check_weights(ctx: Context) -> Iterator[Problem]:
     if not ctx.is_routetable_write or ctx.review.obj is None:
         return
     for route in weighted_routes(ctx.review.obj):
-        where, shown = f"route {route.route}", show_weights(route.weights)
+        where, shown = f"route {route.route}", show_numbers(route.weights)
         if not route.weights:
             yield Problem("weights-empty", f"{where}: multi has no destinations")
         elif any(w is not None and w < 0 for w in route.weights):
             yield Problem("weights-negative", f"{where}: weights {shown} include a negative one")
+        elif any(w is not None and w > MAX_WEIGHT for w in route.weights):
+            yield Problem("weights-range", f"{where}: weights {shown} include one over Gloo's maximum {MAX_WEIGHT}")
         elif route.total < 1:
             yield Problem("weights-zero", f"{where}: weights {shown} total 0; Gloo needs at least 1")
         elif route.total != 100:
@@ -267,9 +274,12 @@ def validate(
     ctx: Context, checks: Sequence[Check] = CHECKS, enforcement: Enforcement = configured_enforcement
 ) -> Verdict:
     """Run every check and combine what they found into one verdict (all problems at once)."""
-    problems = unique(p for check in checks for p in check(ctx))
-    if ctx.is_routetable_write and ctx.routing_unchanged:
+    deep = ctx.too_deep
+    problems = [deep] if deep is not None else unique(p for check in checks for p in check(ctx))
+    if ctx.is_routetable_write and deep is None and ctx.routing_unchanged:
         problems = [p.as_warning("not enforced (spec unchanged): ") if p.deny else p for p in problems]
+    elif deep is None:
+        problems = ratcheted(ctx, problems, checks)
     shown = [p for p in problems if not p.recorded_only]
     denying = [p for p in shown if p.deny]
     warnings = tuple(p.message for p in shown if not p.deny)

@@ -295,6 +295,30 @@ def test_a_policy_that_cannot_be_read_refuses_naming_it():
                                "platform team fixes it")
 
 
+def test_an_unreadable_policy_is_not_ratcheted_away():
+    # The old object "had" the problem too, but it is about the policy, not the object: still a denial.
+    old = routetable([single(dest("v1"))], labels={"apiGroup": "g"})
+    new = routetable([single(dest("v2"))], labels={"apiGroup": "g"})
+    verdict = decide(new, cpol("broken", maxWeightStep="ten"), old=old)
+    assert not verdict.allowed and verdict.message is not None
+    assert verdict.message.startswith("CanaryPolicy broken cannot be applied")
+
+
+def test_a_policy_problem_the_old_object_had_only_warns_on_an_update():
+    # A route outside the allowed prefixes that predates the policy does not block an UPDATE elsewhere;
+    # a new route outside them does.
+    policy = cpol("paths", prefixes=["/echo"])
+    old = routetable([single(dest("v1"), prefix="/x")], labels={"apiGroup": "g"})
+    fixed_elsewhere = routetable([single(dest("v1"), prefix="/x"), single(dest("v2"), prefix="/echo")],
+                                 labels={"apiGroup": "g"})
+    verdict = decide(fixed_elsewhere, policy, old=old)
+    assert verdict.allowed and verdict.warnings[0].startswith(
+        "not enforced (already there before this update): policy paths: route /x: path /x is outside")
+    worse = routetable([single(dest("v1"), prefix="/x"), single(dest("v2"), prefix="/y")], labels={"apiGroup": "g"})
+    verdict = decide(worse, policy, old=old)
+    assert not verdict.allowed and verdict.message is not None and "route /y" in verdict.message
+
+
 def test_writes_that_change_no_routing_are_not_judged_by_policy():
     # An annotation (or Gloo's status) on a RouteTable that broke a rule before the policy existed.
     old = routetable([single(dest("v1"), prefix="/x")], labels={"apiGroup": "g"})
@@ -410,11 +434,19 @@ def test_multi_routes_to_the_same_version_count_once():
 
 
 def test_relabelling_a_broken_route_table_is_judged_by_the_webhooks_own_checks_too():
-    # The apiGroup label decides which VirtualService serves the routes: moving a RouteTable whose
-    # routes go nowhere into another VirtualService is a routing change, not a metadata write.
+    # The apiGroup label decides which VirtualService serves the routes: a relabel is a routing change,
+    # judged like a spec change, and ratcheted like one: what was broken before only warns, what the
+    # UPDATE breaks denies.
     old = routetable([single(dest("v7"))], labels={"apiGroup": "a"})
     relabelled = routetable([single(dest("v7"))], labels={"apiGroup": "b"})
-    assert not decide(relabelled, old=old).allowed
+    verdict = decide(relabelled, old=old)
+    assert verdict.allowed and verdict.warnings == (
+        "not enforced (already there before this update): route /echo -> echo/echo subset version=v7: "
+        "no Deployment in namespace echo serves it; found v1, v2",)
+    worse = routetable([single(dest("v7")), single(dest("v8"), prefix="/x")], labels={"apiGroup": "b"})
+    verdict = decide(worse, old=old)
+    assert not verdict.allowed and verdict.message is not None
+    assert verdict.message.startswith("route /x -> echo/echo subset version=v8: no Deployment")
     annotated = json.loads(json.dumps(old))
     annotated["metadata"]["annotations"] = {"note": "x"}
     verdict = decide(annotated, old=old)

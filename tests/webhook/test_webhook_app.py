@@ -117,9 +117,9 @@ def test_malformed_input_is_a_400_with_a_message(client, path, body, message):
     assert answer["code"] == 400 and answer["error"].startswith(message)
 
 
-def test_a_body_over_7_mib_is_a_400(client):
+def test_a_body_over_7_mib_is_a_413(client):
     status, answer = post(client, "/validate", b"{" + b" " * MAX_BODY + b"}")
-    assert status == 400 and "more than the 7340032 bytes allowed" in answer["error"]
+    assert status == 413 and "more than the 7340032 bytes allowed" in answer["error"]
 
 
 def test_a_body_of_exactly_7_mib_is_read():
@@ -253,13 +253,22 @@ def test_a_crashing_check_respects_warn_and_unchanged_routing(settings, operatio
         assert body["response"]["status"]["message"].startswith("canary-webhook failed while validating")
 
 
-def test_a_crashing_mutator_admits_unchanged_with_a_warning():
+def test_a_crashing_mutator_denies_rather_than_admitting_unmutated():
+    # Admitted unchanged, the object would be stored without its apiGroup label: failing open.
     client = make_client(mutators=(boom,))
-    status, body = post(client, "/mutate", admission_review(routetable([weighted([1, 3])])))
+    status, body = post(client, "/mutate", admission_review(routetable([weighted([1, 3])]), uid="crash-3"))
     assert status == 200
+    assert body["response"]["allowed"] is False and "patch" not in body["response"]
+    assert body["response"]["status"]["message"] == (
+        "canary-webhook failed while mutating (internal error); see its logs for uid crash-3")
+
+
+def test_a_crashing_mutator_admits_unmutated_with_a_warning_in_warn_mode():
+    client = make_client(settings=Settings(enforcement="warn"), mutators=(boom,))
+    body = post(client, "/mutate", admission_review(routetable([weighted([1, 3])]), uid="crash-4"))[1]
     assert body["response"]["allowed"] is True and "patch" not in body["response"]
     assert body["response"]["warnings"] == [
-        "canary-webhook could not mutate this object (internal error); admitted unchanged"]
+        "admitted unmutated (--enforcement warn): canary-webhook internal error, see its logs for uid crash-4"]
 
 
 def test_extra_checks_plug_in_next_to_the_default_ones():

@@ -162,11 +162,22 @@ def test_the_patch_is_a_diff_of_a_deep_copy_and_leaves_the_request_object_alone(
     ]
 
 
-def test_an_update_that_leaves_spec_alone_keeps_its_weights_but_gets_the_label():
-    rt = routetable([weighted([1, 3])])
+def test_an_update_that_leaves_the_routing_alone_keeps_its_weights():
+    rt = routetable([weighted([1, 3])], labels={"apiGroup": "g"})
     old = copy.deepcopy(rt)
+    rt["metadata"]["annotations"] = {"note": "x"}
     _verdict, result = _mutated(rt, [namespace(NS, "g")], operation="UPDATE", old=old)
     assert weights_of(result) == [1, 3]
+
+
+@pytest.mark.parametrize("old_labels", [None, {"apiGroup": "other"}], ids=["labelled-now", "relabelled"])
+def test_an_update_that_gets_or_changes_the_label_is_normalised_too(old_labels):
+    # A status write to a RouteTable that predates the webhook: the label it gets makes validation judge
+    # it, so mutation normalises what validation requires (and the write is not stuck).
+    rt = routetable([weighted([1, 3])], labels={"apiGroup": "g"} if old_labels else None)
+    old = routetable([weighted([1, 3])], labels=old_labels)
+    _verdict, result = _mutated(rt, [namespace(NS, "g")], operation="UPDATE", old=old)
+    assert weights_of(result) == [25, 75]
     assert result["metadata"]["labels"] == {"apiGroup": "g"}
 
 

@@ -140,11 +140,11 @@ def test_malformed_bodies_get_400_with_a_message(server, client, body, message):
         assert message in answer.json()["error"]
 
 
-def test_a_body_over_7_mib_gets_400(server, client):
+def test_a_body_over_7_mib_gets_413(server, client):
     rt = routetable([single(dest("v1"))])
     rt["metadata"]["annotations"] = {"big": "x" * (7 * 1024 * 1024)}
     answer = post(server, client, "/validate", admission_review(rt))
-    assert answer.status_code == 400
+    assert answer.status_code == 413
     assert "more than the 7340032 bytes allowed" in answer.json()["error"]
     # the connection and the server are fine afterwards
     assert client.get(f"{server[0].url}/healthz", timeout=5).status_code == 200

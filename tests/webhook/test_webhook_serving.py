@@ -1,0 +1,171 @@
+"""The real `canary-webhook serve` process under slow clients, idle connections, overload and SIGTERM
+(loopback only, every loop bounded). The bounds asserted are behaviour a caller notices (a review still
+answered within 1 s while slow clients are connected; a shed request answered at once rather than
+timing out), generous enough for a loaded machine; speeds are measured in benchmarks/, not here."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import whclients
+import whload
+from test_webhook_server import issue, write_state
+from whserver import Running, serve, session
+from whsupport import admission_review, cluster, dest, routetable, single, weighted
+
+from webhook import worker
+
+Server = tuple[Running, Path]
+REVIEW = admission_review(routetable([single(dest("v1"))]))
+# Heavy enough that the server, not the Python client on the same machine, is what runs out.
+HEAVY = admission_review(routetable([weighted([50, 50], prefix=f"/p{i}") for i in range(300)]))
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    ca = issue(tmp_path / "tls")
+    state = write_state(tmp_path / "state", cluster())
+    with serve(["--cert-dir", str(tmp_path / "tls"), "--state", str(state)], tmp_path / "server.log", ca) as running:
+        yield running, ca
+
+
+def reviews_answer_quickly(server: Server, count: int = 5) -> list[tuple[float, int]]:
+    return [whclients.review_on_new_connection(server[0].url, server[1], REVIEW) for _ in range(count)]
+
+
+def test_slow_tls_hellos_headers_and_bodies_do_not_stop_reviews(server):
+    running, ca = server
+    stop = threading.Event()
+    slow = [make(running.port, ca, stop) for make in (whclients.slow_headers, whclients.slow_body)
+            for _ in range(8)] + [whclients.slow_hello(running.port, stop) for _ in range(8)]
+    try:
+        time.sleep(1.5)  # every slow client is connected and has sent something
+        for seconds, status in reviews_answer_quickly(server):
+            assert status == 200 and seconds < 1.0
+        with session(ca) as client:
+            assert client.get(f"{running.url}/readyz", timeout=1).status_code == 200
+        # and the server gives up on them: a request has REQUEST_SECONDS from its first byte
+        deadline = time.monotonic() + worker.REQUEST_SECONDS + 5
+        while time.monotonic() < deadline and any(s.closed_by_server is None for s in slow):
+            time.sleep(0.2)
+        assert all(s.closed_by_server is not None for s in slow), [s for s in slow if s.closed_by_server is None]
+        assert all(s.closed_by_server < worker.REQUEST_SECONDS + 3 for s in slow)
+    finally:
+        stop.set()
+        for s in slow:
+            s.join()
+
+
+def test_a_thousand_idle_connections_do_not_stop_reviews(server):
+    sockets = whclients.idle(server[0].port, 1000)
+    try:
+        time.sleep(1.0)
+        for seconds, status in reviews_answer_quickly(server):
+            assert status == 200 and seconds < 1.0
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_overload_is_shed_at_once_and_probes_keep_answering(server):
+    running, ca = server
+    capacity = whload.sustained(f"{running.url}/validate", ca, HEAVY, seconds=2, clients=4)
+    prober = whclients.Prober(running.url, ca)
+    prober.start()
+    outcomes = whload.open_loop(f"{running.url}/validate", ca, HEAVY, rate=3 * capacity, seconds=5)
+    probes = prober.stop()
+    statuses = Counter(o.status for o in outcomes)
+    assert statuses[0] == 0, statuses  # nothing left to time out
+    assert statuses[503] > 0 and statuses[200] > 0, statuses
+    assert set(statuses) <= {200, 503}, statuses
+    shed = [o.latency for o in outcomes if o.status == 503]
+    accepted = [o.latency for o in outcomes if o.status == 200]
+    assert whload.percentile(shed, 0.5) < 1.0, sorted(shed)
+    assert whload.percentile(accepted, 0.5) < 2.0, sorted(accepted)
+    assert probes and all(status == 200 and seconds < 2.0 for seconds, status in probes), probes
+    # as soon as the load drops, every review is answered again
+    after = whload.open_loop(f"{running.url}/validate", ca, HEAVY, rate=capacity / 2, seconds=2, connections=8)
+    assert Counter(o.status for o in after) == {200: len(after)}
+
+
+class Caller(threading.Thread):
+    """A kept-alive client posting reviews back to back until the server refuses new connections."""
+
+    def __init__(self, url: str, ca: Path) -> None:
+        super().__init__()
+        self.url, self.ca = url, ca
+        self.answers: Counter[str] = Counter()
+        self.failures: list[str] = []
+
+    def run(self) -> None:
+        data = json.dumps(REVIEW).encode()
+        with session(self.ca) as client:
+            for _ in range(5000):
+                try:
+                    answer = client.post(f"{self.url}/validate", data=data, timeout=10,
+                                         headers={"Content-Type": "application/json"})
+                except requests.ConnectionError as err:
+                    if "Connection refused" in str(err):
+                        return  # the server is gone; in a cluster the next call goes to another replica
+                    self.failures.append(repr(err))
+                    return
+                except requests.RequestException as err:
+                    self.failures.append(repr(err))
+                    return
+                if answer.status_code != 200:
+                    self.failures.append(f"HTTP {answer.status_code}")
+                self.answers[answer.headers.get("Connection", "").lower()] += 1
+
+
+def test_sigterm_under_load_loses_no_call(server):
+    running, ca = server
+    callers = [Caller(running.url, ca) for _ in range(8)]
+    for caller in callers:
+        caller.start()
+    time.sleep(1.0)
+    running.proc.send_signal(signal.SIGTERM)
+    stopped = time.monotonic()
+    time.sleep(0.5)
+    with session(ca) as client:
+        readyz = client.get(f"{running.url}/readyz", timeout=2)
+    for caller in callers:
+        caller.join(timeout=30)
+    try:
+        code = running.proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the server did not stop within 15 s of SIGTERM")
+    took = time.monotonic() - stopped
+    assert [f for c in callers for f in c.failures] == []
+    assert code == 0 and took < worker.DRAIN_SECONDS + 5
+    assert readyz.status_code == 503 and readyz.text == "shutting down\n"
+    total = sum((c.answers for c in callers), Counter())
+    assert total["keep-alive"] > 0 and total["close"] >= 8  # each caller's last answers said to reconnect
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"POST /validate HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: " + b"p" * 8000 + b"\r\n" * 1 +
+         b"".join(b"X-%d: %s\r\n" % (i, b"p" * 8000) for i in range(6)), b"431"),
+        (b"POST /validate HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nfffffff\r\n{", b"413"),
+        (b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n{", b"413"),
+    ],
+    ids=["huge-head", "huge-chunk", "huge-length"],
+)
+def test_a_request_too_large_to_read_is_refused_at_once_without_waiting_for_it(server, request_bytes, status):
+    # The rest is never sent: waiting for it would let a slow sender hold the connection (or a thread).
+    from test_webhook_hostile import raw
+
+    started = time.monotonic()
+    answer = raw(server, request_bytes)
+    assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
+    assert b"Connection: close" in answer and time.monotonic() - started < 4
