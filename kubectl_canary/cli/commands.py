@@ -17,7 +17,7 @@ from kubectl_canary.cli.options import Env, Invocation, common_options, complete
 from kubectl_canary.cli.output import flush_warnings, note, outcome_line, render, render_objects, resource
 from kubectl_canary.core import names
 from kubectl_canary.core.datapath import unreadable
-from kubectl_canary.core.errors import CanaryError, ClusterError, UsageError
+from kubectl_canary.core.errors import CanaryError, ClusterError, StateConflict, UsageError
 from kubectl_canary.core.kinds import ROUTETABLE, ObjectRef
 from kubectl_canary.core.plan import Plan, init_workload, plan_abort, plan_finish, plan_init, plan_shift, plan_start
 from kubectl_canary.core.policy import Policy
@@ -196,8 +196,8 @@ def _governing(inv: Invocation) -> tuple[Policy, ...] | None:
         return None
 
 
-def _status_text(inv: Invocation, service: str) -> tuple[str, bool]:
-    """The rendered status, and whether it is healthy (no data-path problem)."""
+def _status_text(inv: Invocation, service: str) -> tuple[str, tuple[str, ...]]:
+    """The rendered status, and its problems (none: healthy)."""
     snap = read_snapshot(inv.store, inv.namespace, service)
     try:
         current = status_of(snap, read_observed(inv.store, snap))
@@ -206,44 +206,54 @@ def _status_text(inv: Invocation, service: str) -> tuple[str, bool]:
     current = dataclasses.replace(current, policies=_governing(inv))
     flush_warnings(inv.store)
     if inv.output in ("yaml", "json"):
-        return render(current.to_dict(), inv.output).rstrip("\n"), not current.problems
-    return render_table(current), not current.problems
+        return render(current.to_dict(), inv.output).rstrip("\n"), current.problems
+    return render_table(current), current.problems
 
 
 @cli.command()
 @click.argument("service", shell_complete=complete_services)
 @click.option("-w", "--watch", is_flag=True, help="Redraw whenever the status changes, until interrupted.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Watch until the status is healthy (exit 0), at most this long (then exit 1); implies --watch.")
 @common_options(outputs=("table", "yaml", "json"))
-def status(service: str, watch: bool, **common: Any) -> None:
+def status(service: str, watch: bool, timeout: float | None, **common: Any) -> None:
     """Show SERVICE's phase, versions, weights, header rule, Deployments, drift and governing CanaryPolicies.
 
     On a cluster it also shows what the data path says (Gloo's verdicts, ready endpoints per version)
-    and exits 1 while any problem keeps requests from landing where the routes say.
+    and exits 1 while any problem keeps requests from landing where the routes say. With --timeout it
+    watches until the service is healthy, for a pipeline to gate on, as `kubectl argo rollouts status`.
     """
     env = click.get_current_context().find_object(Env) or Env()
     _checked(service)
     inv = invocation(**common)
-    if not watch:
-        text, healthy = _status_text(inv, service)
+    if not watch and timeout is None:
+        text, problems = _status_text(inv, service)
         click.echo(text)
-        if not healthy:
+        if problems:
             click.get_current_context().exit(1)
         return
+    deadline = None if timeout is None else env.clock() + timeout
     # Between draws: a cluster's watch API wakes this at a change; a directory is polled (env.wait).
     shown: str | None = None
     try:
         while True:
             try:
-                text, _ = _status_text(inv, service)
+                text, problems = _status_text(inv, service)
             except CanaryError as err:
-                text = f"error: {err}"
+                text, problems = f"error: {err}", (str(err),)
             if text != shown:
                 if shown is not None:
                     click.clear()
                     click.echo("---" if inv.output == "yaml" else "")
                 click.echo(text)
                 shown = text
-            env.wait(inv.store, inv.namespace, service)
+            left = None if deadline is None else deadline - env.clock()
+            if left is not None and not problems:
+                return
+            if left is not None and left <= 0:
+                raise StateConflict(f"timed out after {timeout:g}s waiting for service {service} in namespace "
+                                    f"{inv.namespace} to be healthy: {'; '.join(problems)}")
+            env.wait(inv.store, inv.namespace, service, left)
     except KeyboardInterrupt:
         return
 

@@ -109,14 +109,19 @@ class Env:
 
     store_factory: Callable[[StoreOptions], Store] = open_store
     sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
     watch_interval: float = 2.0
     # A watch that sees no change still ends after this long, so what it does not cover (policies) refreshes.
     watch_timeout: float = 30.0
 
-    def wait(self, store: Store, namespace: str, service: str) -> None:
-        """Until the store reports a change (a cluster's watch API); else, or if the watch failed, one poll interval."""
-        if not store.wait_for_change(namespace, service, self.watch_timeout):
-            self.sleep(self.watch_interval)
+    def wait(self, store: Store, namespace: str, service: str, limit: float | None = None) -> None:
+        """Until the store reports a change (a cluster's watch API); else, or if the watch failed, one poll
+        interval; never longer than `limit` seconds (what is left of `status --timeout`)."""
+        watch, poll = self.watch_timeout, self.watch_interval
+        if limit is not None:
+            watch, poll = max(0.0, min(watch, limit)), max(0.0, min(poll, limit))
+        if not store.wait_for_change(namespace, service, watch):
+            self.sleep(poll)
 
 
 @dataclass(frozen=True)

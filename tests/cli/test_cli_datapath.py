@@ -95,3 +95,41 @@ def test_a_data_path_the_user_may_not_read_is_a_problem_not_an_error(run):
     shown = json.loads(result.stdout)
     assert shown["phase"] == "weighted"
     assert shown["problems"][0].startswith("cannot tell what the data path does: "), shown["problems"]
+
+
+class Clock:
+    """A clock that only moves when the command sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_status_timeout_exits_0_once_healthy(run):
+    store, clock = live({"v1": 1}), Clock()
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        if clock.now >= 4:  # v2's pod becomes a ready endpoint
+            store.objects.update((ObjectRef.of(o), o) for o in data_path({"v1": 1, "v2": 1}))
+
+    env = Env(store_factory=lambda _options: store, sleep=sleep, clock=clock, watch_interval=2.0)
+    result = run("status", "echo", "--timeout", "60", env=env)
+    assert result.exit_code == 0, result.output
+    assert clock.now == 4.0
+    assert result.stdout.count("Problems:") == 2 and result.stdout.rstrip().endswith("Problems:    none")
+
+
+def test_status_timeout_exits_1_naming_what_is_still_wrong(run):
+    clock = Clock()
+    env = Env(store_factory=lambda _options: live({"v1": 1}), sleep=clock.sleep, clock=clock, watch_interval=2.0)
+    result = run("status", "echo", "--timeout", "5", env=env)
+    assert result.exit_code == 1
+    assert clock.now == 5.0  # the last wait is cut to what is left
+    assert result.stderr == ("error: timed out after 5s waiting for service echo in namespace echo to be healthy: "
+                             "v2: 0 ready endpoints; Gloo's subset fallback sends its requests to the other versions\n")

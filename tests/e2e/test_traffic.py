@@ -105,3 +105,22 @@ def test_no_request_fails_while_a_rollout_runs(rollout, namespace) -> None:
     failures = judge(records, steps)
     assert not failures, f"{len(failures)} of {len(records)} requests failed or went astray:\n" + "\n".join(
         failures[:20])
+
+
+def test_status_timeout_gates_on_what_the_data_path_says(rollout, namespace) -> None:
+    svc = rollout(namespace, "echo")
+    svc.canary("init", "--version", "v1", "--api-group", svc.site.group)
+    svc.canary("start", "--version", "v2")
+    # Watches (the API's watch, not polling) until Gloo accepted everything and v2 has a ready endpoint.
+    gated = svc.run("status", "echo", "-n", namespace, "--timeout", "120", check=False)
+    assert gated.returncode == 0, gated.stdout + gated.stderr
+    assert gated.stdout.rstrip().endswith("Problems:    none")
+    svc.wait_for({"v1"}, {"v2"})
+
+    # A version whose pods never run (an image this node cannot run) times out, naming why.
+    web = rollout(namespace, "web")
+    web.canary("init", "--version", "v1", "--api-group", svc.site.group, "--image", "nginx:1.27")
+    stuck = web.run("status", "web", "-n", namespace, "--timeout", "5", check=False)
+    assert stuck.returncode == 1
+    assert stuck.stderr.startswith(f"error: timed out after 5s waiting for service web in namespace {namespace} to "
+                                   "be healthy: v1: 0 ready endpoints"), stuck.stderr
