@@ -78,6 +78,17 @@ def _unverified() -> ssl.SSLContext:
     return ctx
 
 
+def written(obj: dict[str, object]) -> dict[str, object]:
+    """What a client's write could change in `obj`: spec, labels and annotations. Controllers keep writing
+    the rest while a test runs (statuses, Gloo's status UPDATEs that bump resourceVersion, the Deployment
+    controller's revision annotation), so "nothing was written" is judged on this."""
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
+                   if not k.startswith("deployment.kubernetes.io/")}
+    return {"spec": obj.get("spec"), "labels": meta.get("labels"), "annotations": annotations}
+
+
 def free_port() -> int:
     """A loopback TCP port that was free a moment ago."""
     with socket.socket() as sock:

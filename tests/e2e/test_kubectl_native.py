@@ -36,7 +36,7 @@ import pytest
 import yaml
 
 from . import tools
-from .controlplane import ControlPlane
+from .controlplane import ControlPlane, written
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 Obj = dict[str, Any]
@@ -86,7 +86,7 @@ def test_as_a_user_who_may_not_patch_gets_kubectls_forbidden_and_nothing_is_writ
                          f'resource "routetables" in API group "gateway.solo.io" in the namespace "{canary}"')
     assert result.stderr.startswith("error: forbidden: context canary-e2e as viewer may not apply RouteTable ")
     assert f"({forbidden})" in result.stderr and result.stderr.count("\n") == 1
-    assert routetable(control_plane, canary)["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert written(routetable(control_plane, canary)) == written(before)
 
 
 def test_as_group_impersonates_the_groups_that_rbac_allows(
@@ -161,7 +161,7 @@ def test_a_field_another_manager_owns_stops_shift_until_force_conflicts(
               "metadata": {"name": "echo-routes", "namespace": canary}, "spec": {"routes": current["spec"]["routes"]}}
     control_plane.kubectl("apply", "--server-side", "--field-manager", "argocd-controller", "-f", "-",
                           input=yaml.safe_dump(gitops))
-    before = routetable(control_plane, canary)["metadata"]["resourceVersion"]
+    before = written(routetable(control_plane, canary))
 
     refused = kubectl_canary("shift", "echo", "--weight", "25", "-n", canary, check=False)
     assert refused.returncode == 1
@@ -171,7 +171,7 @@ def test_a_field_another_manager_owns_stops_shift_until_force_conflicts(
         "re-run with --force-conflicts to take them over (the other manager may change them back on its next sync), "
         "or make this change through that manager",
     ]
-    assert routetable(control_plane, canary)["metadata"]["resourceVersion"] == before
+    assert written(routetable(control_plane, canary)) == before
     # kubectl, applying a change of the routes as the same field manager, names the same manager and field.
     kubectl_says = control_plane.kubectl("apply", "--server-side", "--field-manager", "kubectl-canary",
                                          "--dry-run=server", "-f", "-",

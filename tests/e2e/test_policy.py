@@ -205,6 +205,17 @@ def with_routes(rt: Obj, routes: list[Obj]) -> str:
     return json.dumps(changed)
 
 
+def replace_routes(control_plane: ControlPlane, ns: str, routes: list[Obj], *flags: str) -> Any:
+    """`kubectl replace` of echo-routes with `routes`, read afresh: Gloo writes the RouteTable's status at
+    any moment (a full UPDATE), so a replace of an older read can meet a Conflict; it is read and tried again."""
+    for _ in range(10):
+        proc = control_plane.kubectl("replace", *flags, "-f", "-", input=with_routes(routetable(control_plane, ns),
+                                                                                  routes), check=False)
+        if "the object has been modified" not in proc.stderr:
+            return proc
+    return proc
+
+
 def new_routetable(namespace: str, name: str, routes: list[Obj], labels: Obj | None = None) -> str:
     return json.dumps({"apiVersion": "gateway.solo.io/v1", "kind": "RouteTable",
                        "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
@@ -315,8 +326,7 @@ def test_require_header_phase_admits_weighted_traffic_only_after_a_header_route(
     kubectl_canary("start", "echo", "--version", "v2", "--no-route", "-n", ns)  # deployed, no route yet
 
     # Enforce: a hand edit giving v2 30% straight away, and a new RouteTable starting with a split.
-    skip = with_routes(routetable(control_plane, ns), [split(ns, {"v1": 70, "v2": 30})])
-    refused(control_plane.kubectl("replace", "-f", "-", input=skip, check=False),
+    refused(replace_routes(control_plane, ns, [split(ns, {"v1": 70, "v2": 30})]),
             f"policy {name}: route /echo: v2 gets 30% of the traffic without a header-matched phase first; route "
             "header-matched requests to it first (kubectl canary start), then shift")
     created = new_routetable(ns, "split", [split(ns, {"v1": 50, "v2": 50}, "/split")])
@@ -329,13 +339,13 @@ def test_require_header_phase_admits_weighted_traffic_only_after_a_header_route(
     # v3 never had a header route.
     control_plane.kubectl("apply", "-f", "-",
                           input=json.dumps(objects.deployment("echo", ns, "v3", Workload(), "canary")))
-    to_v3 = with_routes(routetable(control_plane, ns), [split(ns, {"v1": 70, "v3": 30})])
+    to_v3 = [split(ns, {"v1": 70, "v3": 30})]
     message = (f"policy {name}: route /echo: v3 gets 30% of the traffic without a header-matched phase first; "
                "route header-matched requests to it first (kubectl canary start), then shift")
     policies.apply(name, {**spec, "enforcement": "Warn"})
-    warned(control_plane.kubectl("replace", "--dry-run=server", "-f", "-", input=to_v3, check=False), message)
+    warned(replace_routes(control_plane, ns, to_v3, "--dry-run=server"), message)
     policies.apply(name, {**spec, "enforcement": "Audit"})
-    silent(control_plane.kubectl("replace", "-f", "-", input=to_v3, check=False))
+    silent(replace_routes(control_plane, ns, to_v3))
     audited(webhook, name, "requireHeaderPhase", message, ns)
 
 

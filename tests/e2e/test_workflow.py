@@ -39,7 +39,7 @@ import yaml
 from kubectl_canary.core import objects
 from kubectl_canary.core.objects import Workload
 
-from .controlplane import ControlPlane
+from .controlplane import ControlPlane, written
 from .webhook import WebhookProcess, destination, route_table
 
 SEED = Path(__file__).resolve().parents[1] / "data" / "seed"
@@ -195,22 +195,16 @@ def short_namespace(control_plane: ControlPlane) -> str:
     return name
 
 
-def written(found: dict[str, Obj]) -> dict[str, Obj]:
-    """What a write could change: spec, labels and annotations. Controllers keep writing the rest while
-    a test runs (Deployment status, Gloo's statuses, the Deployment controller's revision annotation)."""
-    def intent(obj: Obj) -> Obj:
-        meta = obj["metadata"]
-        annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
-                       if not k.startswith("deployment.kubernetes.io/")}
-        return {"spec": obj.get("spec"), "labels": meta.get("labels"), "annotations": annotations}
-    return {key: intent(obj) for key, obj in found.items()}
+def written_all(found: dict[str, Obj]) -> dict[str, Obj]:
+    """`controlplane.written` of every object, by key."""
+    return {key: written(obj) for key, obj in found.items()}
 
 
 def check_server_dry_run(control_plane: ControlPlane, kubectl_canary: Run, namespace: str, step: Step) -> None:
     """The server dry run of `step` prints the webhook's verdict and leaves every object as it was."""
-    before = written(cluster_objects(control_plane, namespace))
+    before = written_all(cluster_objects(control_plane, namespace))
     dry = kubectl_canary(*step.args, "-n", namespace, "--dry-run=server", check=False)
-    after = written(cluster_objects(control_plane, namespace))
+    after = written_all(cluster_objects(control_plane, namespace))
     changed = sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
     assert changed == [], f"`{' '.join(step.args)} --dry-run=server` changed these in the cluster"
     if step.dry_run_says is not None:
@@ -355,7 +349,7 @@ def test_failure_policies_with_the_webhook_down_are_as_deploy_documents(
     # While the webhook is up, deleting v1 is refused (a server dry run shows it).
     up = control_plane.kubectl("delete", "deployment", "echo-v1", "-n", namespace, "--dry-run=server", check=False)
     assert f'admission webhook "{GUARD}" denied the request' in up.stderr
-    before = cluster_objects(control_plane, namespace)["RouteTable/echo-routes"]
+    before = written(cluster_objects(control_plane, namespace)["RouteTable/echo-routes"])
     webhook.stop()
     try:
         # failurePolicy Fail: RouteTable writes are refused, whoever makes them.
@@ -366,7 +360,7 @@ def test_failure_policies_with_the_webhook_down_are_as_deploy_documents(
         applied = control_plane.kubectl("apply", "-f", "-", check=False, input=route_table(
             namespace, "down", {"single": destination(namespace, "v2")["destination"]}))
         assert applied.returncode == 1 and f'failed calling webhook "{MUTATE}"' in applied.stderr
-        assert cluster_objects(control_plane, namespace)["RouteTable/echo-routes"] == before
+        assert written(cluster_objects(control_plane, namespace)["RouteTable/echo-routes"]) == before
         assert stored(control_plane, namespace, "routetable/down") is None
         # failurePolicy Ignore: Deployment deletes go through unchecked, even the one refused above.
         deleted = control_plane.kubectl("delete", "deployment", "echo-v1", "-n", namespace)
