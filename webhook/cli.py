@@ -116,14 +116,17 @@ def _app_factory(kubeconfig: str | None, state: StateLookup | None, settings: Se
               help="warn: admit what would be denied, with warnings.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option("--max-queued", default=1000, show_default=True, type=click.IntRange(1, 100_000),
+              help="Reviews waiting for a thread at most; more are answered 503 (as are ones that would wait "
+                   "over 0.5 s).")
 @click.option("--tls-secret", metavar="NAME", help="Self-managed TLS: keep the serving pair in this Secret.")
 @click.option("--service", metavar="NAME", help="Self-managed TLS: the webhook's Service (certificate names).")
 @click.option("--webhook-configuration", metavar="NAME", help="Self-managed TLS: configurations to patch.")
 @click.option("--allow-endpoint", is_flag=True, hidden=True, help="Benchmarks: POST /allow admits everything.")
 def serve(
     host: str, port: int, cert_dir: Path | None, self_signed: bool, kubeconfig: str | None, state: Path | None,
-    default_api_group: str | None, enforcement: str, workers: int, threads: int, tls_secret: str | None,
-    service: str | None, webhook_configuration: str | None, allow_endpoint: bool,
+    default_api_group: str | None, enforcement: str, workers: int, threads: int, max_queued: int,
+    tls_secret: str | None, service: str | None, webhook_configuration: str | None, allow_endpoint: bool,
 ) -> None:
     """Serve /mutate, /validate, /healthz, /readyz and /metrics over HTTPS."""
     from webhook import server
@@ -154,7 +157,7 @@ def serve(
         assert cert_dir is not None
         settings = Settings(default_api_group or None, enforcement, allow_endpoint)
         try:
-            opts = server.options(host, port, cert_dir, workers, threads, cleanup)
+            opts = server.options(host, port, cert_dir, workers, threads, cleanup, max_queued)
         except (OSError, ValueError) as err:
             raise UsageError(f"cannot serve with the certificate in {cert_dir}: {err}") from err
     except CanaryError as err:

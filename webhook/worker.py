@@ -221,6 +221,9 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
         keep = whole and self.alive
         answer = SHED % (len(SHED_BODY), b"keep-alive" if keep else b"close", SHED_BODY)
         if self._send(conn, answer) and keep:
+            conn.buffer.clear()
+            conn.framer.reset()
+            conn.continued = False
             self._wait_next(conn)
         else:
             self._close(conn)

@@ -79,10 +79,9 @@ def test_a_thousand_idle_connections_do_not_stop_reviews(server):
 def test_overload_is_shed_at_once_and_probes_keep_answering(server):
     running, ca = server
     capacity = whload.sustained(f"{running.url}/validate", ca, HEAVY, seconds=2, clients=4)
-    prober = whclients.Prober(running.url, ca)
-    prober.start()
+    prober = whclients.Prober(running.port, ca, seconds=5)
     outcomes = whload.open_loop(f"{running.url}/validate", ca, HEAVY, rate=3 * capacity, seconds=5)
-    probes = prober.stop()
+    probes = prober.results()
     statuses = Counter(o.status for o in outcomes)
     assert statuses[0] == 0, statuses  # nothing left to time out
     assert statuses[503] > 0 and statuses[200] > 0, statuses
@@ -169,3 +168,39 @@ def test_a_request_too_large_to_read_is_refused_at_once_without_waiting_for_it(s
     answer = raw(server, request_bytes)
     assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
     assert b"Connection: close" in answer and time.monotonic() - started < 4
+
+
+def test_a_shed_request_keeps_its_connection_for_the_next_one(tmp_path: Path):
+    # One thread and one waiting place: of 6 reviews at once, some are shed; each connection then carries
+    # its next review and gets exactly that review's answer.
+    ca = issue(tmp_path / "tls")
+    state = write_state(tmp_path / "state", cluster())
+    args = ["--cert-dir", str(tmp_path / "tls"), "--state", str(state), "--threads", "1", "--max-queued", "1"]
+    with serve(args, tmp_path / "server.log", ca) as running:
+        clients = [session(ca) for _ in range(6)]
+        first: list[requests.Response] = []
+        barrier = threading.Barrier(len(clients))
+
+        def post(client: requests.Session, uid: str) -> requests.Response:
+            body = json.loads(json.dumps(HEAVY))
+            body["request"]["uid"] = uid
+            return client.post(f"{running.url}/validate", json=body, timeout=30)
+
+        def burst(client: requests.Session, i: int) -> None:
+            post(client, "warm-up")  # connected before the burst
+            barrier.wait()
+            first.append(post(client, f"burst-{i}"))
+
+        threads = [threading.Thread(target=burst, args=(c, i)) for i, c in enumerate(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        statuses = Counter(answer.status_code for answer in first)
+        assert statuses[503] > 0 and set(statuses) <= {200, 503}, statuses
+        shed = [a for a in first if a.status_code == 503]
+        assert all(a.headers["Connection"] == "keep-alive" and a.headers["Retry-After"] == "1" for a in shed)
+        for i, client in enumerate(clients):
+            answer = post(client, f"after-{i}")
+            assert answer.status_code == 200 and answer.json()["response"]["uid"] == f"after-{i}"
+            client.close()
