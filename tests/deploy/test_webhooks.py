@@ -93,3 +93,21 @@ def test_mutation_is_reinvoked_if_another_webhook_changes_the_object(install: tu
     _, objs = install
     _, webhook = webhooks(objs)[names.WEBHOOK_MUTATE]
     assert webhook["reinvocationPolicy"] == "IfNeeded"
+
+
+@pytest.mark.parametrize("name", [names.WEBHOOK_MUTATE, names.WEBHOOK_VALIDATE, names.WEBHOOK_UPSTREAMS])
+def test_status_only_updates_are_not_sent(install: tuple[str, list[Obj]], name: str) -> None:
+    # Gloo's status writes are full UPDATEs that change neither spec, labels nor annotations; the CEL
+    # condition skips them (tests/e2e/test_webhook_cluster.py shows it with real Gloo).
+    _, objs = install
+    _, webhook = webhooks(objs)[name]
+    [condition] = webhook["matchConditions"]
+    expression = " ".join(condition["expression"].split())
+    assert expression.startswith("request.operation != 'UPDATE' || ")
+    for field in ("object.spec", "object.metadata.labels", "object.metadata.annotations"):
+        assert f"(has({field}) ? {field} : {{}}) != (has(old{field[0].upper()}{field[1:]}) ? " in expression
+
+
+def test_deployment_deletes_have_no_match_condition(install: tuple[str, list[Obj]]) -> None:
+    _, objs = install
+    assert "matchConditions" not in webhooks(objs)[names.WEBHOOK_DEPLOYMENTS][1]

@@ -164,3 +164,31 @@ def test_the_webhook_logs_each_request_as_a_json_line(
         assert entry["level"] == "info" and entry["time"]
     (denial,) = [e for e in logged if e["decision"] == "denied"]
     assert denial["reasons"], denial
+
+
+def test_gloos_status_writes_are_admitted_without_calling_the_webhook(
+    control_plane: ControlPlane, webhook: WebhookProcess, namespace: str
+) -> None:
+    """The shipped matchConditions: an UPDATE that changes neither spec nor labels nor annotations (Gloo's
+    status writes, full UPDATEs since the CRDs have no status subresource) is admitted and never sent to us."""
+    control_plane.kubectl("create", "-f", "-", input=as_list([
+        objects.upstream("echo", namespace), objects.service("echo", namespace),
+        objects.deployment("echo", namespace, "v1", Workload(), "primary"),
+    ]))
+    control_plane.kubectl("apply", "-f", "-", input=route_table(namespace, "status-only", {
+        "single": destination(namespace, "v1")["destination"]}))
+    deadline = time.monotonic() + 60
+    while True:  # until Gloo has written its status on the RouteTable and the Upstream
+        stored = [json.loads(control_plane.kubectl("get", kind, name, "-n", namespace, "-o", "json").stdout)
+                  for kind, name in (("routetable", "status-only"), ("upstream", "echo"))]
+        if all((o.get("status") or {}).get("statuses") for o in stored):
+            break
+        assert time.monotonic() < deadline, f"Gloo wrote no status: {[o.get('status') for o in stored]}"
+        time.sleep(0.5)
+    seen = {(e["kind"].split(".")[0], e["name"], e["operation"]) for e in logged_requests(webhook, namespace)}
+    assert ("RouteTable", "status-only", "CREATE") in seen and ("Upstream", "echo", "CREATE") in seen, seen
+    assert not {s for s in seen if s[2] == "UPDATE"}, seen
+    # A label change is an UPDATE the webhook does judge.
+    control_plane.kubectl("label", "routetable", "status-only", "-n", namespace, "team=a")
+    seen = {(e["kind"].split(".")[0], e["name"], e["operation"]) for e in logged_requests(webhook, namespace)}
+    assert ("RouteTable", "status-only", "UPDATE") in seen, seen

@@ -59,3 +59,16 @@ annotations:
   cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/canary-webhook
 {{- end }}
 {{- end }}
+
+{{/* Skip UPDATEs that change neither spec nor labels nor annotations (Gloo's status writes); see
+deploy/base/validatingwebhookconfiguration.yaml. */}}
+{{- define "canary-webhook.matchConditions" -}}
+- name: changes-spec-labels-or-annotations
+  expression: >-
+    request.operation != 'UPDATE' ||
+    (has(object.spec) ? object.spec : {}) != (has(oldObject.spec) ? oldObject.spec : {}) ||
+    (has(object.metadata.labels) ? object.metadata.labels : {}) !=
+    (has(oldObject.metadata.labels) ? oldObject.metadata.labels : {}) ||
+    (has(object.metadata.annotations) ? object.metadata.annotations : {}) !=
+    (has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {})
+{{- end -}}
