@@ -5,6 +5,7 @@ timing out), generous enough for a loaded machine; speeds are measured in benchm
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import subprocess
@@ -90,7 +91,12 @@ def test_overload_is_shed_at_once_and_probes_keep_answering(server):
     accepted = [o.latency for o in outcomes if o.status == 200]
     assert whload.percentile(shed, 0.5) < 1.0, sorted(shed)
     assert whload.percentile(accepted, 0.5) < 2.0, sorted(accepted)
-    assert probes and all(status == 200 and seconds < 2.0 for seconds, status in probes), probes
+    # Judged as the kubelet judges the shipped readiness probe (timeoutSeconds 2, failureThreshold 2): a
+    # probe fails when it is not a 200 within 2 s, and the pod turns unready only after 2 failures in a row.
+    # A single slow probe on a loaded 2-core machine is noise the kubelet tolerates too.
+    failed = [status != 200 or seconds >= 2.0 for seconds, status in probes]
+    assert probes and not any(a and b for a, b in itertools.pairwise(failed)), probes
+    assert all(status == 200 for _, status in probes), probes
     # as soon as the load drops, every review is answered again
     after = whload.open_loop(f"{running.url}/validate", ca, HEAVY, rate=capacity / 2, seconds=2, connections=8)
     assert Counter(o.status for o in after) == {200: len(after)}
