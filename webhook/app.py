@@ -2,15 +2,16 @@
 
 `POST /mutate` and `POST /validate` take an AdmissionReview v1 and answer one. The app never lets
 an error reach the caller as a 500 or a stack trace: a malformed body is a 400 saying what is wrong
-(413 over MAX_BODY); a lookup that cannot reach the API server is a 503 (the webhook cannot decide,
-so the webhook configuration's failurePolicy does); a bug inside a decision fails closed: mutation and
-validation deny and point to the logs (with the request uid), except where validation would not have
+(413 over MAX_BODY); a lookup that cannot reach the API server in time is answered as the webhook's
+failurePolicy would (a RouteTable write refused, a Deployment DELETE or Upstream write admitted with a
+warning), by us, saying why, before kube-apiserver's timeout; a bug inside a decision fails closed:
+mutation and validation deny and point to the logs (with the request uid), except where validation would not have
 denied anyway (`--enforcement warn`, an UPDATE that leaves routing unchanged), which admits the object
 unchanged with a warning. Logging and metrics never change the answer. What is answered and logged
 is bounded whatever the request (`webhook.limits`).
 Each request is logged as one JSON line on stderr; a request that broke CanaryPolicy rules lists them
 under `violations` (policy, field, enforcement, message), Audit ones included (decision `audit`).
-Platform policy is part of the default rules (`webhook.policy.MUTATORS` and `CHECKS`).
+The rules are the registry's (`webhook.rules.RULES`), platform policy included.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -27,12 +28,14 @@ from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException
 
 from kubectl_canary.core.errors import ClusterError
-from webhook import limits, mutation, policy, validation
-from webhook.decision import WARN, Check, Context, Enforcement, Mutator, Settings, Verdict
-from webhook.lookup import Lookup, Memo
+from webhook import limits, mutation, validation
+from webhook.decision import IGNORE, WARN, Context, Enforcement, Settings, Verdict
+from webhook.lookup import Lookup
+from webhook.memo import Memo
 from webhook.metrics import CONTENT_TYPE, Metrics
 from webhook.policy import PolicyProblem
 from webhook.review import BadRequest, Review, TooLarge, parse
+from webhook.rules import RULES, Rules
 
 # kube-apiserver limits an object to about 3 MiB; an UPDATE's review carries two of them.
 MAX_BODY = 7 * 1024 * 1024
@@ -105,6 +108,22 @@ def _failsafe(endpoint: str, ctx: Context, enforcement: Enforcement) -> Verdict:
     )
 
 
+def _unanswered(ctx: Context, err: ClusterError) -> Verdict:
+    """The answer when the cluster cannot be read in time (the reads' budget is well inside the webhooks'
+    timeoutSeconds, so the webhook answers before kube-apiserver gives up): what the configuration's
+    failurePolicy for that kind (`serve --failure-policy`) would do, said by us. Shipped: Deployment DELETEs
+    and Upstream writes (Ignore) are admitted with a warning; RouteTable writes (Fail) are refused."""
+    why, settings = limits.clip(str(err), 300), ctx.settings
+    policy = (settings.deployments_failure if ctx.is_deployment_delete else
+              settings.upstreams_failure if ctx.is_upstream_write else settings.routetables_failure)
+    if policy == IGNORE:
+        return Verdict(allowed=True, decision="unavailable",
+                       warnings=(f"admitted unchecked (failurePolicy Ignore): canary-webhook {why}",))
+    return Verdict(allowed=False, decision="unavailable",
+                   message=f"canary-webhook cannot decide now, so the request is refused (failurePolicy Fail); "
+                           f"retry in a moment: {why}")
+
+
 def _log_line(endpoint: str, review: Review | None, decision: str, started: float, **extra: Any) -> None:
     subject = (review.subject if review else None) or {}
     found = subject.get("metadata")
@@ -139,13 +158,12 @@ def _recording(endpoint: str, uid: str = "") -> Iterator[None]:
 def create_app(
     lookup: Lookup,
     settings: Settings | None = None,
-    mutators: Sequence[Mutator] = policy.MUTATORS,
-    checks: Sequence[Check] = policy.CHECKS,
+    rules: Rules = RULES,
     enforcement: Enforcement = validation.configured_enforcement,
     serving: Callable[[], str | None] = lambda: None,
 ) -> Flask:
-    """The webhook app over `lookup`, deciding with `mutators`, `checks` and `enforcement` (by default the
-    webhook's own rules and platform policy, with `--enforcement` for the whole webhook). `serving` says
+    """The webhook app over `lookup`, deciding with `rules` (the registry's: the webhook's own rules and
+    platform policy) and `enforcement` (`--enforcement`, for the whole webhook). `serving` says
     why the server should get no traffic now (it is shutting down), or None; /readyz is 503 then."""
     settings = settings or Settings()
     app = Flask("canary_webhook")
@@ -153,8 +171,8 @@ def create_app(
     app.extensions["canary_metrics"] = metrics
 
     deciders: dict[str, Callable[[Context], Verdict]] = {
-        "mutate": lambda ctx: mutation.mutate(ctx, mutators),
-        "validate": lambda ctx: validation.validate(ctx, checks, enforcement),
+        "mutate": lambda ctx: mutation.mutate(ctx, rules.mutators.values()),
+        "validate": lambda ctx: validation.validate(ctx, rules.checks.values(), enforcement),
         "allow": lambda ctx: Verdict(allowed=True, decision="allowed"),
     }
 
@@ -177,8 +195,6 @@ def create_app(
             return refuse(err.status, "too-large", str(err))
         except BadRequest as err:
             return refuse(err.status, "bad-request", str(err))
-        except ClusterError as err:
-            return refuse(503, "unavailable", f"cannot decide: {err}")
         answer = _json(verdict.to_response(review.uid))
         with _recording(endpoint, review.uid):
             metrics.record(verdict)
@@ -189,12 +205,13 @@ def create_app(
         return answer
 
     def decide(endpoint: str, review: Review) -> Verdict:
-        """The decision for `review`; ClusterError passes (503), any other failure fails safe."""
-        ctx = Context(review, Memo(lookup), settings)
+        """The decision for `review`; a cluster that cannot be read in time, or any other failure, is answered
+        as the webhook's failure mode would (`_unanswered`, `_failsafe`)."""
+        ctx = Context(review, Memo(lookup, budget=settings.fresh_budget), settings)
         try:
             return deciders[endpoint](ctx)
-        except ClusterError:
-            raise
+        except ClusterError as err:
+            return _unanswered(ctx, err)
         except Exception:
             log.exception("decision failed", extra={"fields": {"endpoint": endpoint, "uid": review.uid}})
             return _failsafe(endpoint, ctx, enforcement)

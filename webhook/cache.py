@@ -4,7 +4,9 @@ Each kind is kept by a `kubernetes.informer.SharedInformer` (list, then watch; o
 dicts as the API server sends them). Requests read the caches and make no API call, except where a
 decision asks again with `fresh=True` before denying (an object created a moment before the
 RouteTable that routes to it may not be cached yet): that asks the API server once, with a short
-timeout. A kind whose cache has not synced yet is read from the API server directly.
+timeout and no retry after a timeout (`Late` says so), through a client of its own. A kind whose cache
+has not synced yet is read from the API server directly. Indexes (`webhook.index`) and the compiled
+CanaryPolicies are kept up to date by the informers' event handlers, so no request scans a cache.
 
 `ready()` is true once every cache has listed. CanaryPolicies are optional: while their CRD is not
 installed the policy cache counts as synced and empty, and the informer keeps retrying, so it picks
@@ -15,7 +17,6 @@ worker, after the fork), never before forking.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -25,19 +26,25 @@ from typing import Any
 from kubernetes import client
 from kubernetes import config as _config
 from kubernetes.client.exceptions import ApiException
+from kubernetes.informer import ADDED, DELETED, MODIFIED
 from kubernetes.informer import SharedInformer as _SharedInformer
+from kubernetes.informer import _meta_namespace_key as _key
 
 from kubectl_canary.core.errors import ClusterError
 from kubectl_canary.core.kinds import CANARY_POLICY, DEPLOYMENT, NAMESPACE, ROUTETABLE, SERVICE, UPSTREAM, Kind, Obj
-from webhook.lookup import namespace_of
+from kubectl_canary.core.policy import read_policies
+from kubectl_canary.core.routetable import UpstreamRef
+from webhook.direct import FRESH_TIMEOUT, decode, direct_client, items, read
+from webhook.index import CompiledPolicies, Follower, Index
+from webhook.lookup import PolicySet, namespace_of, pods_namespace, pods_namespaces, upstreams_named
 
 log = logging.getLogger("canary_webhook.cache")
 # The kubernetes client's config loaders and informer are not annotated; use them as Any.
 config: Any = _config
 SharedInformer: Any = _SharedInformer
+# The informer's cache key (namespace/name): the followers file objects under the same key.
+cache_key: Any = _key
 
-# A fresh lookup happens while kube-apiserver waits for our answer (10 s by default): keep it short.
-FRESH_TIMEOUT = 5.0
 # Watches end after this long and resume from the last resourceVersion, so that a connection that
 # died silently is noticed; the read timeout is longer than the server's bookmark interval.
 WATCH_SECONDS = 300
@@ -82,14 +89,6 @@ def api_client(kubeconfig: str | None = None) -> client.ApiClient:
     return client.ApiClient(cfg)
 
 
-def _decode(response: Any) -> Any:
-    return json.loads(response.data)
-
-
-def _unavailable(what: str, err: Exception) -> ClusterError:
-    return ClusterError(f"could not read {what} from the API server: {err}")
-
-
 class Watched:
     """One kind in a SharedInformer cache, with the list function the informer needs.
 
@@ -124,7 +123,7 @@ class Watched:
             kwargs.setdefault("_request_timeout", WATCH_READ_TIMEOUT)
             return self.list_all(**kwargs)
         try:
-            found = _decode(self.list_all(_preload_content=False, **kwargs))
+            found = decode(self.list_all(_preload_content=False, **kwargs))
         except ApiException as err:
             if err.status == 404 and self.optional:
                 self._mark_absent()
@@ -159,6 +158,21 @@ class Watched:
         found = self.informer.cache.get_by_key(key)
         return found if isinstance(found, dict) else None
 
+    def follow(self, follower: Follower) -> None:
+        """Keep `follower` up to date from the informer's events. A relist fires them too (DELETED for what
+        is gone, MODIFIED or ADDED for the rest), so it stays right across relists."""
+
+        def put(obj: Any) -> None:
+            if isinstance(obj, dict):
+                follower.add(cache_key(obj), obj)
+
+        def drop(obj: Any) -> None:
+            if isinstance(obj, dict):
+                follower.remove(cache_key(obj))
+
+        for event, handler in ((ADDED, put), (MODIFIED, put), (DELETED, drop)):
+            self.informer.add_event_handler(event, handler)
+
 
 class InformerLookup:
     """A Lookup over watch caches of the cluster (see the module docstring)."""
@@ -168,6 +182,8 @@ class InformerLookup:
         self.absent_retry = absent_retry
         # Deployments are read through the generic /apis/{group}/{version} client too: dicts, no models.
         self.custom = client.CustomObjectsApi(api)
+        self.direct = direct_client(api)
+        self.custom_direct = client.CustomObjectsApi(self.direct)
         self._stop = threading.Event()
         self._started = False
         self.upstreams = self._watch(UPSTREAM, self._list_custom(UPSTREAM))
@@ -176,6 +192,14 @@ class InformerLookup:
         self.routetables_cache = self._watch(ROUTETABLE, self._list_custom(ROUTETABLE))
         self.policies_cache = self._watch(CANARY_POLICY, self._list_custom(CANARY_POLICY), optional=True)
         self.services = self._watch(SERVICE, lambda **kwargs: self.core.list_service_for_all_namespaces(**kwargs))
+        self.deployments_by_namespace: Index[str] = Index(lambda d: (namespace_of(d),))
+        self.upstreams_by_pods: Index[str] = Index(pods_namespaces)
+        self.routetables_by_upstream: Index[UpstreamRef] = Index(upstreams_named)
+        self.compiled_policies = CompiledPolicies()
+        self.deployments_cache.follow(self.deployments_by_namespace)
+        self.upstreams.follow(self.upstreams_by_pods)
+        self.routetables_cache.follow(self.routetables_by_upstream)
+        self.policies_cache.follow(self.compiled_policies)
 
     @functools.cached_property
     def core(self) -> Any:
@@ -183,14 +207,26 @@ class InformerLookup:
         # imported on first use, in the informer's thread, while the worker already answers /healthz.
         return client.CoreV1Api(self.api)
 
+    @functools.cached_property
+    def core_direct(self) -> Any:
+        return client.CoreV1Api(self.direct)
+
     def _watch(self, kind: Kind, list_all: Callable[..., Any], optional: bool = False) -> Watched:
         return Watched(kind, list_all, optional, self._stop, self.absent_retry)
 
-    def _list_custom(self, kind: Kind) -> Callable[..., Any]:
+    def _list_custom(self, kind: Kind, direct: bool = False) -> Callable[..., Any]:
         def list_all(**kwargs: Any) -> Any:
-            return self.custom.list_cluster_custom_object(kind.group, kind.version, kind.plural, **kwargs)
+            api = self.custom_direct if direct else self.custom
+            return api.list_cluster_custom_object(kind.group, kind.version, kind.plural, **kwargs)
 
         return list_all
+
+    def _list_all(self, what: str, kind: Kind) -> list[Obj]:
+        """Every object of `kind`, read from the API server now (its cache has not synced)."""
+        return items(
+            what, lambda: self._list_custom(kind, direct=True)(_preload_content=False, _request_timeout=FRESH_TIMEOUT),
+            kind,
+        )
 
     @property
     def all(self) -> tuple[Watched, ...]:
@@ -218,32 +254,12 @@ class InformerLookup:
     def wait_ready(self, timeout: float) -> bool:
         return all(w.synced.wait(timeout) for w in self.all)
 
-    # Direct API reads: for fresh lookups and for caches that have not synced yet.
-
-    def _read(self, what: str, call: Callable[[], Any]) -> Any:
-        try:
-            return _decode(call())
-        except ApiException as err:
-            if err.status == 404:
-                return None
-            raise _unavailable(what, err) from err
-        except Exception as err:  # urllib3 and socket errors: the API server cannot be reached
-            raise _unavailable(what, err) from err
-
-    def _items(self, what: str, call: Callable[[], Any], kind: Kind) -> list[Obj]:
-        found = self._read(what, call) or {}
-        items = [i for i in found.get("items") or [] if isinstance(i, dict)]
-        for item in items:
-            item.setdefault("apiVersion", kind.api_version)
-            item.setdefault("kind", kind.kind)
-        return items
-
     def upstream(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
         if self.upstreams.ready and not fresh:
             return self.upstreams.get(f"{namespace}/{name}")
-        found: Obj | None = self._read(
+        found: Obj | None = read(
             f"Upstream {namespace}/{name}",
-            lambda: self.custom.get_namespaced_custom_object(
+            lambda: self.custom_direct.get_namespaced_custom_object(
                 UPSTREAM.group, UPSTREAM.version, namespace, UPSTREAM.plural, name,
                 _preload_content=False, _request_timeout=FRESH_TIMEOUT,
             ),
@@ -252,10 +268,10 @@ class InformerLookup:
 
     def deployments(self, namespace: str, fresh: bool = False) -> Sequence[Obj]:
         if self.deployments_cache.ready and not fresh:
-            return [d for d in self.deployments_cache.cached() if namespace_of(d) == namespace]
-        return self._items(
+            return self.deployments_by_namespace.get(namespace)
+        return items(
             f"the Deployments in namespace {namespace}",
-            lambda: self.custom.list_namespaced_custom_object(
+            lambda: self.custom_direct.list_namespaced_custom_object(
                 DEPLOYMENT.group, DEPLOYMENT.version, namespace, DEPLOYMENT.plural,
                 _preload_content=False, _request_timeout=FRESH_TIMEOUT,
             ),
@@ -265,36 +281,44 @@ class InformerLookup:
     def namespace(self, name: str, fresh: bool = False) -> Obj | None:
         if self.namespaces.ready and not fresh:
             return self.namespaces.get(name)
-        found: Obj | None = self._read(
+        found: Obj | None = read(
             f"Namespace {name}",
-            lambda: self.core.read_namespace(name, _preload_content=False, _request_timeout=FRESH_TIMEOUT),
+            lambda: self.core_direct.read_namespace(name, _preload_content=False, _request_timeout=FRESH_TIMEOUT),
         )
         return found
 
     def service(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
         if self.services.ready and not fresh:
             return self.services.get(f"{namespace}/{name}")
-        found: Obj | None = self._read(
+        found: Obj | None = read(
             f"Service {namespace}/{name}",
-            lambda: self.core.read_namespaced_service(name, namespace, _preload_content=False,
-                                                      _request_timeout=FRESH_TIMEOUT),
+            lambda: self.core_direct.read_namespaced_service(name, namespace, _preload_content=False,
+                                                             _request_timeout=FRESH_TIMEOUT),
         )
         return found
 
     def routetables(self) -> Sequence[Obj]:
         if self.routetables_cache.ready:
             return self.routetables_cache.cached()
-        return self._items(
-            "the RouteTables",
-            lambda: self._list_custom(ROUTETABLE)(_preload_content=False, _request_timeout=FRESH_TIMEOUT),
-            ROUTETABLE,
-        )
+        return self._list_all("the RouteTables", ROUTETABLE)
 
     def policies(self) -> Sequence[Obj]:
         if self.policies_cache.ready:
             return [] if self.policies_cache.absent else self.policies_cache.cached()
-        return self._items(
-            "the CanaryPolicies",
-            lambda: self._list_custom(CANARY_POLICY)(_preload_content=False, _request_timeout=FRESH_TIMEOUT),
-            CANARY_POLICY,
-        )
+        return self._list_all("the CanaryPolicies", CANARY_POLICY)
+
+    def upstreams_for(self, namespace: str) -> Sequence[Obj]:
+        if self.upstreams.ready:
+            return self.upstreams_by_pods.get(namespace)
+        return [u for u in self._list_all("the Upstreams", UPSTREAM) if pods_namespace(u) == namespace]
+
+    def routetables_to(self, namespace: str, name: str) -> Sequence[Obj]:
+        ref = UpstreamRef(namespace, name)
+        if self.routetables_cache.ready:
+            return self.routetables_by_upstream.get(ref)
+        return [rt for rt in self.routetables() if ref in upstreams_named(rt)]
+
+    def policy_set(self) -> PolicySet:
+        if self.policies_cache.ready:
+            return ([], []) if self.policies_cache.absent else self.compiled_policies.current
+        return read_policies(self.policies())

@@ -23,11 +23,12 @@ from kubectl_canary.core.errors import CanaryError, InvalidObject, UsageError
 from kubectl_canary.core.kinds import ROUTETABLE, Obj, ObjectRef
 from kubectl_canary.core.names import check_label_value
 from webhook import certs, logs
-from webhook.decision import ENFORCE, ENFORCEMENTS, Context, Settings, Verdict
-from webhook.lookup import Lookup, Memo, StateLookup
+from webhook.decision import ENFORCE, ENFORCEMENTS, FAILURE_POLICIES, Context, Settings, Verdict
+from webhook.lookup import Lookup, StateLookup
+from webhook.memo import Memo
 from webhook.mutation import mutate
-from webhook.policy import CHECKS, MUTATORS
 from webhook.review import KIND, BadRequest, GroupKind, Review, parse_document
+from webhook.rules import RULES
 from webhook.validation import validate
 
 
@@ -102,6 +103,21 @@ def _app_factory(kubeconfig: str | None, state: StateLookup | None, settings: Se
     return make_app
 
 
+FAILURE_KINDS = ("routetables", "deployments", "upstreams")
+
+
+def _failure_policies(values: tuple[str, ...]) -> dict[str, str]:
+    """`--failure-policy routetables=Fail ...` as {kind: policy}; a UsageError naming the value otherwise."""
+    found = {}
+    for value in values:
+        kind, _, policy = value.partition("=")
+        if kind not in FAILURE_KINDS or policy not in FAILURE_POLICIES:
+            raise click.BadParameter(f"{value!r}: give KIND=POLICY with KIND one of {', '.join(FAILURE_KINDS)} "
+                                     f"and POLICY one of {', '.join(FAILURE_POLICIES)}", param_hint="--failure-policy")
+        found[kind] = policy
+    return found
+
+
 @cli.command()
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8443, show_default=True, type=click.IntRange(1, 65535))
@@ -122,11 +138,19 @@ def _app_factory(kubeconfig: str | None, state: StateLookup | None, settings: Se
 @click.option("--tls-secret", metavar="NAME", help="Self-managed TLS: keep the serving pair in this Secret.")
 @click.option("--service", metavar="NAME", help="Self-managed TLS: the webhook's Service (certificate names).")
 @click.option("--webhook-configuration", metavar="NAME", help="Self-managed TLS: configurations to patch.")
+@click.option("--failure-policy", "failure_policies", multiple=True, metavar="KIND=POLICY",
+              callback=lambda _ctx, _param, value: _failure_policies(value),
+              help="The failurePolicy (Fail or Ignore) of the webhook configuration for routetables, deployments "
+                   "or upstreams, as the Helm chart sets it: how the webhook answers when it cannot decide in time "
+                   "(default: routetables=Fail, deployments=Ignore, upstreams=Ignore).")
+@click.option("--timeout-seconds", default=5, show_default=True, type=click.IntRange(1, 30),
+              help="The webhook configurations' timeoutSeconds: fresh reads stop in time to answer within it.")
 @click.option("--allow-endpoint", is_flag=True, hidden=True, help="Benchmarks: POST /allow admits everything.")
 def serve(
     host: str, port: int, cert_dir: Path | None, self_signed: bool, kubeconfig: str | None, state: Path | None,
     default_api_group: str | None, enforcement: str, workers: int, threads: int, max_queued: int,
-    tls_secret: str | None, service: str | None, webhook_configuration: str | None, allow_endpoint: bool,
+    tls_secret: str | None, service: str | None, webhook_configuration: str | None,
+    failure_policies: dict[str, str], timeout_seconds: int, allow_endpoint: bool,
 ) -> None:
     """Serve /mutate, /validate, /healthz, /readyz and /metrics over HTTPS."""
     from webhook import server
@@ -155,7 +179,8 @@ def serve(
             logs.setup()  # the TLS bootstrap's lines as JSON too (gunicorn's own follow, workers set up again)
             cert_dir = _bootstrap_dir(kubeconfig, tls_secret, service, webhook_configuration, cert_dir)
         assert cert_dir is not None
-        settings = Settings(default_api_group or None, enforcement, allow_endpoint)
+        settings = Settings(default_api_group or None, enforcement, allow_endpoint, timeout_seconds=timeout_seconds,
+                            **{f"{kind}_failure": policy for kind, policy in failure_policies.items()})
         try:
             opts = server.options(host, port, cert_dir, workers, threads, cleanup, max_queued)
         except (OSError, ValueError) as err:
@@ -246,13 +271,13 @@ def review_of(doc: Any, state: StateLookup) -> Review:
 def decide(review: Review, lookup: Lookup, settings: Settings) -> tuple[Verdict, Verdict, Obj | None]:
     """Mutation, then validation of the mutated object: what kube-apiserver would do with both webhooks
     (the webhook's own rules and platform policy, as `serve` decides)."""
-    mutated = mutate(Context(review, Memo(lookup), settings), MUTATORS)
+    mutated = mutate(Context(review, Memo(lookup, budget=None), settings), RULES.mutators.values())
     obj = review.obj
     if mutated.patch and obj is not None:
         obj = jsonpatch.apply_patch(obj, list(mutated.patch))
     after = Review(review.uid, review.kind, review.operation, review.namespace, review.name, obj, review.old,
                    review.dry_run)
-    return mutated, validate(Context(after, Memo(lookup), settings), CHECKS), obj
+    return mutated, validate(Context(after, Memo(lookup, budget=None), settings), RULES.checks.values()), obj
 
 
 @cli.command()

@@ -1,6 +1,6 @@
 """The values a decision is made of: settings, the request context, problems, changes and the verdict.
 
-Mutation is a list of mutators (each edits a deep copy of the object and reports its `Change`s);
+Mutation is a list of mutators (each records its edits in the request's `Draft` and reports its `Change`s);
 validation is a list of checks (each returns `Problem`s). Both see one `Context`: the parsed review,
 the lookup and the settings. A `Verdict` is the answer to one request, which `webhook.review`
 turns into an AdmissionReview response. New rules (platform policy) are new mutators and checks.
@@ -13,16 +13,24 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Final
 
+import jsonpatch
+
 from kubectl_canary.core import names
+from kubectl_canary.core.effective import Effective, levels
 from kubectl_canary.core.kinds import DEPLOYMENT, ROUTETABLE, UPSTREAM, Obj, labels_of
-from kubectl_canary.core.policy import Effective, Policy, Unreadable, governing, levels, read_policies
+from kubectl_canary.core.policy import Policy, Unreadable, governing
+from kubectl_canary.core.traffic import Routing
 from webhook import limits
+from webhook.draft import Draft
 from webhook.lookup import Lookup, find_namespace
 from webhook.review import Review, response
 
 ENFORCE: Final = "enforce"
 WARN: Final = "warn"
 ENFORCEMENTS: Final = (ENFORCE, WARN)
+FAIL: Final = "Fail"
+IGNORE: Final = "Ignore"
+FAILURE_POLICIES: Final = (FAIL, IGNORE)
 # A denial lists every problem, but a RouteTable of a thousand broken routes should not produce a
 # message of a thousand lines: the first ones say what is wrong, and the count says how much.
 MAX_LISTED: Final = limits.MAX_LISTED
@@ -35,6 +43,18 @@ class Settings:
     default_api_group: str | None = None
     enforcement: str = ENFORCE
     allow_endpoint: bool = False  # benchmark baseline: POST /allow answers allowed without deciding
+    # What the webhook configurations say (the Helm chart passes its values): how the webhook answers when
+    # it cannot decide in time, and how long kube-apiserver waits for it.
+    routetables_failure: str = FAIL
+    deployments_failure: str = IGNORE
+    upstreams_failure: str = IGNORE
+    timeout_seconds: int = 5
+
+    @property
+    def fresh_budget(self) -> float:
+        """Seconds of a request after which no fresh read starts: one read (`webhook.direct.FRESH_TIMEOUT`)
+        and the answer must still fit in timeoutSeconds (2.5 s of the shipped 5)."""
+        return max(0.2, min(2.5, self.timeout_seconds - 2.5))
 
 
 @dataclass(frozen=True)
@@ -44,6 +64,9 @@ class Problem:
     reason: str
     message: str
     deny: bool = True
+    # What the problem says apart from which route has it: problems with the same reason and `like` are
+    # one problem of several routes, and messages name the first and count the rest.
+    like: str = ""
 
     def as_warning(self, prefix: str = "") -> Problem:
         return replace(self, message=prefix + self.message, deny=False)
@@ -78,7 +101,7 @@ class Context:
     def operation(self) -> str:
         return self.review.operation
 
-    @property
+    @cached_property
     def is_routetable_write(self) -> bool:
         return (
             self.review.is_kind(_group(ROUTETABLE.api_version), ROUTETABLE.kind)
@@ -86,7 +109,7 @@ class Context:
             and isinstance(self.review.obj, dict)
         )
 
-    @property
+    @cached_property
     def is_upstream_write(self) -> bool:
         return (
             self.review.is_kind(_group(UPSTREAM.api_version), UPSTREAM.kind)
@@ -94,7 +117,7 @@ class Context:
             and isinstance(self.review.obj, dict)
         )
 
-    @property
+    @cached_property
     def is_deployment_delete(self) -> bool:
         return (
             self.review.is_kind(_group(DEPLOYMENT.api_version), DEPLOYMENT.kind)
@@ -110,18 +133,46 @@ class Context:
         return str(found or self.review.namespace or "")
 
     @cached_property
-    def too_deep(self) -> Problem | None:
-        """A denial for an object nested deeper than the rules can judge (`limits.MAX_DEPTH`), or None.
-        Checked before any rule runs: copying, diffing or comparing such an object would recurse too far."""
+    def too_deep(self) -> Problem:
+        """The denial for an object that a rule could not judge because comparing it recursed past Python's
+        limit (asked only then: walking every request's object to measure its depth would cost each request
+        as much as parsing it). Names where it nests more than `limits.MAX_DEPTH` levels deep."""
         for which, obj in (("object", self.review.obj), ("oldObject", self.review.old)):
             where = limits.too_deep(obj) if obj is not None else None
             if where is not None:
                 return Problem("too-deep", f"{which} nests more than {limits.MAX_DEPTH} levels deep (at {where}); "
                                            "canary-webhook cannot judge it: flatten that field")
-        return None
+        return Problem("too-deep", "the object nests too deeply for canary-webhook to judge it: flatten it")
 
     # Computed once per request (mutators and checks ask for them again and again); a frozen dataclass
     # without slots still has the instance __dict__ that cached_property writes to.
+    @cached_property
+    def new(self) -> Routing | None:
+        """The RouteTable being written, read once for every rule (namespace filled in from the request)."""
+        obj = self.review.obj
+        return Routing(self.with_namespace(obj)) if self.is_routetable_write and obj is not None else None
+
+    @cached_property
+    def old(self) -> Routing | None:
+        """The RouteTable an UPDATE replaces, read with the request's namespace too, so that a reference
+        without a namespace resolves alike in both."""
+        old = self.review.old
+        if self.new is None or self.operation != "UPDATE" or not isinstance(old, dict):
+            return None
+        return Routing(self.with_namespace(old))
+
+    @cached_property
+    def too_many_routes(self) -> Problem | None:
+        """A denial for a RouteTable with more routes than the rules judge in time (`limits.MAX_ROUTES`)."""
+        spec = (self.review.obj or {}).get("spec") if self.is_routetable_write else None
+        found = spec.get("routes") if isinstance(spec, dict) else None
+        if not isinstance(found, list) or len(found) <= limits.MAX_ROUTES:
+            return None
+        return Problem("too-many-routes",
+                       f"{len(found):,} routes are more than the {limits.MAX_ROUTES:,} canary-webhook judges in one "
+                       "RouteTable within its timeout: split them into several RouteTables with the same apiGroup "
+                       "label (the VirtualService delegates to all of them)")
+
     @cached_property
     def spec_unchanged(self) -> bool:
         """An UPDATE that leaves `spec` as it was (a label, annotation or status write)."""
@@ -139,8 +190,8 @@ class Context:
 
     @cached_property
     def policies(self) -> tuple[list[Policy], list[Unreadable]]:
-        """The CanaryPolicies the lookup holds, read once per request: (readable ones, unreadable ones)."""
-        return read_policies(self.lookup.policies())
+        """The CanaryPolicies the lookup holds, compiled when they were delivered: (readable, unreadable)."""
+        return self.lookup.policy_set()
 
     @cached_property
     def policy_levels(self) -> tuple[Effective, ...]:
@@ -163,7 +214,8 @@ class Context:
 
 
 Check = Callable[[Context], Iterable[Problem]]
-Mutator = Callable[[Context, Obj], Iterable[Change]]
+# A mutator records its edits in the request's Draft (webhook.draft) and reports them as Changes.
+Mutator = Callable[[Context, Draft], Iterable[Change]]
 # `enforce` or `warn` for one request.
 Enforcement = Callable[[Context], str]
 
@@ -183,19 +235,43 @@ class Verdict:
     warnings: tuple[str, ...] = ()
     problems: tuple[Problem, ...] = ()
     changes: tuple[Change, ...] = ()
-    mutated: Obj | None = None
+    source: Obj | None = None  # the object the patch applies to (mutation only)
+
+    @property
+    def mutated(self) -> Obj | None:
+        """The source with the patch applied (a copy; computed on asking, which only `review` and tests do)."""
+        if self.source is None or not self.patch:
+            return self.source
+        result: Obj = jsonpatch.apply_patch(self.source, list(self.patch))
+        return result
 
     def to_response(self, uid: str) -> Obj:
         return response(uid, self.allowed, self.message, list(self.patch), self.warnings)
 
 
+def grouped(problems: Sequence[Problem]) -> list[str]:
+    """The problems' messages in order, those of one kind on several routes once: the first route's message
+    and `(and 9,990 more routes like it)`."""
+    groups: dict[tuple[str, str] | int, list[Problem]] = {}
+    for index, problem in enumerate(problems):
+        groups.setdefault((problem.reason, problem.like) if problem.like else index, []).append(problem)
+    found = []
+    for members in groups.values():
+        more = len(members) - 1
+        found.append(members[0].message + (f" (and {more:,} more route{'s' if more > 1 else ''} like it)"
+                                           if more else ""))
+    return found
+
+
 def denial_message(problems: Sequence[Problem]) -> str:
-    """All problems in one message: `N problems: A; B; ...; and 980 more` (the first MAX_LISTED of them,
-    each cut to `limits.MAX_MESSAGE` characters, so the message is bounded whatever the object)."""
-    messages = [limits.clip(p.message) for p in problems[:MAX_LISTED]]
+    """All problems in one message: `N problems: A; B (and 9,990 more routes like it); ...; and 980 more` (the
+    first MAX_LISTED kinds, each cut to `limits.MAX_MESSAGE` characters, so the message is bounded whatever
+    the object)."""
+    kinds = grouped(problems)
+    messages = [limits.clip(m) for m in kinds[:MAX_LISTED]]
     if len(problems) == 1:
         return messages[0]
-    more = len(problems) - MAX_LISTED
+    more = len(kinds) - MAX_LISTED
     return f"{len(problems):,} problems: " + "; ".join(messages + ([f"and {more:,} more"] if more > 0 else []))
 
 

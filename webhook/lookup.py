@@ -4,25 +4,35 @@ Mutation and validation are pure functions given a `Lookup`. Its methods answer 
 watch cache in the cluster, `webhook.cache.InformerLookup`; a directory of YAML for `--state DIR`
 and `review`, `StateLookup`). Where a cached answer would lead to a denial, a decision asks again
 with `fresh=True`: the cluster implementation then asks the API server once, because an object
-created a moment ago may not have reached the cache yet. `Memo` wraps a Lookup for one request so
-that a RouteTable of a thousand routes to one Upstream costs one lookup, not a thousand.
+created a moment ago may not have reached the cache yet; `Late` says it could not be asked in time.
+One request's view of a Lookup (memoised, with a budget for fresh reads) is `webhook.memo.Memo`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+from kubectl_canary.core.errors import ClusterError
 from kubectl_canary.core.kinds import CANARY_POLICY, DEPLOYMENT, NAMESPACE, ROUTETABLE, SERVICE, UPSTREAM, Obj
+from kubectl_canary.core.policy import Policy, Unreadable, read_policies
+from kubectl_canary.core.routetable import UpstreamRef, destinations
 from kubectl_canary.manifests import read_dir
+
+PolicySet = tuple[list[Policy], list[Unreadable]]
+V = TypeVar("V", bound=Hashable)
+
+
+class Late(ClusterError):
+    """The cluster could not be asked in time: a fresh read past the request's budget, or one that timed out."""
 
 
 class Lookup(Protocol):
     """Read access to the cluster objects a decision needs (all returned as dicts; do not modify them).
 
-    Implementations raise `kubectl_canary.core.errors.ClusterError` when the cluster cannot be asked;
-    the app answers 503 and the webhook's failurePolicy decides.
+    Implementations raise `kubectl_canary.core.errors.ClusterError` when the cluster cannot be asked
+    (`Late` when it cannot be asked in time); the app answers for the webhook's failure mode.
     """
 
     def upstream(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
@@ -49,6 +59,20 @@ class Lookup(Protocol):
         """Every CanaryPolicy (none when the CRD is not installed)."""
         ...
 
+    def upstreams_for(self, namespace: str) -> Sequence[Obj]:
+        """Every kube Upstream whose pods live in `namespace` (see `pods_namespace`)."""
+        ...
+
+    def routetables_to(self, namespace: str, name: str) -> Sequence[Obj]:
+        """Every RouteTable with at least one destination, single or multi, naming Upstream `namespace/name`
+        (a ref without a namespace names one in the RouteTable's own; see `upstreams_named`)."""
+        ...
+
+    def policy_set(self) -> PolicySet:
+        """`read_policies(policies())`: (readable policies sorted by name, unreadable ones), compiled when
+        the policies change rather than per call. Shared between callers: do not modify."""
+        ...
+
     def ready(self) -> bool:
         """Whether answers reflect the cluster (the caches have synced)."""
         ...
@@ -65,6 +89,36 @@ def name_of(obj: Mapping[str, Any]) -> str:
 
 def namespace_of(obj: Mapping[str, Any]) -> str:
     return str(_meta(obj).get("namespace") or "")
+
+
+def pods_namespace(upstream: Mapping[str, Any]) -> str | None:
+    """Where the pods of a kube Upstream live: its `spec.kube.serviceNamespace`, else its own namespace.
+    None for static, AWS and other Upstream types, which select no pods."""
+    spec = upstream.get("spec")
+    kube = spec.get("kube") if isinstance(spec, dict) else None
+    if not isinstance(kube, dict):
+        return None
+    return str(kube.get("serviceNamespace") or namespace_of(upstream))
+
+
+def upstreams_named(rt: Mapping[str, Any]) -> set[UpstreamRef]:
+    """Every Upstream the RouteTable's destinations (single and multi) name, namespaces resolved."""
+    return {dest.upstream for dest in destinations(rt) if dest.upstream is not None}
+
+
+def pods_namespaces(upstream: Obj) -> tuple[str, ...]:
+    """`pods_namespace` as index values: the one namespace, or none."""
+    found = pods_namespace(upstream)
+    return () if found is None else (found,)
+
+
+def _grouped(objects: Iterable[Obj], values: Callable[[Obj], Iterable[V]]) -> dict[V, list[Obj]]:
+    """`objects` by each of their values, in order (what `webhook.index.Index` keeps for a watch cache)."""
+    found: dict[V, list[Obj]] = {}
+    for obj in objects:
+        for value in dict.fromkeys(values(obj)):
+            found.setdefault(value, []).append(obj)
+    return found
 
 
 def pod_labels(deployment: Mapping[str, Any]) -> dict[str, str]:
@@ -89,12 +143,22 @@ def serves(deployment: Mapping[str, Any], selector: Mapping[str, str], subset: M
 
 
 class StateLookup:
-    """A Lookup over objects read once from a directory of YAML (`--state DIR`), or given directly."""
+    """A Lookup over objects read once from a directory of YAML (`--state DIR`), or given directly.
+
+    Everything it answers is worked out once, at construction: the objects by name, the Deployments by
+    namespace, the indexes and the policies (`serve --state` answers requests from it too)."""
 
     def __init__(self, objects: Iterable[Obj] = ()) -> None:
         self._by_kind: dict[str, list[Obj]] = {}
+        self._by_name: dict[tuple[str, str, str], Obj] = {}
         for obj in objects:
-            self._by_kind.setdefault(f"{obj.get('apiVersion', '')}/{obj.get('kind', '')}", []).append(obj)
+            kind = f"{obj.get('apiVersion', '')}/{obj.get('kind', '')}"
+            self._by_kind.setdefault(kind, []).append(obj)
+            self._by_name.setdefault((kind, namespace_of(obj), name_of(obj)), obj)  # the first one wins
+        self._deployments = _grouped(self._all(DEPLOYMENT.api_version, DEPLOYMENT.kind), lambda d: (namespace_of(d),))
+        self._upstreams_for = _grouped(self._all(UPSTREAM.api_version, UPSTREAM.kind), pods_namespaces)
+        self._routetables_to = _grouped(self._all(ROUTETABLE.api_version, ROUTETABLE.kind), upstreams_named)
+        self._policy_set = read_policies(self._all(CANARY_POLICY.api_version, CANARY_POLICY.kind))
 
     @classmethod
     def from_dir(cls, root: Path) -> StateLookup:
@@ -106,16 +170,13 @@ class StateLookup:
 
     def find(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
         """The object of that kind, namespace ("" for cluster-scoped) and name, or None."""
-        for obj in self._all(api_version, kind):
-            if name_of(obj) == name and namespace_of(obj) == namespace:
-                return obj
-        return None
+        return self._by_name.get((f"{api_version}/{kind}", namespace, name))
 
     def upstream(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
         return self.find(UPSTREAM.api_version, UPSTREAM.kind, namespace, name)
 
     def deployments(self, namespace: str, fresh: bool = False) -> Sequence[Obj]:
-        return [d for d in self._all(DEPLOYMENT.api_version, DEPLOYMENT.kind) if namespace_of(d) == namespace]
+        return list(self._deployments.get(namespace, ()))
 
     def namespace(self, name: str, fresh: bool = False) -> Obj | None:
         return self.find(NAMESPACE.api_version, NAMESPACE.kind, "", name)
@@ -129,83 +190,17 @@ class StateLookup:
     def policies(self) -> Sequence[Obj]:
         return list(self._all(CANARY_POLICY.api_version, CANARY_POLICY.kind))
 
+    def upstreams_for(self, namespace: str) -> Sequence[Obj]:
+        return list(self._upstreams_for.get(namespace, ()))
+
+    def routetables_to(self, namespace: str, name: str) -> Sequence[Obj]:
+        return list(self._routetables_to.get(UpstreamRef(namespace, name), ()))
+
+    def policy_set(self) -> PolicySet:
+        return self._policy_set
+
     def ready(self) -> bool:
         return True
-
-
-class Memo:
-    """A Lookup that remembers every answer of another one, for the duration of one request."""
-
-    def __init__(self, inner: Lookup) -> None:
-        self.inner = inner
-        self._seen: dict[tuple[Any, ...], Any] = {}
-
-    def _ask(self, key: tuple[Any, ...], call: Any) -> Any:
-        if key not in self._seen:
-            self._seen[key] = call()
-        return self._seen[key]
-
-    def upstream(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
-        found: Obj | None = self._ask(
-            ("upstream", namespace, name, fresh), lambda: self.inner.upstream(namespace, name, fresh)
-        )
-        return found
-
-    def deployments(self, namespace: str, fresh: bool = False) -> Sequence[Obj]:
-        found: Sequence[Obj] = self._ask(
-            ("deployments", namespace, fresh), lambda: self.inner.deployments(namespace, fresh)
-        )
-        return found
-
-    def namespace(self, name: str, fresh: bool = False) -> Obj | None:
-        found: Obj | None = self._ask(("namespace", name, fresh), lambda: self.inner.namespace(name, fresh))
-        return found
-
-    def service(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
-        found: Obj | None = self._ask(
-            ("service", namespace, name, fresh), lambda: self.inner.service(namespace, name, fresh)
-        )
-        return found
-
-    def routetables(self) -> Sequence[Obj]:
-        found: Sequence[Obj] = self._ask(("routetables",), self.inner.routetables)
-        return found
-
-    def policies(self) -> Sequence[Obj]:
-        found: Sequence[Obj] = self._ask(("policies",), self.inner.policies)
-        return found
-
-    def ready(self) -> bool:
-        return self.inner.ready()
-
-
-class CachedOnly:
-    """A Lookup that answers every question from `inner`'s cache, a fresh one included: for judgements
-    that only warn, where asking the API server again is not worth its load."""
-
-    def __init__(self, inner: Lookup) -> None:
-        self.inner = inner
-
-    def upstream(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
-        return self.inner.upstream(namespace, name)
-
-    def deployments(self, namespace: str, fresh: bool = False) -> Sequence[Obj]:
-        return self.inner.deployments(namespace)
-
-    def namespace(self, name: str, fresh: bool = False) -> Obj | None:
-        return self.inner.namespace(name)
-
-    def service(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
-        return self.inner.service(namespace, name)
-
-    def routetables(self) -> Sequence[Obj]:
-        return self.inner.routetables()
-
-    def policies(self) -> Sequence[Obj]:
-        return self.inner.policies()
-
-    def ready(self) -> bool:
-        return self.inner.ready()
 
 
 def find_upstream(lookup: Lookup, namespace: str, name: str) -> Obj | None:

@@ -17,21 +17,13 @@ mutating it again changes nothing (so `reinvocationPolicy: IfNeeded` is safe).
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Sequence
-
-import jsonpatch
+from collections.abc import Callable, Collection, Sequence
 
 from kubectl_canary.core import names
-from kubectl_canary.core.kinds import Obj, labels_of
-from kubectl_canary.core.routetable import (
-    multi_destinations,
-    route_action,
-    route_label,
-    routes,
-    weight_of,
-)
+from kubectl_canary.core.kinds import labels_of
+from kubectl_canary.core.routetable import route_action, route_label, weight_of
 from webhook.decision import WARN, Change, Context, Mutator, Verdict
+from webhook.draft import MISSING, Draft
 from webhook.limits import show_numbers
 from webhook.lookup import find_namespace
 from webhook.review import short
@@ -75,33 +67,48 @@ def normalised(weights: Sequence[int | None]) -> tuple[list[int], str] | None:
     return None
 
 
-def mutate_weights(ctx: Context, rt: Obj) -> list[Change]:
+def _weight_path(route: int, entry: int) -> tuple[str | int, ...]:
+    return ("spec", "routes", route, "routeAction", "multi", "destinations", entry, "weight")
+
+
+def mutate_weights(ctx: Context, draft: Draft) -> list[Change]:
     """Make every `multi` of the RouteTable total 100 (see the module docstring)."""
     # An UPDATE that leaves the routing alone (a status or annotation write) is not a routing change: its
     # routes are neither rewritten nor, by validation, judged. One that changes the apiGroup label (the
     # user's, or the label mutator's just before) is judged, so it is normalised too.
     old_label = labels_of(ctx.review.old or {}).get(names.API_GROUP)
-    if not ctx.is_routetable_write or (ctx.spec_unchanged and labels_of(rt).get(names.API_GROUP) == old_label):
+    if ctx.new is None or (ctx.spec_unchanged and draft.get("metadata", "labels", names.API_GROUP) == old_label):
         return []
-    changes = []
-    for route in routes(rt):
-        entries = multi_destinations(route)
-        multi = route_action(route).get("multi")
-        raw = multi.get("destinations") if isinstance(multi, dict) else None
-        # Only edit entries that are dicts in the object itself (multi_destinations substitutes {}).
-        if not entries or not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
+    # Routes with the same weights get the same new ones: one change names the first and counts the rest,
+    # so that a RouteTable of 10,000 routes gets one warning, not 10,000.
+    done: dict[tuple[tuple[int | None, ...], str], tuple[str, int]] = {}
+    # The raw list, not `routes()`: a patch path needs the index in the object itself, and the mutating
+    # webhook sees objects before schema validation (a route may be something other than an object).
+    raw_routes = draft.get("spec", "routes")
+    for index, route in enumerate(raw_routes if isinstance(raw_routes, list) else []):
+        multi = route_action(route).get("multi") if isinstance(route, dict) else None
+        entries = multi.get("destinations") if isinstance(multi, dict) else None
+        if not entries or not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             continue
         before = [weight_of(e) for e in entries]
         result = normalised(before)
         if result is None:
             continue
         after, how = result
-        for entry, weight in zip(entries, after, strict=True):
-            entry["weight"] = weight
-        reason = "weights-filled" if how == "filled" else "weights-normalised"
-        text = f"route {route_label(route)}: weights {show_numbers(before)} {how} to {show_numbers(after)}"
-        changes.append(Change(reason, short(text)))
-    return changes
+        for position, (entry, weight) in enumerate(zip(entries, after, strict=True)):
+            if entry.get("weight") != weight or type(entry.get("weight")) is not int:
+                draft.set(_weight_path(index, position), weight, exists="weight" in entry)
+        key = (tuple(before), how)
+        first, count = done.get(key) or (route_label(route), 0)
+        done[key] = (first, count + 1)
+    return [_weights_change(before, how, first, count) for (before, how), (first, count) in done.items()]
+
+
+def _weights_change(before: Sequence[int | None], how: str, first: str, count: int) -> Change:
+    after, _ = normalised(before) or ([], how)
+    routes = f"route {first}" + (f" and {count - 1:,} more like it" if count > 1 else "")
+    text = f"{routes}: weights {show_numbers(before)} {how} to {show_numbers(after)}"
+    return Change("weights-filled" if how == "filled" else "weights-normalised", short(text))
 
 
 ApiGroupSource = Callable[[Context], tuple[str, str] | None]
@@ -122,57 +129,60 @@ def default_api_group(ctx: Context) -> tuple[str, str] | None:
     return (group, "the webhook's default") if group else None
 
 
-# Asked in order; the first answer wins. Platform policy adds its source in front of the default.
+# Asked in order; the first answer wins. Platform policy adds its source in front (`webhook.rules`).
 API_GROUP_SOURCES: tuple[ApiGroupSource, ...] = (namespace_api_group, default_api_group)
 
 
-def api_group_mutator(sources: Sequence[ApiGroupSource] = API_GROUP_SOURCES) -> Mutator:
+def api_group_mutator(sources: Sequence[ApiGroupSource]) -> Mutator:
     """A mutator that labels a RouteTable without `apiGroup` from the first source with an answer."""
 
-    def mutate_api_group(ctx: Context, rt: Obj) -> list[Change]:
-        if not ctx.is_routetable_write or names.API_GROUP in labels_of(rt):
+    def mutate_api_group(ctx: Context, draft: Draft) -> list[Change]:
+        labels = draft.get("metadata", "labels")
+        if ctx.new is None or (isinstance(labels, dict) and names.API_GROUP in labels):
             return []
         for source in sources:
             found = source(ctx)
             if found:
                 group, origin = found
-                meta = rt.setdefault("metadata", {})
-                if not isinstance(meta, dict):  # not an object yet: the API server's schema refuses it
+                meta = draft.get("metadata", default=MISSING)
+                if meta is MISSING:
+                    draft.set(("metadata",), {"labels": {names.API_GROUP: group}})
+                elif not isinstance(meta, dict):  # not an object yet: the API server's schema refuses it
                     return []
-                if not isinstance(meta.get("labels"), dict):
-                    meta["labels"] = {}
-                meta["labels"][names.API_GROUP] = group
+                elif not isinstance(labels, dict):
+                    draft.set(("metadata", "labels"), {names.API_GROUP: group})
+                else:
+                    draft.set(("metadata", "labels", names.API_GROUP), group)
                 return [Change("api-group", short(f"label {names.API_GROUP}={group} added ({origin})"))]
         return []
 
     return mutate_api_group
 
 
-MUTATORS: tuple[Mutator, ...] = (api_group_mutator(), mutate_weights)
-
-
-def mutate(ctx: Context, mutators: Sequence[Mutator] = MUTATORS) -> Verdict:
-    """Run the mutators on a copy of the request's object; the verdict carries the patch and warnings."""
+def mutate(ctx: Context, mutators: Collection[Mutator]) -> Verdict:
+    """Run the mutators over a draft of the request's object; the verdict carries their patch and warnings."""
     obj = ctx.review.obj
-    if not ctx.is_routetable_write or obj is None:
+    if ctx.new is None or obj is None:
         return Verdict(allowed=True, decision="allowed")
-    deep = ctx.too_deep
-    if deep is not None:
+    draft = Draft(obj)
+    try:
+        refused = ctx.too_many_routes
+        changes = [change for mutator in mutators for change in mutator(ctx, draft)] if refused is None else []
+    except RecursionError:
+        refused = ctx.too_deep
+    if refused is not None:
         # Not silently admitted unchanged: it would be stored without what validation relies on.
         if ctx.settings.enforcement == WARN:
-            return Verdict(allowed=True, decision="warned", warnings=(f"admitted unmutated: {deep.message}",),
-                           problems=(deep,))
-        return Verdict(allowed=False, decision="denied", message=deep.message, problems=(deep,))
-    mutated = copy.deepcopy(obj)
-    changes = [change for mutator in mutators for change in mutator(ctx, mutated)]
-    patch = tuple(jsonpatch.make_patch(obj, mutated).patch)
-    if not patch:
-        return Verdict(allowed=True, decision="allowed", mutated=mutated)
+            return Verdict(allowed=True, decision="warned", warnings=(f"admitted unmutated: {refused.message}",),
+                           problems=(refused,))
+        return Verdict(allowed=False, decision="denied", message=refused.message, problems=(refused,))
+    if not draft.changed:
+        return Verdict(allowed=True, decision="allowed", source=obj)
     return Verdict(
         allowed=True,
         decision="patched",
-        patch=patch,
+        patch=draft.operations,
         warnings=tuple(c.warning for c in changes),
         changes=tuple(changes),
-        mutated=mutated,
+        source=obj,
     )

@@ -1,9 +1,9 @@
-"""Platform policy in the webhook: a check per CanaryPolicy field, the policy's apiGroup source for
-mutation, and the full sets of mutators and checks that `canary-webhook` runs (the floor plus policy).
+"""Platform policy in the webhook: a check per CanaryPolicy field and the policy's apiGroup source for
+mutation (registered by field name in `webhook.rules`).
 
 The policies come from the Lookup (a watch cache in the cluster, so a change takes effect without a
 restart); which ones govern a RouteTable depends on its Namespace's labels. The governing policies are
-merged per enforcement (`kubectl_canary.core.policy.levels`): within Enforce, Warn and Audit the
+merged per enforcement (`kubectl_canary.core.effective.levels`): within Enforce, Warn and Audit the
 strictest value of each field applies, and every problem names the policy (or policies) imposing the
 value it breaks and carries that policy's enforcement. An Enforce problem denies, a Warn problem is a
 warning, and an Audit problem is only recorded (`PolicyProblem.recorded_only`: validation keeps it out
@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubectl_canary.core import names
-from kubectl_canary.core.kinds import CANARY_POLICY, Obj, labels_of
+from kubectl_canary.core.effective import Effective
+from kubectl_canary.core.kinds import CANARY_POLICY, labels_of
 from kubectl_canary.core.policy import (
     API_GROUP,
     AUDIT,
@@ -30,19 +31,11 @@ from kubectl_canary.core.policy import (
     MAX_WEIGHT_STEP,
     PREFIXES,
     REQUIRE_HEADER_PHASE,
-    Effective,
-    Reference,
-    claims,
-    outside,
-    points,
-    references,
-    steps_over,
-    unphased,
 )
-from kubectl_canary.core.routetable import weighted_routes
-from webhook import mutation, validation
-from webhook.decision import Check, Context, Mutator, Problem
-from webhook.lookup import find_upstream, namespace_of
+from kubectl_canary.core.traffic import Reference, Routing, outside, points, steps_over, unphased
+from webhook import mutation
+from webhook.decision import Context, Problem
+from webhook.lookup import find_upstream, namespace_of, pods_namespace
 
 
 @dataclass(frozen=True)
@@ -78,23 +71,20 @@ def _judged(ctx: Context) -> bool:
     return ctx.is_routetable_write and ctx.review.obj is not None and not ctx.routing_unchanged
 
 
-def _in_range(rt: Obj | None) -> bool:
+def _in_range(rt: Routing | None) -> bool:
     """Whether every weight is one Gloo takes (a uint32): the traffic shares are computed in floats, and
     a weight of 4,300 digits overflows them. The floor's check denies the others (`weights-range`)."""
     return rt is not None and all(
-        w is None or 0 <= w <= mutation.MAX_WEIGHT for route in weighted_routes(rt) for w in route.weights)
+        w is None or 0 <= w <= mutation.MAX_WEIGHT for route in rt.weighted for w in route.weights)
 
 
-def _subjects(ctx: Context) -> Iterator[tuple[Effective, Obj, Obj | None]]:
+def _subjects(ctx: Context) -> Iterator[tuple[Effective, Routing, Routing | None]]:
     """(merged policies of one enforcement, new RouteTable, old RouteTable or None) for a judged request."""
-    if not _judged(ctx) or ctx.review.obj is None or not _in_range(ctx.review.obj):
+    if not _judged(ctx) or not ctx.policy_levels or not _in_range(ctx.new) or ctx.new is None:
         return
-    new = ctx.with_namespace(ctx.review.obj)
-    old = ctx.review.old if ctx.operation == "UPDATE" and _in_range(ctx.review.old) else None
-    # Both read with the request's namespace, so that a reference without one resolves alike in both.
-    old = ctx.with_namespace(old) if old is not None else None
+    old = ctx.old if _in_range(ctx.old) else None
     for level in ctx.policy_levels:
-        yield level, new, old
+        yield level, ctx.new, old
 
 
 # -- the checks, one per field ------------------------------------------------------------------
@@ -123,7 +113,7 @@ def check_api_group(ctx: Context) -> Iterator[Problem]:
                            "RouteTable there can be admitted; ask the platform team to reconcile them")
         elif level.api_groups:
             (group,) = level.api_groups
-            label = labels_of(rt).get(names.API_GROUP)
+            label = labels_of(rt.obj).get(names.API_GROUP)
             if label != group.value:
                 found = f"label {names.API_GROUP}={label} is" if label else f"no {names.API_GROUP} label is"
                 yield _problem(level, group.policies, API_GROUP,
@@ -161,7 +151,7 @@ def check_prefixes(ctx: Context) -> Iterator[Problem]:
     for level, rt, _old in _subjects(ctx):
         for allowed in level.prefixes:
             shown = ", ".join(allowed.value) or "none"
-            for claim in claims(rt):
+            for claim in rt.claims:
                 if not outside(claim, allowed.value):
                     continue
                 text = (f"route {claim.route}: a regex matcher cannot be proven to stay under the allowed prefixes "
@@ -176,10 +166,9 @@ def _reached(ctx: Context, ref: Reference) -> str:
     if ref.kind != "Upstream":
         return ref.namespace
     upstream = find_upstream(ctx.lookup, ref.namespace, ref.name)
-    kube = validation.kube_spec(upstream) if upstream else None
     if upstream is None:
         return ref.namespace
-    return validation.service_namespace(kube, upstream) if kube is not None else namespace_of(upstream)
+    return pods_namespace(upstream) or namespace_of(upstream)
 
 
 def check_upstream_namespaces(ctx: Context) -> Iterator[Problem]:
@@ -187,7 +176,7 @@ def check_upstream_namespaces(ctx: Context) -> Iterator[Problem]:
     for level, rt, _old in _subjects(ctx):
         if level.same_namespace_upstreams is None:
             continue
-        for ref in references(rt):
+        for ref in rt.references:
             reached = _reached(ctx, ref)
             if reached == level.namespace:
                 continue
@@ -195,12 +184,6 @@ def check_upstream_namespaces(ctx: Context) -> Iterator[Problem]:
             yield _problem(level, level.same_namespace_upstreams.policies, CROSS_NAMESPACE,
                            f"route {ref.route} -> {ref}{via}: routes in namespace {level.namespace} may only reach "
                            f"services in namespace {level.namespace} ({CROSS_NAMESPACE} is false)")
-
-
-POLICY_CHECKS: tuple[Check, ...] = (
-    check_readable, check_api_group, check_max_weight_step, check_header_phase, check_prefixes,
-    check_upstream_namespaces,
-)
 
 
 # -- mutation: the policy's apiGroup --------------------------------------------------------------
@@ -221,9 +204,3 @@ def policy_api_group(ctx: Context) -> tuple[str, str] | None:
             (group,) = level.api_groups
             return group.value, f"from {CANARY_POLICY.kind} {', '.join(group.policies)}"
     return None
-
-
-# The group of a policy first, then the Namespace's label, then `--default-api-group`.
-API_GROUP_SOURCES: tuple[mutation.ApiGroupSource, ...] = (policy_api_group, *mutation.API_GROUP_SOURCES)
-MUTATORS: tuple[Mutator, ...] = (mutation.api_group_mutator(API_GROUP_SOURCES), mutation.mutate_weights)
-CHECKS: tuple[Check, ...] = (*validation.CHECKS, *POLICY_CHECKS)

@@ -13,7 +13,7 @@ nothing more. A problem that is not about the object (an unreadable CanaryPolicy
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import Final
 
@@ -32,7 +32,7 @@ def as_created(ctx: Context) -> Context | None:
     return Context(replace(ctx.review, operation="CREATE", obj=old, old=None), ctx.lookup, ctx.settings)
 
 
-def ratcheted(ctx: Context, problems: Sequence[Problem], checks: Sequence[Check]) -> list[Problem]:
+def ratcheted(ctx: Context, problems: Sequence[Problem], checks: Collection[Check]) -> list[Problem]:
     """`problems` of `ctx` with each denying one that the old object already had turned into a warning."""
     if not any(p.deny and p.reason not in NOT_RATCHETED for p in problems):
         return list(problems)

@@ -21,7 +21,7 @@ RouteTable CRD has no status subresource) only warns: a problem that was already
 status write. Routing is `spec` and the `apiGroup` label, which picks the VirtualService that serves the
 routes: relabelling a RouteTable into another VirtualService is judged like a spec change. Such an
 UPDATE is ratcheted (`webhook.ratchet`): a problem its `oldObject` already had only warns. An object
-nested too deeply to judge (`webhook.limits.MAX_DEPTH`) is denied saying so, before any check runs.
+that a check cannot compare (nested past Python's recursion limit) is denied saying so.
 
 Some problems are only recorded (a CanaryPolicy in Audit mode, `webhook.policy`): they reach the
 verdict, and so the logs and metrics, but neither deny nor warn; the decision is then `audit`.
@@ -30,27 +30,28 @@ verdict, and so the logs and metrics, but neither deny nor warn; the decision is
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from kubectl_canary.core import names
 from kubectl_canary.core.datapath import service_port_problem
 from kubectl_canary.core.kinds import Obj, ObjectRef
-from kubectl_canary.core.routetable import Destination, UpstreamRef, destinations, weighted_routes
+from kubectl_canary.core.routetable import Destination, UpstreamRef, destinations
 from webhook.decision import WARN as WARN_MODE
-from webhook.decision import Check, Context, Enforcement, Problem, Verdict, denial_message, unique
+from webhook.decision import Check, Context, Enforcement, Problem, Verdict, denial_message, grouped, unique
 from webhook.limits import show_numbers
 from webhook.lookup import (
-    CachedOnly,
     Lookup,
     find_service,
     find_upstream,
     name_of,
     namespace_of,
     pod_labels,
+    pods_namespace,
     serves,
     serving,
 )
+from webhook.memo import CachedOnly
 from webhook.mutation import MAX_WEIGHT
 from webhook.ratchet import ratcheted
 
@@ -75,10 +76,6 @@ def subset_key_sets(kube: Mapping[str, Any]) -> list[tuple[str, ...]]:
 def kube_selector(kube: Mapping[str, Any]) -> dict[str, str]:
     selector = kube.get("selector")
     return {str(k): str(v) for k, v in selector.items()} if isinstance(selector, dict) else {}
-
-
-def service_namespace(kube: Mapping[str, Any], upstream: Mapping[str, Any]) -> str:
-    return str(kube.get("serviceNamespace") or namespace_of(upstream))
 
 
 def carries_traffic(dest: Destination) -> bool:
@@ -128,7 +125,7 @@ def _target_problem(lookup: Lookup, ref: UpstreamRef, subset: Mapping[str, str])
         has = " or ".join("[" + ",".join(s) + "]" for s in key_sets)
         wanted = ",".join(keys)
         return Problem("subset-keys", f"Upstream {ref} has no subset selector with keys [{wanted}]; it has {has}")
-    namespace, selector = service_namespace(kube, upstream), kube_selector(kube)
+    namespace, selector = pods_namespace(upstream) or "", kube_selector(kube)
     if serving(lookup, namespace, selector, subset):
         return None
     found = versions_found(lookup.deployments(namespace, fresh=True), selector, keys)
@@ -141,7 +138,7 @@ def _port_problem(lookup: Lookup, upstream: Mapping[str, Any]) -> Problem | None
     kube = kube_spec(upstream)
     if kube is None or not kube.get("serviceName"):
         return None
-    service = find_service(lookup, service_namespace(kube, upstream), str(kube["serviceName"]))
+    service = find_service(lookup, pods_namespace(upstream) or "", str(kube["serviceName"]))
     message = service_port_problem(upstream, service) if service is not None else None
     return Problem("upstream-port", message) if message else None
 
@@ -158,14 +155,14 @@ def check_upstream(ctx: Context) -> Iterator[Problem]:
 
 def check_destinations(ctx: Context) -> Iterator[Problem]:
     """Every Upstream destination of a RouteTable exists and is served (see the module docstring)."""
-    if not ctx.is_routetable_write or ctx.review.obj is None:
+    if ctx.new is None:
         return
     # A thousand routes usually share a handful of (Upstream, subset) targets: judge each target once.
     judged: dict[tuple[UpstreamRef, tuple[tuple[str, str], ...]], Problem | None] = {}
     # Routing unchanged (Gloo's status writes, labels): the problems only warn, so the watch cache is good
     # enough and the API server is not asked again for every status write.
     lookup = CachedOnly(ctx.lookup) if ctx.routing_unchanged else ctx.lookup
-    for dest in destinations(ctx.with_namespace(ctx.review.obj)):
+    for dest in ctx.new.destinations:
         if dest.upstream is None:
             continue
         key = (dest.upstream, dest.subset)
@@ -176,31 +173,36 @@ def check_destinations(ctx: Context) -> Iterator[Problem]:
             continue
         message = f"{dest.describe()}: {problem.message}"
         if problem.reason == "no-deployment" and not carries_traffic(dest):
-            yield Problem(problem.reason, message + " (weight 0, so no traffic yet)", deny=False)
-        else:
-            yield Problem(problem.reason, message)
+            message += " (weight 0, so no traffic yet)"
+        yield Problem(problem.reason, message, deny=carries_traffic(dest) or problem.reason != "no-deployment",
+                      like=message.removeprefix(f"route {dest.route}"))
 
 
 def check_weights(ctx: Context) -> Iterator[Problem]:
     """Every `multi` has destinations and weights that total exactly 100."""
-    if not ctx.is_routetable_write or ctx.review.obj is None:
+    if ctx.new is None:
         return
-    for route in weighted_routes(ctx.review.obj):
-        where, shown = f"route {route.route}", show_numbers(route.weights)
-        if not route.weights:
-            yield Problem("weights-empty", f"{where}: multi has no destinations")
-        elif any(w is not None and w < 0 for w in route.weights):
-            yield Problem("weights-negative", f"{where}: weights {shown} include a negative one")
-        elif any(w is not None and w > MAX_WEIGHT for w in route.weights):
-            yield Problem("weights-range", f"{where}: weights {shown} include one over Gloo's maximum {MAX_WEIGHT}")
-        elif route.total < 1:
-            yield Problem("weights-zero", f"{where}: weights {shown} total 0; Gloo needs at least 1")
-        elif route.total != 100:
-            yield Problem(
-                "weights-total",
-                f"{where}: weights {shown} total {route.total}, not 100 "
-                f"(is the mutating webhook {names.WEBHOOK_MUTATE} installed?)",
-            )
+    for route in ctx.new.weighted:
+        found = _weights_problem(route.weights, route.total)
+        if found is not None:
+            reason, text = found
+            yield Problem(reason, f"route {route.route}: {text}", like=text)
+
+
+def _weights_problem(weights: Sequence[int | None], total: int) -> tuple[str, str] | None:
+    shown = show_numbers(weights)
+    if not weights:
+        return "weights-empty", "multi has no destinations"
+    if any(w is not None and w < 0 for w in weights):
+        return "weights-negative", f"weights {shown} include a negative one"
+    if any(w is not None and w > MAX_WEIGHT for w in weights):
+        return "weights-range", f"weights {shown} include one over Gloo's maximum {MAX_WEIGHT}"
+    if total < 1:
+        return "weights-zero", f"weights {shown} total 0; Gloo needs at least 1"
+    if total != 100:
+        return "weights-total", (f"weights {shown} total {total}, not 100 "
+                                 f"(is the mutating webhook {names.WEBHOOK_MUTATE} installed?)")
+    return None
 
 
 def _going(deployment: Mapping[str, Any]) -> bool:
@@ -223,19 +225,23 @@ def _others_serving(ctx: Context, name: str, namespace: str, selector: dict[str,
 
 
 def _protected(ctx: Context, deployment: Obj, namespace: str) -> Iterator[tuple[Obj, Destination]]:
-    """Every (RouteTable, destination) that `deployment` serves, with no other Deployment serving it."""
+    """Every (RouteTable, destination) that `deployment` serves, with no other Deployment serving it.
+
+    Only the RouteTables that name an Upstream selecting the Deployment's pods are read (the lookup's
+    indexes), so the decision does not grow with the number of RouteTables in the cluster.
+    """
     name = name_of(deployment)
-    for rt in ctx.lookup.routetables():
-        for dest in destinations(rt):
-            if dest.upstream is None:
-                continue
-            upstream = ctx.lookup.upstream(dest.upstream.namespace, dest.upstream.name)
-            kube = kube_spec(upstream) if upstream else None
-            if upstream is None or kube is None or service_namespace(kube, upstream) != namespace:
-                continue
-            selector, subset = kube_selector(kube), dest.subset_values
-            if serves(deployment, selector, subset) and not _others_serving(ctx, name, namespace, selector, subset):
-                yield rt, dest
+    for upstream in ctx.lookup.upstreams_for(namespace):
+        kube = kube_spec(upstream)
+        if kube is None or not serves(deployment, kube_selector(kube), {}):
+            continue
+        ref, selector = UpstreamRef(namespace_of(upstream), name_of(upstream)), kube_selector(kube)
+        for rt in sorted(ctx.lookup.routetables_to(ref.namespace, ref.name), key=lambda r: str(ObjectRef.of(r))):
+            for dest in destinations(rt):
+                subset = dest.subset_values
+                if dest.upstream == ref and serves(deployment, selector, subset) and not _others_serving(
+                        ctx, name, namespace, selector, subset):
+                    yield rt, dest
 
 
 def check_deployment_delete(ctx: Context) -> Iterator[Problem]:
@@ -261,28 +267,28 @@ def check_deployment_delete(ctx: Context) -> Iterator[Problem]:
             )
 
 
-CHECKS: tuple[Check, ...] = (check_destinations, check_weights, check_upstream, check_deployment_delete)
-
-
 def configured_enforcement(ctx: Context) -> str:
     """`--enforcement`, for the whole webhook: `warn` admits whatever would be denied, policy denials
     included (a CanaryPolicy's own enforcement applies to its problems, see `webhook.policy`)."""
     return ctx.settings.enforcement
 
 
-def validate(
-    ctx: Context, checks: Sequence[Check] = CHECKS, enforcement: Enforcement = configured_enforcement
-) -> Verdict:
+def _found(ctx: Context, checks: Collection[Check]) -> list[Problem]:
+    problems = unique(p for check in checks for p in check(ctx))
+    if ctx.is_routetable_write and ctx.routing_unchanged:
+        return [p.as_warning("not enforced (spec unchanged): ") if p.deny else p for p in problems]
+    return ratcheted(ctx, problems, checks)
+
+
+def validate(ctx: Context, checks: Collection[Check], enforcement: Enforcement = configured_enforcement) -> Verdict:
     """Run every check and combine what they found into one verdict (all problems at once)."""
-    deep = ctx.too_deep
-    problems = [deep] if deep is not None else unique(p for check in checks for p in check(ctx))
-    if ctx.is_routetable_write and deep is None and ctx.routing_unchanged:
-        problems = [p.as_warning("not enforced (spec unchanged): ") if p.deny else p for p in problems]
-    elif deep is None:
-        problems = ratcheted(ctx, problems, checks)
+    try:
+        problems = [ctx.too_many_routes] if ctx.too_many_routes else _found(ctx, checks)
+    except RecursionError:
+        problems = [ctx.too_deep]
     shown = [p for p in problems if not p.recorded_only]
     denying = [p for p in shown if p.deny]
-    warnings = tuple(p.message for p in shown if not p.deny)
+    warnings = tuple(grouped([p for p in shown if not p.deny]))
     if not denying:
         decision = "audit" if len(shown) < len(problems) else "allowed"
         return Verdict(allowed=True, decision=decision, warnings=warnings, problems=tuple(problems))
@@ -290,7 +296,7 @@ def validate(
         return Verdict(
             allowed=True,
             decision="warned",
-            warnings=tuple(p.message for p in denying) + warnings,
+            warnings=tuple(grouped(denying)) + warnings,
             problems=tuple(problems),
         )
     return Verdict(

@@ -9,11 +9,14 @@ as 0, and a total below 1 is an error.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from itertools import chain
+from typing import Any, TypeVar
 
 from kubectl_canary.core.kinds import Obj
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, order=True)
@@ -190,26 +193,56 @@ def multi_destinations(route: Mapping[str, Any]) -> list[Obj] | None:
     return [d if isinstance(d, dict) else {} for d in found] if isinstance(found, list) else []
 
 
-def destinations(rt: Mapping[str, Any]) -> Iterator[Destination]:
-    """Every destination of every route, in order."""
-    own = own_namespace(rt)
+class _Parts:
+    """The refs and subsets of one RouteTable's destinations, each made once: a thousand routes to the
+    same two versions name the same two (Upstream, subset) pairs, and making the values is most of
+    what reading a destination costs."""
+
+    def __init__(self, own_namespace: str) -> None:
+        self.own = own_namespace
+        self._refs: dict[Any, UpstreamRef | None] = {}
+        self._subsets: dict[Any, tuple[tuple[str, str], ...]] = {}
+
+    def ref(self, dest: Mapping[str, Any]) -> UpstreamRef | None:
+        ref = _dict(dest.get("upstream"))
+        return self._once(self._refs, (ref.get("namespace"), ref.get("name")), lambda: named_ref(ref, self.own))
+
+    def subset(self, dest: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        values = _dict(_dict(dest.get("subset")).get("values"))
+        return self._once(self._subsets, tuple(chain.from_iterable(values.items())), lambda: subset_of(dest))
+
+    @staticmethod
+    def _once(memo: dict[Any, T], raw: tuple[Any, ...], make: Callable[[], T]) -> T:
+        # Keyed by the raw values and their types (True and 1 hash alike but read differently); a value that
+        # cannot be a key (a list: the schema refuses it, the mutating webhook still sees it) is read anew.
+        try:
+            key = tuple((type(v), v) for v in raw)
+            if key not in memo:
+                memo[key] = make()
+            return memo[key]
+        except TypeError:
+            return make()
+
+
+def destinations(rt: Mapping[str, Any], labels: Sequence[str] | None = None) -> Iterator[Destination]:
+    """Every destination of every route, in order (`labels`: the routes' labels, when known already)."""
+    parts = _Parts(own_namespace(rt))
     for index, route in enumerate(routes(rt)):
-        label = route_label(route)
+        label = labels[index] if labels is not None else route_label(route)
         header = is_header_route(route)
         single = route_action(route).get("single")
         if isinstance(single, dict):
-            yield Destination(index, label, None, _upstream_ref(single, own), subset_of(single), None, header)
+            yield Destination(index, label, None, parts.ref(single), parts.subset(single), None, header)
         for position, entry in enumerate(multi_destinations(route) or []):
             dest = destination_of(entry)
-            yield Destination(
-                index, label, position, _upstream_ref(dest, own), subset_of(dest), weight_of(entry), header
-            )
+            yield Destination(index, label, position, parts.ref(dest), parts.subset(dest), weight_of(entry), header)
 
 
-def weighted_routes(rt: Mapping[str, Any]) -> Iterator[WeightedRoute]:
-    """Every `multi` route with its weights."""
+def weighted_routes(rt: Mapping[str, Any], labels: Sequence[str] | None = None) -> Iterator[WeightedRoute]:
+    """Every `multi` route with its weights (`labels`: the routes' labels, when known already)."""
     for index, route in enumerate(routes(rt)):
         entries = multi_destinations(route)
         if entries is not None:
-            yield WeightedRoute(index, route_label(route), tuple(weight_of(e) for e in entries))
+            label = labels[index] if labels is not None else route_label(route)
+            yield WeightedRoute(index, label, tuple(weight_of(e) for e in entries))
 

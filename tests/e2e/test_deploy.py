@@ -381,8 +381,13 @@ def test_helm_chart_installs_the_same_as_kustomize(
     helm_pod = find(charted, "Deployment", "canary-webhook")["spec"]["template"]
     kust_pod = find(kustomized, "Deployment", "canary-webhook")["spec"]["template"]
     helm_container, kust_container = helm_pod["spec"]["containers"][0], kust_pod["spec"]["containers"][0]
-    # The chart always passes --enforcement (its value); the plain manifests leave the webhook's default.
-    assert _without(helm_container.pop("args"), "--enforcement") == kust_container.pop("args")
+    # The chart always passes --enforcement and what its webhook configurations say (failure policies and
+    # timeoutSeconds, the webhook's own defaults when unchanged); the plain manifests leave the defaults.
+    helm_args = helm_container.pop("args")
+    assert helm_args[helm_args.index("--timeout-seconds") + 1] == "5"
+    assert [helm_args[i + 1] for i, arg in enumerate(helm_args) if arg == "--failure-policy"] == [
+        "routetables=Fail", "deployments=Ignore", "upstreams=Ignore"]
+    assert _without(helm_args, "--enforcement", "--failure-policy", "--timeout-seconds") == kust_container.pop("args")
     # Lists merged by name (volumes, mounts) may come out in another order from a kustomize patch.
     for spec, key in ((helm_container, "volumeMounts"), (kust_container, "volumeMounts"),
                       (helm_pod["spec"], "volumes"), (kust_pod["spec"], "volumes")):

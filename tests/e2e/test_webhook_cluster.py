@@ -8,7 +8,7 @@ shows the two things behind it that no kubectl output reveals:
   installed, follow objects created after their first list, and pick the kind up when its CRD is
   installed later. Which kind: the CanaryPolicy CRD may already be installed in this session (other
   modules install it and leave it), so the late kind is one only this test installs, watched the way
-  InformerLookup watches CanaryPolicies (optional, read through `policies()`);
+  InformerLookup watches CanaryPolicies (optional, read through `policies()` and, compiled, `policy_set()`);
 - the real `canary-webhook serve` process (fixture `webhook`, registered as deploy/base ships it) logs
   every admission request it answers as one JSON line, with its uid, object and decision.
 """
@@ -93,18 +93,21 @@ def test_the_watch_caches_follow_the_cluster_and_pick_up_a_crd_installed_later(
         return lookup.custom.list_cluster_custom_object(late.group, late.version, late.plural, **kwargs)
 
     lookup.policies_cache = Watched(late, list_late, optional=True, stop=stop, absent_retry=0.2)
+    lookup.policies_cache.follow(lookup.compiled_policies)  # as InformerLookup has its own policy cache followed
     crd = tmp_path / "late-crd.yaml"
     crd.write_text(yaml.safe_dump(late_crd(late)), encoding="utf-8")
     lookup.start()
     try:
         # Ready without the optional kind's CRD: there are no policies to wait for.
         assert lookup.wait_ready(60) and lookup.ready()
-        assert lookup.policies() == [] and lookup.policies_cache.absent
+        assert lookup.policies() == [] and lookup.policies_cache.absent and lookup.policy_set() == ([], [])
         assert lookup.upstream(namespace, "echo") is not None and lookup.namespace(namespace) is not None
         # A Deployment created after the first list reaches the cache through the watch.
         control_plane.kubectl("create", "-f", "-", input=as_list(
             [objects.deployment("echo", namespace, "v7", Workload(), "canary")]))
         eventually(lambda: names(lookup.deployments(namespace)) == ["echo-v7"], "the Deployment in the cache")
+        # ...and so does the Upstream's: its pods live in its own namespace.
+        assert names(lookup.upstreams_for(namespace)) == ["echo"]
         # The CRD installed now, and an object of it created: the cache retries, lists and then watches.
         control_plane.install_crds([crd])
         control_plane.kubectl("create", "-f", "-", input=as_list(
@@ -115,6 +118,8 @@ def test_the_watch_caches_follow_the_cluster_and_pick_up_a_crd_installed_later(
         control_plane.kubectl("create", "-f", "-", input=as_list(
             [{"apiVersion": late.api_version, "kind": late.kind, "metadata": {"name": "team-a"}, "spec": {}}]))
         eventually(lambda: names(lookup.policies()) == ["everyone", "team-a"], f"the second {late.kind}")
+        # The compiled policies followed the same events (no spec: every default).
+        assert [p.name for p in lookup.policy_set()[0]] == ["everyone", "team-a"]
     finally:
         stop.set()
         lookup.stop()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from whrules import mutate, validate
 from whsupport import (
     admission_review,
     applied,
@@ -27,14 +28,13 @@ from whsupport import (
 )
 
 from kubectl_canary.core.kinds import Obj
+from kubectl_canary.core.policy import read_policies
 from webhook.app import create_app
 from webhook.cli import cli
 from webhook.decision import Settings, Verdict
 from webhook.logs import JsonLines
 from webhook.lookup import StateLookup
-from webhook.mutation import mutate
-from webhook.policy import CHECKS, MUTATORS, PolicyProblem
-from webhook.validation import validate
+from webhook.policy import PolicyProblem
 
 HEADER = [("stage", "canary")]
 
@@ -48,7 +48,7 @@ def decide(rt: Obj, *policies: Obj, old: Obj | None = None, objects=(), settings
            operation: str | None = None) -> Verdict:
     op = operation or ("UPDATE" if old is not None else "CREATE")
     ctx = context(rt, [*cluster(*objects), *policies], operation=op, old=old, settings=settings)
-    return validate(ctx, CHECKS)
+    return validate(ctx)
 
 
 def messages(verdict: Verdict) -> list[str]:
@@ -110,7 +110,7 @@ def test_conflicting_api_groups_refuse_every_route_table_naming_both_policies():
 def test_api_group_injection_prefers_policy_then_namespace_then_default(policies, ns_group, default, group, origin):
     rt = routetable([single(dest("v1"))])
     objects = [namespace("echo", ns_group), *policies]
-    verdict = mutate(context(rt, objects, settings=Settings(default_api_group=default)), MUTATORS)
+    verdict = mutate(context(rt, objects, settings=Settings(default_api_group=default)))
     assert verdict.mutated["metadata"]["labels"]["apiGroup"] == group
     assert verdict.warnings == (f"label apiGroup={group} added ({origin})",)
 
@@ -241,7 +241,7 @@ def test_only_governing_policies_apply():
     exempt = cpol("ex", prefixes=["/{namespace}"], exemptNamespaces=["echo"])
     assert decide(rt, selected, exempt).problems == ()
     web = {**namespace("echo"), "metadata": {"name": "echo", "labels": {"team": "web"}}}
-    verdict = validate(context(rt, [web, upstream(), deployment("v1"), selected, exempt]), CHECKS)
+    verdict = validate(context(rt, [web, upstream(), deployment("v1"), selected, exempt]))
     assert messages(verdict) == ["policy sel: route /x: path /x is outside the allowed prefixes (/echo)"]
 
 
@@ -329,7 +329,7 @@ def test_writes_that_change_no_routing_are_not_judged_by_policy():
 
 def test_deployment_deletes_are_not_policy_business():
     verdict = validate(context(None, [*cluster(), cpol("p", prefixes=["/nothing"])], operation="DELETE",
-                               old=deployment("v2"), kind=("apps", "v1", "Deployment")), CHECKS)
+                               old=deployment("v2"), kind=("apps", "v1", "Deployment")))
     assert verdict.allowed and verdict.problems == ()
 
 
@@ -345,6 +345,9 @@ class Changing(StateLookup):
 
     def policies(self):
         return list(self.current)
+
+    def policy_set(self):
+        return read_policies(self.current)
 
 
 def post(client, path: str, body: Obj) -> Obj:

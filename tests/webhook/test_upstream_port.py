@@ -7,10 +7,10 @@ from __future__ import annotations
 import copy
 
 import pytest
+from whrules import validate
 from whsupport import cluster, context, dest, routetable, single, upstream
 
 from kubectl_canary.core.kinds import Obj
-from webhook.validation import validate
 
 UPSTREAM_KIND = ("gloo.solo.io", "v1", "Upstream")
 PORT_PROBLEM = ("Upstream echo/echo port 8080 is not a port of Service echo (8080 is its targetPort, the pods' "

@@ -15,6 +15,7 @@ from webhook.app import MAX_BODY, create_app
 from webhook.cache import InformerLookup, api_client
 from webhook.decision import Context, Settings
 from webhook.lookup import StateLookup
+from webhook.rules import RULES, Rules
 
 
 def make_client(objects=(), settings: Settings | None = None, **kw) -> FlaskClient:
@@ -186,12 +187,24 @@ def unreachable_cluster(tmp_path: Path) -> InformerLookup:
     return InformerLookup(api_client(str(path)))
 
 
-def test_a_lookup_that_cannot_reach_the_api_server_is_a_503(unreachable_cluster):
+def test_a_routetable_write_the_cluster_cannot_answer_for_is_refused_by_us_saying_why(unreachable_cluster):
     client = create_app(unreachable_cluster).test_client()
     assert client.get("/readyz").status_code == 503
     status, answer = post(client, "/validate", REVIEW)
-    assert status == 503
-    assert answer["error"].startswith("cannot decide: could not read Upstream echo/echo from the API server")
+    assert status == 200 and answer["response"]["allowed"] is False
+    message = answer["response"]["status"]["message"]
+    assert message.startswith("canary-webhook cannot decide now, so the request is refused (failurePolicy Fail); "
+                              "retry in a moment: could not read Upstream echo/echo from the API server")
+
+
+def test_a_deployment_delete_the_cluster_cannot_answer_for_is_admitted_with_a_warning(unreachable_cluster):
+    client = create_app(unreachable_cluster).test_client()
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "echo-v1", "namespace": "echo"},
+                  "spec": {"template": {"metadata": {"labels": {"app": "echo", "version": "v1"}}}}}
+    review = admission_review(None, "DELETE", old=deployment, kind=("apps", "v1", "Deployment"))
+    status, answer = post(client, "/validate", review)
+    assert status == 200 and answer["response"]["allowed"] is True
+    assert answer["response"]["warnings"][0].startswith("admitted unchecked (failurePolicy Ignore): canary-webhook")
 
 
 class Unreachable(StateLookup):
@@ -202,11 +215,12 @@ class Unreachable(StateLookup):
         raise ClusterError("could not read Namespace echo from the API server: connection refused")
 
 
-def test_mutation_that_cannot_reach_the_api_server_is_a_503_too():
+def test_mutation_that_cannot_reach_the_api_server_is_refused_by_us_too():
     client = create_app(Unreachable(cluster())).test_client()
     status, answer = post(client, "/mutate", admission_review(routetable([weighted([50, 50])])))
-    assert (status, answer["error"]) == (503, "cannot decide: could not read Namespace echo from the API server: "
-                                              "connection refused")
+    assert status == 200 and answer["response"]["allowed"] is False
+    assert answer["response"]["status"]["message"].endswith(
+        "retry in a moment: could not read Namespace echo from the API server: connection refused")
     # with the label already there, mutation needs no lookup and still answers
     labelled = routetable([weighted([1, 3])], labels={"apiGroup": "g"})
     assert post(client, "/mutate", admission_review(labelled))[0] == 200
@@ -217,7 +231,7 @@ def boom(*args) -> list:
 
 
 def test_a_crashing_check_denies_and_points_to_the_logs(caplog):
-    client = make_client(checks=(boom,))
+    client = make_client(rules=Rules(checks={"boom": boom}))
     status, body = post(client, "/validate", admission_review(routetable([single(dest("v1"))]), uid="crash-1"))
     assert status == 200
     assert body["response"]["allowed"] is False
@@ -237,7 +251,7 @@ def test_a_crashing_check_denies_and_points_to_the_logs(caplog):
     ],
 )
 def test_a_crashing_check_respects_warn_and_unchanged_routing(settings, operation, allowed, why):
-    client = make_client(settings=settings, checks=(boom,))
+    client = make_client(settings=settings, rules=Rules(checks={"boom": boom}))
     old = routetable([single(dest("v1"))], labels={"apiGroup": "g"})
     new = {**old, "metadata": {**old["metadata"], "labels": {"apiGroup": "g", "team": "a"}}}
     if operation == "UPDATE-spec":
@@ -255,7 +269,7 @@ def test_a_crashing_check_respects_warn_and_unchanged_routing(settings, operatio
 
 def test_a_crashing_mutator_denies_rather_than_admitting_unmutated():
     # Admitted unchanged, the object would be stored without its apiGroup label: failing open.
-    client = make_client(mutators=(boom,))
+    client = make_client(rules=Rules(mutators={"boom": boom}))
     status, body = post(client, "/mutate", admission_review(routetable([weighted([1, 3])]), uid="crash-3"))
     assert status == 200
     assert body["response"]["allowed"] is False and "patch" not in body["response"]
@@ -264,21 +278,20 @@ def test_a_crashing_mutator_denies_rather_than_admitting_unmutated():
 
 
 def test_a_crashing_mutator_admits_unmutated_with_a_warning_in_warn_mode():
-    client = make_client(settings=Settings(enforcement="warn"), mutators=(boom,))
+    client = make_client(settings=Settings(enforcement="warn"), rules=Rules(mutators={"boom": boom}))
     body = post(client, "/mutate", admission_review(routetable([weighted([1, 3])]), uid="crash-4"))[1]
     assert body["response"]["allowed"] is True and "patch" not in body["response"]
     assert body["response"]["warnings"] == [
         "admitted unmutated (--enforcement warn): canary-webhook internal error, see its logs for uid crash-4"]
 
 
-def test_extra_checks_plug_in_next_to_the_default_ones():
+def test_extra_checks_plug_in_next_to_the_registrys():
     from webhook.decision import Problem
-    from webhook.validation import CHECKS
 
     def no_friday(ctx: Context):
         yield Problem("policy", "no releases on Friday")
 
-    client = make_client(checks=(*CHECKS, no_friday))
+    client = make_client(rules=RULES.with_checks(noFriday=no_friday))
     body = post(client, "/validate", admission_review(routetable([single(dest("v7"))])))[1]
     assert body["response"]["status"]["message"].startswith("2 problems: route /echo -> echo/echo subset version=v7")
     assert body["response"]["status"]["message"].endswith("; no releases on Friday")
@@ -351,8 +364,22 @@ def unhashable_reason(ctx: Context) -> list:
 
 
 def test_a_failure_while_logging_or_counting_keeps_the_answer(caplog):
-    client = make_client(checks=(unhashable_reason,))
+    client = make_client(rules=Rules(checks={"unhashable": unhashable_reason}))
     status, body = post(client, "/validate", admission_review(routetable([single(dest("v1"))]), uid="log-1"))
     assert status == 200
     assert body["response"] == {"uid": "log-1", "allowed": True, "warnings": ["a problem"]}
     assert "recording the decision failed" in caplog.text
+
+
+def test_a_routetable_write_is_admitted_when_the_configuration_says_ignore(unreachable_cluster):
+    settings = Settings(routetables_failure="Ignore")
+    client = create_app(unreachable_cluster, settings).test_client()
+    status, answer = post(client, "/validate", REVIEW)
+    assert status == 200 and answer["response"]["allowed"] is True
+    assert answer["response"]["warnings"][0].startswith("admitted unchecked (failurePolicy Ignore): canary-webhook "
+                                                        "could not read Upstream echo/echo from the API server")
+
+
+@pytest.mark.parametrize(("timeout", "budget"), [(5, 2.5), (10, 2.5), (4, 1.5), (2, 0.2)])
+def test_fresh_reads_stop_in_time_to_answer_within_the_configured_timeout(timeout, budget):
+    assert Settings(timeout_seconds=timeout).fresh_budget == budget

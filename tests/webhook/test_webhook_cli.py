@@ -204,3 +204,18 @@ def test_serve_refuses_before_listening(tmp_path, args, message):
     result = run("serve", *[str(paths.get(a, a)) for a in args])
     assert result.exit_code == (1 if "no cluster" in message else 2)
     assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--failure-policy", "routetables=Maybe"],
+         "'routetables=Maybe': give KIND=POLICY with KIND one of routetables, deployments, upstreams and POLICY one "
+         "of Fail, Ignore"),
+        (["--failure-policy", "pods=Fail"], "'pods=Fail': give KIND=POLICY"),
+        (["--timeout-seconds", "31"], "31 is not in the range 1<=x<=30"),
+    ],
+)
+def test_serve_refuses_failure_policies_and_timeouts_the_configurations_cannot_have(state, args, message):
+    result = CliRunner().invoke(cli, ["serve", "--self-signed", "--state", str(state), *args])
+    assert result.exit_code == 2 and message in result.output

@@ -6,10 +6,11 @@ import copy
 
 import jsonpatch
 import pytest
+from whrules import mutate
 from whsupport import NS, context, dest, multi, namespace, routetable, single, weighted, weights_of
 
 from webhook.decision import Settings
-from webhook.mutation import largest_remainder, mutate, normalised
+from webhook.mutation import largest_remainder, normalised
 
 
 @pytest.mark.parametrize(
@@ -149,16 +150,16 @@ def test_mutation_is_idempotent(rt):
     assert twice == once
 
 
-def test_the_patch_is_a_diff_of_a_deep_copy_and_leaves_the_request_object_alone():
-    rt = routetable([weighted([1, 3])])
+def test_the_patch_is_what_the_mutators_changed_and_leaves_the_request_object_alone():
+    rt = routetable([weighted([1, 3]), weighted([25, 75], prefix="/fine")])
     before = copy.deepcopy(rt)
     verdict, _ = _mutated(rt, [namespace(NS, "g")])
     assert rt == before
-    paths = sorted(op["path"] for op in verdict.patch)
-    assert paths == [
-        "/metadata/labels",
-        "/spec/routes/0/routeAction/multi/destinations/0/weight",
-        "/spec/routes/0/routeAction/multi/destinations/1/weight",
+    # one operation per change: the label, and the weights rewritten (the route already at 100 is left alone)
+    assert [(op["op"], op["path"]) for op in verdict.patch] == [
+        ("add", "/metadata/labels"),
+        ("replace", "/spec/routes/0/routeAction/multi/destinations/0/weight"),
+        ("replace", "/spec/routes/0/routeAction/multi/destinations/1/weight"),
     ]
 
 
@@ -208,3 +209,19 @@ def test_destinations_without_subset_or_with_nested_namespaces_are_weighted_too(
     rt = routetable([multi([(dest(None, namespace=None), 1), (dest("v2", name="other", namespace="gloo-system"), 1)])])
     _, result = _mutated(rt, settings=Settings(default_api_group="g"))
     assert weights_of(result) == [50, 50]
+
+
+def test_a_mutation_that_changes_nothing_gives_no_patch():
+    verdict = mutate(context(routetable([weighted([25, 75])], labels={"apiGroup": "g"}), [namespace(NS, "g")]))
+    assert (verdict.decision, verdict.patch, verdict.warnings) == ("allowed", (), ())
+
+
+def test_routes_with_the_same_weights_get_one_warning_counting_the_rest():
+    routes = [weighted([1, 3], prefix=f"/echo/{i}") for i in range(1000)] + [weighted([1, 1], prefix="/other")]
+    verdict = mutate(context(routetable(routes, labels={"apiGroup": "g"}), [namespace(NS, "g")]))
+    assert verdict.warnings == (
+        "route /echo/0 and 999 more like it: weights 1,3 normalised to 25,75",
+        "route /other: weights 1,1 normalised to 50,50",
+    )
+    assert len(verdict.patch) == 2002  # every weight is still rewritten
+    assert verdict.mutated["spec"]["routes"][999]["routeAction"]["multi"]["destinations"][1]["weight"] == 75

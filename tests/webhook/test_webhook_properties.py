@@ -11,15 +11,14 @@ from typing import Any
 import jsonpatch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from whrules import mutate, validate
 from whsupport import cluster, namespace
 
 from kubectl_canary.core.kinds import Obj
 from webhook.decision import Context, Settings
-from webhook.lookup import Memo, StateLookup
-from webhook.mutation import mutate
-from webhook.policy import CHECKS, MUTATORS
+from webhook.lookup import StateLookup
+from webhook.memo import Memo
 from webhook.review import Review, parse_document
-from webhook.validation import validate
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-3, 2**33) | st.text(max_size=5),
@@ -92,8 +91,8 @@ def reviews(draw: st.DrawFn) -> tuple[Review, list[Obj], Settings]:
 
 def decide(review: Review, objects: list[Obj], config: Settings) -> tuple[Any, Any]:
     lookup = StateLookup(objects)
-    mutated = mutate(Context(review, Memo(lookup), config), MUTATORS)
-    validated = validate(Context(review, Memo(lookup), config), CHECKS)
+    mutated = mutate(Context(review, Memo(lookup), config))
+    validated = validate(Context(review, Memo(lookup), config))
     return mutated, validated
 
 

@@ -6,6 +6,7 @@ import copy
 from collections.abc import Sequence
 
 import pytest
+from whrules import mutate, validate
 from whsupport import (
     NS,
     admission_review,
@@ -27,7 +28,6 @@ from kubectl_canary.core.kinds import Obj
 from webhook.app import create_app
 from webhook.decision import Context, Settings
 from webhook.lookup import StateLookup
-from webhook.validation import validate
 
 DEPLOYMENT_KIND = ("apps", "v1", "Deployment")
 CANARY = [("stage", "canary")]
@@ -267,7 +267,7 @@ def test_a_status_write_is_judged_from_the_cache_alone():
 
 
 class CountingPolicies(StateLookup):
-    """A StateLookup that counts how often the policies are asked for (no Memo in front of it)."""
+    """A StateLookup that counts how often the policies are asked for, raw or compiled (no Memo in front of it)."""
 
     calls = 0
 
@@ -275,15 +275,18 @@ class CountingPolicies(StateLookup):
         self.calls += 1
         return super().policies()
 
+    def policy_set(self):
+        self.calls += 1
+        return super().policy_set()
+
 
 def test_policies_are_read_once_per_request():
-    from webhook.policy import CHECKS
     pol = {"apiVersion": "policy.kubectl-canary.io/v1alpha1", "kind": "CanaryPolicy", "metadata": {"name": "p"},
            "spec": {"maxWeightStep": 10, "requireHeaderPhase": True, "prefixes": ["/echo"]}}
     lookup = CountingPolicies([*cluster(), pol])
     old, new = routetable([weighted([80, 20])]), routetable([weighted([70, 30])])
     ctx = Context(review(new, "UPDATE", old), lookup, Settings())
-    verdict = validate(ctx, CHECKS)
+    verdict = validate(ctx)
     assert verdict.allowed and lookup.calls == 1
 
 
@@ -444,3 +447,24 @@ def test_a_delete_under_enforcement_warn_is_admitted_with_a_warning():
 def test_other_kinds_and_operations_are_allowed_untouched(operation, kind, obj, old):
     verdict = validate(context(obj, cluster(seed_rt(single(dest("v1")))), operation=operation, old=old, kind=kind))
     assert verdict.allowed and verdict.warnings == () and verdict.problems == ()
+
+
+def test_a_problem_on_many_routes_is_named_once_with_a_count_and_the_message_stays_bounded():
+    routes = [single(dest("v9"), prefix=f"/echo/{i}") for i in range(10_000)] + [weighted([30, 30])]
+    verdict = validate(context(routetable(routes), cluster()))
+    assert not verdict.allowed and len(verdict.problems) == 10_001
+    assert verdict.message.startswith(
+        "10,001 problems: route /echo/0 -> echo/echo subset version=v9: no Deployment in namespace echo serves it; "
+        "found v1, v2 (and 9,999 more routes like it); route /echo: weights 30,30 total 60, not 100")
+    assert len(verdict.message) < 1000
+
+
+def test_a_routetable_over_the_route_limit_is_refused_naming_the_limit():
+    from webhook.limits import MAX_ROUTES
+
+    routes = [{"matchers": [{"prefix": "/"}]}] * (MAX_ROUTES + 1)
+    for decide in (validate, mutate):
+        verdict = decide(context(routetable(routes), cluster()))
+        assert not verdict.allowed
+        assert verdict.message.startswith(f"{MAX_ROUTES + 1:,} routes are more than the {MAX_ROUTES:,} canary-webhook "
+                                          "judges in one RouteTable within its timeout: split them")
