@@ -213,15 +213,25 @@ class _Parts:
 
     @staticmethod
     def _once(memo: dict[Any, T], raw: tuple[Any, ...], make: Callable[[], T]) -> T:
-        # Keyed by the raw values and their types (True and 1 hash alike but read differently); a value that
-        # cannot be a key (a list: the schema refuses it, the mutating webhook still sees it) is read anew.
+        # Strings and None are keys as they are (they equal nothing of another type); other values are keyed
+        # with their types (True and 1 hash alike but read differently), and one that cannot be a key (a list:
+        # the schema refuses it, the mutating webhook still sees it) is read anew.
+        key: Any = raw
+        for value in raw:
+            if value is not None and type(value) is not str:
+                key = (_TYPED, *((type(v), v) for v in raw))
+                break
         try:
-            key = tuple((type(v), v) for v in raw)
-            if key not in memo:
-                memo[key] = make()
-            return memo[key]
+            found = memo.get(key, _NONE)
         except TypeError:
             return make()
+        if found is _NONE:
+            found = memo[key] = make()
+        return found  # type: ignore[no-any-return]
+
+
+_TYPED: Any = object()
+_NONE: Any = object()
 
 
 def destinations(rt: Mapping[str, Any], labels: Sequence[str] | None = None) -> Iterator[Destination]:

@@ -154,3 +154,18 @@ def test_headers_of_lists_every_matcher_header():
 @pytest.mark.parametrize(("weights", "shown"), [((70, 30), "70,30"), ((None, 10), "-,10"), ((), "")])
 def test_show_weights(weights, shown):
     assert rtm.show_weights(weights) == shown
+
+
+def test_destinations_read_refs_and_subsets_by_value_and_type():
+    # Values the schema refuses reach the mutating webhook anyway: each is read as it is, never mixed up with
+    # an equal-hashing value of another type (True and 1) or dropped for being unhashable (a list).
+    def to(namespace, version):
+        return {"destination": {"upstream": {"name": "echo", "namespace": namespace},
+                                "subset": {"values": {"version": version}}}, "weight": 1}
+
+    rt = {"metadata": {"namespace": "own"}, "spec": {"routes": [{"routeAction": {"multi": {"destinations": [
+        to(True, True), to(1, 1), to("1", "1"), to(None, ["x"]), to(None, "v1")]}}}]}}
+    found = [(str(d.upstream), d.subset) for d in rtm.destinations(rt)]
+    assert found == [("True/echo", (("version", "True"),)), ("1/echo", (("version", "1"),)),
+                     ("1/echo", (("version", "1"),)), ("own/echo", (("version", "['x']"),)),
+                     ("own/echo", (("version", "v1"),))]
