@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-import jsonpatch
 import yaml
 
 from kubectl_canary.core.errors import CanaryError, InvalidObject, UsageError
@@ -272,9 +271,7 @@ def decide(review: Review, lookup: Lookup, settings: Settings) -> tuple[Verdict,
     """Mutation, then validation of the mutated object: what kube-apiserver would do with both webhooks
     (the webhook's own rules and platform policy, as `serve` decides)."""
     mutated = mutate(Context(review, Memo(lookup, budget=None), settings), RULES.mutators.values())
-    obj = review.obj
-    if mutated.patch and obj is not None:
-        obj = jsonpatch.apply_patch(obj, list(mutated.patch))
+    obj = mutated.mutated if mutated.draft is not None else review.obj
     after = Review(review.uid, review.kind, review.operation, review.namespace, review.name, obj, review.old,
                    review.dry_run)
     return mutated, validate(Context(after, Memo(lookup, budget=None), settings), RULES.checks.values()), obj

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Final
 
-import jsonpatch
-
 from kubectl_canary.core import names
 from kubectl_canary.core.effective import Effective, levels
 from kubectl_canary.core.kinds import DEPLOYMENT, ROUTETABLE, UPSTREAM, Obj, labels_of
@@ -231,19 +229,20 @@ class Verdict:
     allowed: bool
     decision: str
     message: str | None = None
-    patch: tuple[dict[str, Any], ...] = ()
     warnings: tuple[str, ...] = ()
     problems: tuple[Problem, ...] = ()
     changes: tuple[Change, ...] = ()
-    source: Obj | None = None  # the object the patch applies to (mutation only)
+    draft: Draft | None = None  # the mutators' edits (mutation only; done with once the verdict is made)
+
+    @property
+    def patch(self) -> tuple[dict[str, Any], ...]:
+        """The JSON Patch to answer with (the draft's operations; none without a draft)."""
+        return self.draft.operations if self.draft is not None else ()
 
     @property
     def mutated(self) -> Obj | None:
-        """The source with the patch applied (a copy; computed on asking, which only `review` and tests do)."""
-        if self.source is None or not self.patch:
-            return self.source
-        result: Obj = jsonpatch.apply_patch(self.source, list(self.patch))
-        return result
+        """The object with the patch applied (a copy when there is one; asked only by `review` and tests)."""
+        return self.draft.mutated() if self.draft is not None else None
 
     def to_response(self, uid: str) -> Obj:
         return response(uid, self.allowed, self.message, list(self.patch), self.warnings)

@@ -81,7 +81,7 @@ def mutate_weights(ctx: Context, draft: Draft) -> list[Change]:
         return []
     # Routes with the same weights get the same new ones: one change names the first and counts the rest,
     # so that a RouteTable of 10,000 routes gets one warning, not 10,000.
-    done: dict[tuple[tuple[int | None, ...], str], tuple[str, int]] = {}
+    done: dict[tuple[tuple[int | None, ...], str], tuple[list[int], str, int]] = {}
     # The raw list, not `routes()`: a patch path needs the index in the object itself, and the mutating
     # webhook sees objects before schema validation (a route may be something other than an object).
     raw_routes = draft.get("spec", "routes")
@@ -99,13 +99,12 @@ def mutate_weights(ctx: Context, draft: Draft) -> list[Change]:
             if entry.get("weight") != weight or type(entry.get("weight")) is not int:
                 draft.set(_weight_path(index, position), weight, exists="weight" in entry)
         key = (tuple(before), how)
-        first, count = done.get(key) or (route_label(route), 0)
-        done[key] = (first, count + 1)
-    return [_weights_change(before, how, first, count) for (before, how), (first, count) in done.items()]
+        _, first, count = done.get(key) or (after, route_label(route), 0)
+        done[key] = (after, first, count + 1)
+    return [_weights_change(before, after, how, first, count) for (before, how), (after, first, count) in done.items()]
 
 
-def _weights_change(before: Sequence[int | None], how: str, first: str, count: int) -> Change:
-    after, _ = normalised(before) or ([], how)
+def _weights_change(before: Sequence[int | None], after: Sequence[int], how: str, first: str, count: int) -> Change:
     routes = f"route {first}" + (f" and {count - 1:,} more like it" if count > 1 else "")
     text = f"{routes}: weights {show_numbers(before)} {how} to {show_numbers(after)}"
     return Change("weights-filled" if how == "filled" else "weights-normalised", short(text))
@@ -177,12 +176,11 @@ def mutate(ctx: Context, mutators: Collection[Mutator]) -> Verdict:
                            problems=(refused,))
         return Verdict(allowed=False, decision="denied", message=refused.message, problems=(refused,))
     if not draft.changed:
-        return Verdict(allowed=True, decision="allowed", source=obj)
+        return Verdict(allowed=True, decision="allowed", draft=draft)
     return Verdict(
         allowed=True,
         decision="patched",
-        patch=draft.operations,
         warnings=tuple(c.warning for c in changes),
         changes=tuple(changes),
-        source=obj,
+        draft=draft,
     )

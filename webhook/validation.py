@@ -233,9 +233,10 @@ def _protected(ctx: Context, deployment: Obj, namespace: str) -> Iterator[tuple[
     name = name_of(deployment)
     for upstream in ctx.lookup.upstreams_for(namespace):
         kube = kube_spec(upstream)
-        if kube is None or not serves(deployment, kube_selector(kube), {}):
+        selector = kube_selector(kube) if kube is not None else {}
+        if kube is None or not serves(deployment, selector, {}):
             continue
-        ref, selector = UpstreamRef(namespace_of(upstream), name_of(upstream)), kube_selector(kube)
+        ref = UpstreamRef(namespace_of(upstream), name_of(upstream))
         for rt in sorted(ctx.lookup.routetables_to(ref.namespace, ref.name), key=lambda r: str(ObjectRef.of(r))):
             for dest in destinations(rt):
                 subset = dest.subset_values
