@@ -34,9 +34,10 @@ from kubectl_canary.core.errors import ClusterError
 from kubectl_canary.core.kinds import CANARY_POLICY, DEPLOYMENT, NAMESPACE, ROUTETABLE, SERVICE, UPSTREAM, Kind, Obj
 from kubectl_canary.core.policy import read_policies
 from kubectl_canary.core.routetable import UpstreamRef
-from webhook.direct import FRESH_TIMEOUT, decode, direct_client, items, read
+from webhook.direct import decode, direct_client, items, read
 from webhook.index import CompiledPolicies, Follower, Index
 from webhook.lookup import PolicySet, namespace_of, pods_namespace, pods_namespaces, upstreams_named
+from webhook.memo import FRESH_TIMEOUT
 
 log = logging.getLogger("canary_webhook.cache")
 # The kubernetes client's config loaders and informer are not annotated; use them as Any.

@@ -21,6 +21,7 @@ from kubectl_canary.core.traffic import Routing
 from webhook import limits
 from webhook.draft import Draft
 from webhook.lookup import Lookup, find_namespace
+from webhook.memo import fresh_budget
 from webhook.review import Review, response
 
 ENFORCE: Final = "enforce"
@@ -50,9 +51,8 @@ class Settings:
 
     @property
     def fresh_budget(self) -> float:
-        """Seconds of a request after which no fresh read starts: one read (`webhook.direct.FRESH_TIMEOUT`)
-        and the answer must still fit in timeoutSeconds (2.5 s of the shipped 5)."""
-        return max(0.2, min(2.5, self.timeout_seconds - 2.5))
+        """Seconds of a request after which no fresh read starts (`webhook.memo.fresh_budget`)."""
+        return fresh_budget(self.timeout_seconds)
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,7 @@ from urllib3.util.retry import Retry
 from kubectl_canary.core.errors import ClusterError
 from kubectl_canary.core.kinds import Kind, Obj
 from webhook.lookup import Late
-
-# One read, connecting included. A request starts none after `webhook.lookup.FRESH_BUDGET` (2.5 s), so it
-# has waited 4 s at worst when the last one ends: time enough to answer before the API server gives up.
-FRESH_TIMEOUT = 1.5
+from webhook.memo import FRESH_TIMEOUT
 
 
 class _NoRetryAfterTimeout(Retry):

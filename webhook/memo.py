@@ -16,9 +16,17 @@ from kubectl_canary.core.kinds import Obj
 from webhook.lookup import Late, Lookup, PolicySet
 
 # Fresh reads are asked while kube-apiserver waits for our answer (`timeoutSeconds: 5` on the shipped
-# webhooks). None starts after this many seconds of a request, and each one may take up to
-# `webhook.cache.FRESH_TIMEOUT` (1.5 s): 2.5 + 1.5 = 4 s at worst, which leaves time to answer.
+# webhooks). Each one may take FRESH_TIMEOUT, connecting included (`webhook.direct`); none starts after
+# FRESH_BUDGET seconds of a request: 2.5 + 1.5 = 4 s at worst, which leaves ANSWER_MARGIN to answer.
+FRESH_TIMEOUT = 1.5
 FRESH_BUDGET = 2.5
+ANSWER_MARGIN = 1.0
+
+
+def fresh_budget(timeout_seconds: float) -> float:
+    """The budget for a webhook that kube-apiserver waits on `timeout_seconds`: the last read and the
+    answer still fit in it (FRESH_BUDGET at most; a fifth of a second at least, for a fresh read to start)."""
+    return max(0.2, min(FRESH_BUDGET, timeout_seconds - FRESH_TIMEOUT - ANSWER_MARGIN))
 
 
 class Memo:

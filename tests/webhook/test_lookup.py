@@ -18,9 +18,8 @@ from kubectl_canary.core.errors import ClusterError
 from kubectl_canary.core.kinds import Obj
 from webhook import direct
 from webhook.cache import InformerLookup, api_client
-from webhook.direct import FRESH_TIMEOUT
 from webhook.lookup import Late, StateLookup
-from webhook.memo import FRESH_BUDGET, CachedOnly, Memo
+from webhook.memo import FRESH_BUDGET, FRESH_TIMEOUT, CachedOnly, Memo
 
 ROOT = Path(__file__).resolve().parents[2]
 
