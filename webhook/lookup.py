@@ -51,14 +51,6 @@ class Lookup(Protocol):
         """The Service `namespace/name`, or None."""
         ...
 
-    def routetables(self) -> Sequence[Obj]:
-        """Every RouteTable in every namespace."""
-        ...
-
-    def policies(self) -> Sequence[Obj]:
-        """Every CanaryPolicy (none when the CRD is not installed)."""
-        ...
-
     def upstreams_for(self, namespace: str) -> Sequence[Obj]:
         """Every kube Upstream whose pods live in `namespace` (see `pods_namespace`)."""
         ...
@@ -69,8 +61,8 @@ class Lookup(Protocol):
         ...
 
     def policy_set(self) -> PolicySet:
-        """`read_policies(policies())`: (readable policies sorted by name, unreadable ones), compiled when
-        the policies change rather than per call. Shared between callers: do not modify."""
+        """The CanaryPolicies as `read_policies` reads them: (readable ones sorted by name, unreadable ones),
+        compiled when the policies change rather than per call. Shared between callers: do not modify."""
         ...
 
     def ready(self) -> bool:
@@ -183,12 +175,6 @@ class StateLookup:
 
     def service(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
         return self.find(SERVICE.api_version, SERVICE.kind, namespace, name)
-
-    def routetables(self) -> Sequence[Obj]:
-        return list(self._all(ROUTETABLE.api_version, ROUTETABLE.kind))
-
-    def policies(self) -> Sequence[Obj]:
-        return list(self._all(CANARY_POLICY.api_version, CANARY_POLICY.kind))
 
     def upstreams_for(self, namespace: str) -> Sequence[Obj]:
         return list(self._upstreams_for.get(namespace, ()))

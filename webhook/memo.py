@@ -86,14 +86,6 @@ class Memo:
         )
         return found
 
-    def routetables(self) -> Sequence[Obj]:
-        found: Sequence[Obj] = self._ask(("routetables",), self.inner.routetables)
-        return found
-
-    def policies(self) -> Sequence[Obj]:
-        found: Sequence[Obj] = self._ask(("policies",), self.inner.policies)
-        return found
-
     def upstreams_for(self, namespace: str) -> Sequence[Obj]:
         found: Sequence[Obj] = self._ask(("upstreams_for", namespace), lambda: self.inner.upstreams_for(namespace))
         return found
@@ -130,12 +122,6 @@ class CachedOnly:
 
     def service(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
         return self.inner.service(namespace, name)
-
-    def routetables(self) -> Sequence[Obj]:
-        return self.inner.routetables()
-
-    def policies(self) -> Sequence[Obj]:
-        return self.inner.policies()
 
     def upstreams_for(self, namespace: str) -> Sequence[Obj]:
         return self.inner.upstreams_for(namespace)

@@ -267,13 +267,9 @@ def test_a_status_write_is_judged_from_the_cache_alone():
 
 
 class CountingPolicies(StateLookup):
-    """A StateLookup that counts how often the policies are asked for, raw or compiled (no Memo in front of it)."""
+    """A StateLookup that counts how often the policies are asked for (no Memo in front of it)."""
 
     calls = 0
-
-    def policies(self):
-        self.calls += 1
-        return super().policies()
 
     def policy_set(self):
         self.calls += 1
