@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from kubectl_canary.core.errors import ClusterError
 
@@ -111,28 +111,22 @@ def _entry(merged: Any, section: str, name: str | None) -> Any:
     return None
 
 
-def _cluster_overrides(conn: Connection) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    if conn.server:
-        overrides["server"] = conn.server
-    if conn.certificate_authority:
-        overrides["certificate-authority"] = os.path.abspath(conn.certificate_authority)
-    if conn.insecure_skip_tls_verify:
-        overrides["insecure-skip-tls-verify"] = True
-    if conn.tls_server_name:
-        overrides["tls-server-name"] = conn.tls_server_name
-    return overrides
+# (Connection field, kubeconfig key, is a file path): what each connection flag sets in the cluster or user.
+_CLUSTER_FLAGS: Final = (("server", "server", False), ("certificate_authority", "certificate-authority", True),
+                         ("insecure_skip_tls_verify", "insecure-skip-tls-verify", False),
+                         ("tls_server_name", "tls-server-name", False))
+_USER_FLAGS: Final = (("token", "token", False), ("client_certificate", "client-certificate", True),
+                      ("client_key", "client-key", True))
 
 
-def _user_overrides(conn: Connection) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    if conn.token:
-        overrides["token"] = conn.token
-    if conn.client_certificate:
-        overrides["client-certificate"] = os.path.abspath(conn.client_certificate)
-    if conn.client_key:
-        overrides["client-key"] = os.path.abspath(conn.client_key)
-    return overrides
+def _overrides(conn: Connection, flags: tuple[tuple[str, str, bool], ...]) -> dict[str, Any]:
+    """The kubeconfig keys the given flags set (paths made absolute, as kubectl resolves them)."""
+    found: dict[str, Any] = {}
+    for field_name, key, is_path in flags:
+        value = getattr(conn, field_name)
+        if value:
+            found[key] = os.path.abspath(value) if is_path else value
+    return found
 
 
 def _overlaid(node: Any, section: str, overrides: dict[str, Any]) -> Any:
@@ -228,8 +222,8 @@ def _configured(conn: Connection, name: str, namespace: str, cluster: Any, user:
     single = ConfigNode("kubeconfig", {  # type: ignore[no-untyped-call]
         "current-context": name,
         "contexts": [{"name": name, "context": {"cluster": "cluster", "user": "user"}}],
-        "clusters": [_overlaid(cluster, "cluster", _cluster_overrides(conn))],
-        "users": [_overlaid(user, "user", _user_overrides(conn))],
+        "clusters": [_overlaid(cluster, "cluster", _overrides(conn, _CLUSTER_FLAGS))],
+        "users": [_overlaid(user, "user", _overrides(conn, _USER_FLAGS))],
     })
     configuration = client.Configuration()
     try:
