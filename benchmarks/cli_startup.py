@@ -3,7 +3,11 @@ fast (help, and every --files or client dry-run path, none of which imports the 
 next to `python -c pass` and `import kubernetes.client` for scale. Then, when the e2e tools are built,
 against a real local kube-apiserver: `kubectl canary shift` next to `kubectl patch` making the same
 change, and `kubectl canary status` next to `kubectl get -o yaml`, both through kubectl, runs
-interleaved, with the ratio (the issue's target: within 3x). Prints tables; asserts nothing.
+interleaved, with the ratio (the issue's target: within 3x). Beside them, the floor of any Python
+plugin: kubectl running a plugin that does nothing, one that imports only click and PyYAML, and one
+that also imports urllib3 and ssl (what talking HTTPS to a cluster needs), and the kubernetes client's
+kubeconfig loader on top of ours. The package is byte-compiled first, as `pip install` does, so an
+editable checkout (or PYTHONDONTWRITEBYTECODE) does not time the compiler. Prints tables; asserts nothing.
 
     .venv/bin/python benchmarks/cli_startup.py [--runs N] [--cluster-runs N]
 """
@@ -23,6 +27,23 @@ from pathlib import Path
 
 BIN = Path(sys.executable).parent
 PLUGIN = str(BIN / "kubectl-canary")
+ROOT = Path(__file__).resolve().parents[1]
+# Plugins that do no work, each importing a little more: the cost of a Python plugin before it does anything.
+FLOORS = {
+    "floor-nothing": "pass",
+    "floor-click-yaml": "import click, yaml",
+    "floor-https": "import click, yaml, ssl, urllib3",
+    "floor-ours": "import kubectl_canary.cli.main",
+    "floor-ours-kubernetes": "import kubectl_canary.cli.main, kubernetes.config",
+}
+
+
+def floor_plugins(directory: Path) -> None:
+    """Write the FLOORS plugins as `kubectl-NAME` executables in `directory`, run by this interpreter."""
+    for name, body in FLOORS.items():
+        path = directory / f"kubectl-{name.replace('-', '_')}"  # kubectl floor-x runs kubectl-floor_x
+        path.write_text(f"#!{sys.executable}\n{body}\n")
+        path.chmod(0o755)
 
 
 def timed(command: list[str], runs: int) -> tuple[float, float]:
@@ -50,10 +71,12 @@ def cluster_ratios(runs: int) -> None:
     if tools.missing():
         print("\ncluster comparison skipped: the e2e tools are not built (make tools)")
         return
-    with ControlPlane() as cp:
+    with ControlPlane() as cp, tempfile.TemporaryDirectory(prefix="canary-floor-") as floors:
         cp.install_crds([tools.gloo_crds_dir()])
         kubectl = str(tools.tool("kubectl"))
-        env = {**os.environ, "KUBECONFIG": str(cp.kubeconfig), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+        floor_plugins(Path(floors))
+        path = os.pathsep.join([floors, str(BIN), os.environ["PATH"]])
+        env = {**os.environ, "KUBECONFIG": str(cp.kubeconfig), "PATH": path}
 
         def run(*args: str, exits: tuple[int, ...] = (0,)) -> float:
             start = time.perf_counter()
@@ -77,6 +100,9 @@ def cluster_ratios(runs: int) -> None:
                               lambda i: run("get", "routetable", "echo-routes", *ns, "-o", "yaml")),
             "--help": (lambda i: run("canary", "--help"), lambda i: run("--help")),
         }
+        patch = pairs["shift (one RouteTable write)"][1]
+        for name in FLOORS:
+            pairs[name] = ((lambda plugin: lambda i: run(plugin))(name), patch)
         print(f"\nthrough kubectl, one local kube-apiserver (median of {runs} alternating runs)")
         print(f"{'work':<30} {'kubectl canary':>15} {'kubectl':>9} {'ratio':>7}")
         for name, (ours, theirs) in pairs.items():
@@ -86,6 +112,9 @@ def cluster_ratios(runs: int) -> None:
                 base.append(theirs(i))
             m, b = statistics.median(mine), statistics.median(base)
             print(f"{name:<30} {m * 1000:13.1f}ms {b * 1000:7.1f}ms {m / b:6.1f}x")
+        print("floor-* rows: kubectl running a Python plugin that only imports, next to kubectl patch:")
+        for name, body in FLOORS.items():
+            print(f"  {name:<28} {body}")
 
 
 def main() -> None:
@@ -94,6 +123,8 @@ def main() -> None:
     parser.add_argument("--cluster-runs", type=int, default=8)
     args = parser.parse_args()
     runs = args.runs
+    # As a non-editable install is: compiled once, so no run below times the bytecode compiler.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "kubectl_canary")], check=True)
     with tempfile.TemporaryDirectory(prefix="canary-bench-") as tmp:
         files = ["-n", "echo", "--files", tmp]
         subprocess.run([PLUGIN, "init", "echo", "--version", "v1", "--api-group", "example", *files], check=True,
