@@ -128,7 +128,11 @@ def serves(deployment: Mapping[str, Any], selector: Mapping[str, str], subset: M
     Gloo gives an endpoint "" for every subset key its pod lacks, so a subset value "" matches
     pods without that label (API notes, translator/endpoints.go).
     """
-    labels = pod_labels(deployment)
+    return labels_serve(pod_labels(deployment), selector, subset)
+
+
+def labels_serve(labels: Mapping[str, str], selector: Mapping[str, str], subset: Mapping[str, str]) -> bool:
+    """`serves`, for pods carrying `labels` (read once when many destinations are asked about)."""
     if any(labels.get(k) != v for k, v in selector.items()):
         return False
     return all(labels.get(k, "") == v for k, v in subset.items())

@@ -44,6 +44,7 @@ from webhook.lookup import (
     Lookup,
     find_service,
     find_upstream,
+    labels_serve,
     name_of,
     namespace_of,
     pod_labels,
@@ -211,17 +212,16 @@ def _going(deployment: Mapping[str, Any]) -> bool:
     return isinstance(meta, dict) and bool(meta.get("deletionTimestamp"))
 
 
-def _others_serving(ctx: Context, name: str, namespace: str, selector: dict[str, str], subset: dict[str, str]) -> bool:
-    """Whether a Deployment other than `name`, and not being deleted itself, serves the destination.
+def _others(ctx: Context, name: str, namespace: str) -> list[dict[str, str]]:
+    """The pod labels of every Deployment of `namespace` other than `name` and not being deleted itself.
 
     Only a fresh read answers: a yes from the watch cache could allow the delete on a Deployment deleted a
-    moment ago (`kubectl delete deploy a b`), and a no could deny for one created a moment ago. The Memo
-    makes that one API read per namespace and request, and only for a Deployment that serves a destination.
+    moment ago (`kubectl delete deploy a b`), and a no could deny for one created a moment ago. It is one
+    API read per request, made only once a destination that the Deployment serves is found; the labels are
+    read once, since each destination asks about every Deployment.
     """
-    return any(
-        name_of(d) != name and not _going(d) and serves(d, selector, subset)
-        for d in ctx.lookup.deployments(namespace, fresh=True)
-    )
+    fresh = ctx.lookup.deployments(namespace, fresh=True)
+    return [pod_labels(d) for d in fresh if name_of(d) != name and not _going(d)]
 
 
 def _protected(ctx: Context, deployment: Obj, namespace: str) -> Iterator[tuple[Obj, Destination]]:
@@ -231,6 +231,7 @@ def _protected(ctx: Context, deployment: Obj, namespace: str) -> Iterator[tuple[
     indexes), so the decision does not grow with the number of RouteTables in the cluster.
     """
     name = name_of(deployment)
+    others: list[dict[str, str]] | None = None
     for upstream in ctx.lookup.upstreams_for(namespace):
         kube = kube_spec(upstream)
         selector = kube_selector(kube) if kube is not None else {}
@@ -240,8 +241,10 @@ def _protected(ctx: Context, deployment: Obj, namespace: str) -> Iterator[tuple[
         for rt in sorted(ctx.lookup.routetables_to(ref.namespace, ref.name), key=lambda r: str(ObjectRef.of(r))):
             for dest in destinations(rt):
                 subset = dest.subset_values
-                if dest.upstream == ref and serves(deployment, selector, subset) and not _others_serving(
-                        ctx, name, namespace, selector, subset):
+                if dest.upstream != ref or not serves(deployment, selector, subset):
+                    continue
+                others = _others(ctx, name, namespace) if others is None else others
+                if not any(labels_serve(labels, selector, subset) for labels in others):
                     yield rt, dest
 
 

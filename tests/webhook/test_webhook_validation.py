@@ -417,6 +417,21 @@ def test_a_twin_the_cluster_confirms_allows_the_delete():
     assert verdict.allowed and lookup.fresh_calls == ["deployments echo"]
 
 
+def test_a_delete_reads_the_cluster_once_and_only_for_a_deployment_that_serves_a_route():
+    second = routetable([single(dest("v1"), prefix="/two")], name="second")
+    objects = [*cluster(seed_rt(single(dest("v1"))), second), _twin("echo-v1-b")]
+    lookup = StaleCache(objects, gone=[])
+
+    def delete_(target: Obj):
+        return validate(Context(review(None, "DELETE", target, kind=DEPLOYMENT_KIND), lookup, Settings()))
+
+    by_name = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    assert delete_(by_name["echo-v1"]).allowed  # two destinations need v1; echo-v1-b serves both
+    assert lookup.fresh_calls == ["deployments echo"]
+    assert delete_(by_name["echo-v2"]).allowed  # no route sends to v2: nothing to confirm
+    assert lookup.fresh_calls == ["deployments echo"]
+
+
 def test_a_twin_being_deleted_itself_does_not_allow_the_delete():
     objects = [*cluster(seed_rt(single(dest("v1")))), _twin("echo-v1-b", deletionTimestamp="2026-01-01T00:00:00Z")]
     verdict = delete("echo-v1", objects)
