@@ -86,9 +86,11 @@ def _app_factory(kubeconfig: str | None, state: StateLookup | None, settings: Se
     """
 
     def make_app() -> Any:
+        from webhook.allocator import fix_mmap_threshold
         from webhook.app import create_app
 
         logs.setup()
+        fix_mmap_threshold()
         lookup: Any = state
         if lookup is None:
             from webhook.cache import InformerLookup, api_client
