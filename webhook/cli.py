@@ -90,7 +90,7 @@ def _app_factory(kubeconfig: str | None, state: StateLookup | None, settings: Se
         from webhook.app import create_app
 
         logs.setup()
-        fix_mmap_threshold()
+        fix_mmap_threshold(arenas=1)
         lookup: Any = state
         if lookup is None:
             from webhook.cache import InformerLookup, api_client
