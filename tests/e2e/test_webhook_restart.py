@@ -72,7 +72,7 @@ NAMES_PER_WRITER = 5  # coprime with len(WEIGHTS): each name goes through every 
 # Bounds of the write loop: writes per writer, and seconds for the whole restart.
 MAX_WRITES = 600
 MAX_SECONDS = 120.0
-# Writes that must succeed before the restart begins (keep-alive connections to the old pod exist),
+# Writes that must end before the restart begins (kube-apiserver then holds connections to the old pod),
 # and after the old process has exited (the new one serves alone).
 WRITES_BEFORE, WRITES_AFTER = 20, 20
 # The two orders in which a deleted pod's endpoint change and its SIGTERM can come (the EndpointSlice
@@ -300,10 +300,10 @@ def test_a_rolling_restart_refuses_no_routetable_write(
 
     with pod_address(OLD_POD), pod_address(NEW_POD), pod(OLD_POD) as old, contextlib.closing(pod(NEW_POD)) as new:
         endpoints(old="ready")
-        register(control_plane, old, configs=service_configurations(
+        configs = register(control_plane, old, configs=service_configurations(
             shipped_configurations(control_plane), namespace, ca_bundle))
-        assert {hook["failurePolicy"] for c in shipped_configurations(control_plane) for hook in c["webhooks"]
-                if "routetables" in str(hook["rules"])} == {"Fail"}
+        assert {hook["failurePolicy"] for c in configs for hook in c["webhooks"]
+                if "routetables" in str(hook["rules"])} == {"Fail"}, "a refused call must refuse the write"
         old_pid = old.pid
         with Writers(control_plane.kubeconfig, namespace) as writers:
             writers.wait_for(WRITES_BEFORE, 0.0, "before the restart")
