@@ -286,6 +286,10 @@ class ControlPlane:
             # only add a projected volume nothing reads (envtest disables it for the same reason).
             "--disable-admission-plugins=ServiceAccount",
             "--allow-privileged=true",
+            # A webhook's clientConfig.service is reached at a ready endpoint of the Service's EndpointSlices,
+            # picked per new connection, as kube-proxy would route its ClusterIP (none routes here): so a
+            # test can move a Service's traffic from one webhook process to another (test_webhook_restart).
+            "--enable-aggregator-routing=true",
             *self.extra_apiserver_args,
         ])
         self.server = f"https://127.0.0.1:{port}"

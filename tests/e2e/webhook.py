@@ -9,9 +9,11 @@ shipped, so the tests see what users install.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
@@ -50,7 +52,8 @@ def executable(name: str) -> str:
 
 
 class WebhookProcess:
-    """`canary-webhook serve` on 127.0.0.1; a context manager, or start() / stop() / close().
+    """`canary-webhook serve` on 127.0.0.1 (or `host`, e.g. a pod address); a context manager, or start() /
+    stop() / close(), or sigterm() and exit_code() to watch a graceful stop as the kubelet would.
 
     stop() ends the process but keeps its port and certificates, so a later start() serves the same
     URL and CA again (the registered configurations stay valid). close() also removes the temp dir.
@@ -58,14 +61,17 @@ class WebhookProcess:
 
     def __init__(
         self, kubeconfig: Path, default_api_group: str | None = None, extra_args: Sequence[str] = (),
-        startup_timeout: float = 60.0,
+        startup_timeout: float = 60.0, host: str = "127.0.0.1", port: int = 0, tls_dir: Path | None = None,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.default_api_group = default_api_group
         self.extra_args = list(extra_args)
         self.startup_timeout = startup_timeout
+        self.host = host
         self.dir = Path()
-        self.port = 0
+        self.port = port
+        # Certificates made elsewhere (make_certs), shared like a Secret mounted in every pod; else our own.
+        self.tls_dir = tls_dir
         self.ca_bundle = ""
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -85,7 +91,7 @@ class WebhookProcess:
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"https://{self.host}:{self.port}"
 
     @property
     def log(self) -> Path:
@@ -97,19 +103,18 @@ class WebhookProcess:
 
     def start(self) -> None:
         """Make the certificates (first time only), start serving and wait until /readyz answers 200."""
-        if not self.port:
+        if self.running:  # a second server on the same address would fail to bind, yet see the first one ready
+            raise WebhookError(f"canary-webhook is already running on {self.url} (pid {self.pid})")
+        if self.dir == Path():
             self.dir = Path(tempfile.mkdtemp(prefix="canary-e2e-webhook-"))
-            self.port = free_port()
-            certs = subprocess.run(
-                [executable("canary-webhook"), "certs", "--out", str(self.dir / "tls"),
-                 "--dns", "localhost", "--ip", "127.0.0.1"],
-                capture_output=True, text=True, check=False, timeout=60,
-            )
-            if certs.returncode != 0:
-                raise WebhookError(f"canary-webhook certs failed ({certs.returncode}): {certs.stderr}")
-            self.ca_bundle = certs.stdout.strip()
-        args = [executable("canary-webhook"), "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                "--cert-dir", str(self.dir / "tls"), "--kubeconfig", str(self.kubeconfig), *self.extra_args]
+            self.port = self.port or free_port()
+            if self.tls_dir is None:
+                self.tls_dir = self.dir / "tls"
+                self.ca_bundle = make_certs(self.tls_dir, dns=["localhost"], ips=[self.host])
+            else:
+                self.ca_bundle = base64.b64encode((self.tls_dir / "ca.crt").read_bytes()).decode()
+        args = [executable("canary-webhook"), "serve", "--host", self.host, "--port", str(self.port),
+                "--cert-dir", str(self.tls_dir), "--kubeconfig", str(self.kubeconfig), *self.extra_args]
         if self.default_api_group:
             args += ["--default-api-group", self.default_api_group]
         with open(self.log, "ab") as log:
@@ -123,7 +128,8 @@ class WebhookProcess:
             raise
 
     def _wait_ready(self) -> None:
-        context = ssl.create_default_context(cafile=str(self.dir / "tls" / "ca.crt"))
+        assert self.tls_dir is not None
+        context = ssl.create_default_context(cafile=str(self.tls_dir / "ca.crt"))
         deadline = time.monotonic() + self.startup_timeout
         last = ""
         while time.monotonic() < deadline:
@@ -141,6 +147,25 @@ class WebhookProcess:
             time.sleep(0.2)
         raise WebhookError(f"{self.url}/readyz not ready after {self.startup_timeout}s: {last}\n{_tail(self.log)}")
 
+    def sigterm(self) -> None:
+        """What the kubelet does to a pod's container: SIGTERM to its main process only (gunicorn's master,
+        which stops its workers); the process drains and exits by itself (see exit_code)."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGTERM)
+
+    def exit_code(self, grace: float) -> int:
+        """The exit code of the process within `grace` seconds of sigterm(); else SIGKILL, as the kubelet
+        does, and WebhookError."""
+        assert self._proc is not None
+        proc = self._proc
+        try:
+            return proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            _terminate(proc, grace=0)
+            raise WebhookError(f"canary-webhook did not exit within {grace}s of SIGTERM\n{_tail(self.log)}") from None
+        finally:
+            self._proc = None
+
     def stop(self) -> None:
         """End the process (SIGTERM, then SIGKILL); the port and certificates stay for start()."""
         if self._proc is not None:
@@ -154,6 +179,16 @@ class WebhookProcess:
 
     def log_tail(self, lines: int = 40) -> str:
         return _tail(self.log, lines)
+
+
+def make_certs(out: Path, dns: Sequence[str] = (), ips: Sequence[str] = ()) -> str:
+    """`canary-webhook certs` into `out` (ca.crt, tls.crt, tls.key) for these names; returns the caBundle."""
+    args = [executable("canary-webhook"), "certs", "--out", str(out)]
+    args += [arg for name in dns for arg in ("--dns", name)] + [arg for ip in ips for arg in ("--ip", ip)]
+    certs = subprocess.run(args, capture_output=True, text=True, check=False, timeout=60)
+    if certs.returncode != 0:
+        raise WebhookError(f"canary-webhook certs failed ({certs.returncode}): {certs.stderr}")
+    return certs.stdout.strip()
 
 
 # ---- the webhook configurations ------------------------------------------------------------------
@@ -182,6 +217,19 @@ def loopback_configurations(shipped: list[Obj], url: str, ca_bundle: str) -> lis
     return found
 
 
+def service_configurations(shipped: list[Obj], namespace: str, ca_bundle: str) -> list[Obj]:
+    """`shipped` as installed with the webhook's Service in `namespace`: each `clientConfig.service` keeps
+    its name, port and path, and the caBundle is set (what deploy/ does for canary-system)."""
+    found = []
+    for config in shipped:
+        config = copy.deepcopy(config)
+        for hook in config["webhooks"]:
+            hook["clientConfig"]["service"]["namespace"] = namespace
+            hook["clientConfig"]["caBundle"] = ca_bundle
+        found.append(config)
+    return found
+
+
 # A RouteTable the webhook both mutates (weights 1 and 3) and refuses (no such Upstream): a server dry
 # run of it shows whether kube-apiserver already calls both configurations.
 _PROBE = {
@@ -194,9 +242,13 @@ _PROBE = {
 }
 
 
-def register(control_plane: ControlPlane, hook: WebhookProcess, timeout: float = 30.0) -> list[Obj]:
-    """Apply the loopback configurations and wait until kube-apiserver calls both; returns them."""
-    configs = loopback_configurations(shipped_configurations(control_plane), hook.url, hook.ca_bundle)
+def register(
+    control_plane: ControlPlane, hook: WebhookProcess, timeout: float = 30.0, configs: list[Obj] | None = None,
+) -> list[Obj]:
+    """Apply `configs` (default: the loopback configurations for `hook`) and wait until kube-apiserver
+    calls both; returns them."""
+    if configs is None:
+        configs = loopback_configurations(shipped_configurations(control_plane), hook.url, hook.ca_bundle)
     control_plane.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": configs}))
     # The API server picks webhook configurations up through its own watch: wait for it.
     deadline = time.monotonic() + timeout
