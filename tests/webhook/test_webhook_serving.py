@@ -5,9 +5,12 @@ timing out), generous enough for a loaded machine; speeds are measured in benchm
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import itertools
 import json
 import signal
+import ssl
 import subprocess
 import threading
 import time
@@ -131,14 +134,56 @@ class Caller(threading.Thread):
                 self.answers[answer.headers.get("Connection", "").lower()] += 1
 
 
-def test_sigterm_under_load_loses_no_call(server):
-    running, ca = server
+def kept_alive(running: Running, ca: Path) -> http.client.HTTPSConnection:
+    """A connection that has had one answer and stays open, idle, between requests."""
+    conn = http.client.HTTPSConnection("127.0.0.1", running.port, timeout=30,
+                                       context=ssl.create_default_context(cafile=str(ca)))
+    conn.request("GET", "/healthz", headers={"Host": "localhost"})
+    answer = conn.getresponse()
+    assert answer.status == 200 and answer.read() == b"ok\n" and answer.getheader("Connection") != "close"
+    return conn
+
+
+class Closing(threading.Thread):
+    """Watches an idle connection (which sends nothing) until the server closes it: `seconds` from `since`."""
+
+    def __init__(self, conn: http.client.HTTPSConnection, since: float) -> None:
+        super().__init__(daemon=True)
+        self.conn, self.since = conn, since
+        self.after: float | None = None
+        self.start()
+
+    def run(self) -> None:
+        assert self.conn.sock is not None
+        with contextlib.suppress(OSError, ssl.SSLError):
+            self.conn.sock.recv(1)
+        self.after = time.monotonic() - self.since
+        self.conn.close()
+
+    def seconds(self) -> float:
+        self.join(timeout=30)
+        assert self.after is not None, "the server did not close an idle connection within 30 s"
+        return self.after
+
+
+def test_sigterm_under_load_loses_no_call(tmp_path: Path):
+    ca = issue(tmp_path / "tls")
+    state = write_state(tmp_path / "state", cluster())
+    args = ["--cert-dir", str(tmp_path / "tls"), "--state", str(state)]
+    with serve(args, tmp_path / "server.log", ca, drain=None) as running:  # the shipped drain
+        sigterm_under_load_loses_no_call(running, ca)
+    assert f"draining for {worker.DRAIN_SECONDS:g} s" in running.log_text()
+
+
+def sigterm_under_load_loses_no_call(running: Running, ca: Path) -> None:
     callers = [Caller(running.url, ca) for _ in range(8)]
     for caller in callers:
         caller.start()
+    idle = kept_alive(running, ca)
     time.sleep(1.0)
     running.proc.send_signal(signal.SIGTERM)
     stopped = time.monotonic()
+    closing = Closing(idle, stopped)
     time.sleep(0.5)
     with session(ca) as client:
         readyz = client.get(f"{running.url}/readyz", timeout=2)
@@ -154,6 +199,22 @@ def test_sigterm_under_load_loses_no_call(server):
     assert readyz.status_code == 503 and readyz.text == "shutting down\n"
     total = sum((c.answers for c in callers), Counter())
     assert total["keep-alive"] > 0 and total["close"] >= 8  # each caller's last answers said to reconnect
+    # an idle kept-alive connection stayed open for the whole drain (a request may be on its way on it)
+    assert closing.seconds() >= worker.DRAIN_SECONDS
+
+
+def test_the_drain_lasts_as_long_as_serve_is_told(tmp_path: Path):
+    ca = issue(tmp_path / "tls")
+    state = write_state(tmp_path / "state", cluster())
+    args = ["--cert-dir", str(tmp_path / "tls"), "--state", str(state)]
+    with serve(args, tmp_path / "server.log", ca, drain=0.5) as running:
+        idle = kept_alive(running, ca)
+        running.proc.send_signal(signal.SIGTERM)
+        held = Closing(idle, time.monotonic()).seconds()
+        assert running.proc.wait(timeout=15) == 0
+    assert "draining for 0.5 s" in running.log_text()
+    # open through the drain it was told, and closed at its end rather than after the shipped 3 s
+    assert 0.5 <= held < worker.DRAIN_SECONDS, held
 
 
 @pytest.mark.parametrize(

@@ -78,14 +78,16 @@ def _wait_healthy(running: Running, ca: Path, timeout: float) -> None:
 
 
 @contextmanager
-def serve(args: Sequence[str], log: Path, ca: Path | None = None, timeout: float = 30) -> Iterator[Running]:
-    """Run `canary-webhook serve --host 127.0.0.1 --port P ARGS` until the block ends.
+def serve(args: Sequence[str], log: Path, ca: Path | None = None, timeout: float = 30,
+          drain: float | None = None) -> Iterator[Running]:
+    """Run `canary-webhook serve --host 127.0.0.1 --port P [--drain-seconds DRAIN] ARGS` until the block ends.
 
     `ca` is the CA file to trust while waiting for /healthz; for --self-signed pass None and read the
-    CA path from the log (`ca_from_log`) once it is up.
+    CA path from the log (`ca_from_log`) once it is up. `drain` None: the shipped default drain.
     """
     port = free_port()
-    cmd = [*webhook_command(), "serve", "--host", "127.0.0.1", "--port", str(port), *args]
+    drains = [] if drain is None else ["--drain-seconds", str(drain)]
+    cmd = [*webhook_command(), "serve", "--host", "127.0.0.1", "--port", str(port), *drains, *args]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     running = Running(proc, f"https://127.0.0.1:{port}", port, log)
