@@ -1,4 +1,9 @@
-"""Running the real `canary-webhook serve` process for tests: free port, wait for /healthz, always stop."""
+"""Running the real `canary-webhook serve` process for tests: free port, wait for /healthz, always stop.
+
+A server started here has no drain after SIGTERM (`QUICK_DRAIN`) unless asked for one: a test that is not
+about stopping would otherwise wait out the shipped 3 s drain when it ends. The tests of the stop itself
+pass `drain=None` (the shipped default) or the drain they are about.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +35,9 @@ def webhook_command() -> list[str]:
         return [str(script)]
     found = shutil.which("canary-webhook")
     return [found] if found else [sys.executable, "-c", "from webhook.cli import main; main()"]
+
+
+QUICK_DRAIN = 0.0
 
 
 def session(ca: Path | str) -> requests.Session:
@@ -79,7 +87,7 @@ def _wait_healthy(running: Running, ca: Path, timeout: float) -> None:
 
 @contextmanager
 def serve(args: Sequence[str], log: Path, ca: Path | None = None, timeout: float = 30,
-          drain: float | None = None) -> Iterator[Running]:
+          drain: float | None = QUICK_DRAIN) -> Iterator[Running]:
     """Run `canary-webhook serve --host 127.0.0.1 --port P [--drain-seconds DRAIN] ARGS` until the block ends.
 
     `ca` is the CA file to trust while waiting for /healthz; for --self-signed pass None and read the
