@@ -41,6 +41,7 @@ demo: $(BIN)/.installed tools
 bench: $(BIN)/.installed tools
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python benchmarks/cli_startup.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/webhook_load.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/webhook_overload.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/webhook_cache.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python benchmarks/apiserver_create.py
 

@@ -1,7 +1,7 @@
 """The real `canary-webhook serve` process under slow clients, idle connections, overload and SIGTERM
 (loopback only, every loop bounded). The bounds asserted are behaviour a caller notices (a review still
-answered within 1 s while slow clients are connected; a shed request answered at once rather than
-timing out), generous enough for a loaded machine; speeds are measured in benchmarks/, not here."""
+answered within 1 s while slow clients are connected; a shed request answered before kube-apiserver's
+timeout), generous enough for a loaded machine; speeds and latencies are measured in benchmarks/, not here."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import pytest
 import requests
 import whclients
 import whload
+import yaml
 from test_webhook_server import issue, write_state
 from whserver import Running, serve, session
 from whsupport import admission_review, cluster, dest, routetable, single, weighted
@@ -29,7 +30,10 @@ from whsupport import admission_review, cluster, dest, routetable, single, weigh
 from webhook import worker
 
 Server = tuple[Running, Path]
+VALUES = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "canary-webhook" / "values.yaml"
 REVIEW = admission_review(routetable([single(dest("v1"))]))
+# What kube-apiserver waits for a webhook's answer: the chart's timeoutSeconds.
+TIMEOUT_SECONDS = yaml.safe_load(VALUES.read_text(encoding="utf-8"))["timeoutSeconds"]
 # Heavy enough that the server, not the Python client on the same machine, is what runs out.
 HEAVY = admission_review(routetable([weighted([50, 50], prefix=f"/p{i}") for i in range(300)]))
 
@@ -81,19 +85,19 @@ def test_a_thousand_idle_connections_do_not_stop_reviews(server):
 
 
 def test_overload_is_shed_at_once_and_probes_keep_answering(server):
+    # Behaviour only; the latencies of the same load are printed by benchmarks/webhook_overload.py.
     running, ca = server
     capacity = whload.sustained(f"{running.url}/validate", ca, HEAVY, seconds=2, clients=4)
     prober = whclients.Prober(running.port, ca, seconds=5)
-    outcomes = whload.open_loop(f"{running.url}/validate", ca, HEAVY, rate=3 * capacity, seconds=5)
+    outcomes = whload.open_loop(f"{running.url}/validate", ca, HEAVY, rate=3 * capacity, seconds=5,
+                                timeout=TIMEOUT_SECONDS)
     probes = prober.results()
     statuses = Counter(o.status for o in outcomes)
-    assert statuses[0] == 0, statuses  # nothing left to time out
+    # Every review is answered before kube-apiserver would give up on it (the configurations' timeoutSeconds):
+    # the excess is refused with a 503 to retry, not left to time out and fall to the failurePolicy.
+    assert statuses[0] == 0, statuses
     assert statuses[503] > 0 and statuses[200] > 0, statuses
     assert set(statuses) <= {200, 503}, statuses
-    shed = [o.latency for o in outcomes if o.status == 503]
-    accepted = [o.latency for o in outcomes if o.status == 200]
-    assert whload.percentile(shed, 0.5) < 1.0, sorted(shed)
-    assert whload.percentile(accepted, 0.5) < 2.0, sorted(accepted)
     # Judged as the kubelet judges the shipped readiness probe (timeoutSeconds 2, failureThreshold 2): a
     # probe fails when it is not a 200 within 2 s, and the pod turns unready only after 2 failures in a row.
     # A single slow probe on a loaded 2-core machine is noise the kubelet tolerates too.
