@@ -38,11 +38,15 @@ TIMEOUT_SECONDS = yaml.safe_load(VALUES.read_text(encoding="utf-8"))["timeoutSec
 HEAVY = admission_review(routetable([weighted([50, 50], prefix=f"/p{i}") for i in range(300)]))
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    ca = issue(tmp_path / "tls")
-    state = write_state(tmp_path / "state", cluster())
-    with serve(["--cert-dir", str(tmp_path / "tls"), "--state", str(state)], tmp_path / "server.log", ca) as running:
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the tests that only need a server: each of them leaves it as it found it (its clients
+    closed), and what one leaves behind is what a production server would have to survive too. The tests
+    that stop a server or need other settings start their own."""
+    base = tmp_path_factory.mktemp("serving")
+    ca = issue(base / "tls")
+    state = write_state(base / "state", cluster())
+    with serve(["--cert-dir", str(base / "tls"), "--state", str(state)], base / "server.log", ca) as running:
         yield running, ca
 
 
