@@ -160,11 +160,14 @@ def _drain_seconds(value: float) -> float:
 @click.option("--timeout-seconds", default=5, show_default=True, type=click.IntRange(1, 30),
               help="The webhook configurations' timeoutSeconds: fresh reads stop in time to answer within it.")
 @click.option("--allow-endpoint", is_flag=True, hidden=True, help="Benchmarks: POST /allow admits everything.")
+@click.option("--request-seconds", type=click.FloatRange(1, 10), hidden=True,
+              help="Tests: seconds a connection has to deliver its request (default 10), so that a test of slow "
+                   "clients need not wait 10 s for them to be closed.")
 def serve(
     host: str, port: int, cert_dir: Path | None, self_signed: bool, kubeconfig: str | None, state: Path | None,
     default_api_group: str | None, enforcement: str, workers: int, threads: int, max_queued: int,
     drain_seconds: float, tls_secret: str | None, service: str | None, webhook_configuration: str | None,
-    failure_policies: dict[str, str], timeout_seconds: int, allow_endpoint: bool,
+    failure_policies: dict[str, str], timeout_seconds: int, allow_endpoint: bool, request_seconds: float | None,
 ) -> None:
     """Serve /mutate, /validate, /healthz, /readyz and /metrics over HTTPS."""
     from webhook import server
@@ -196,7 +199,8 @@ def serve(
         settings = Settings(default_api_group or None, enforcement, allow_endpoint, timeout_seconds=timeout_seconds,
                             **{f"{kind}_failure": policy for kind, policy in failure_policies.items()})
         try:
-            opts = server.options(host, port, cert_dir, workers, threads, cleanup, max_queued, drain_seconds)
+            opts = server.options(host, port, cert_dir, workers, threads, cleanup, max_queued, drain_seconds,
+                                  request_seconds)
         except (OSError, ValueError) as err:
             raise UsageError(f"cannot serve with the certificate in {cert_dir}: {err}") from err
     except CanaryError as err:

@@ -131,11 +131,12 @@ def bind_address(host: str, port: int) -> str:
 
 def options(
     host: str, port: int, cert_dir: Path, workers: int, threads: int, cleanup: Path | None = None,
-    max_queued: int | None = None, drain_seconds: float | None = None,
+    max_queued: int | None = None, drain_seconds: float | None = None, request_seconds: float | None = None,
 ) -> dict[str, Any]:
     """gunicorn settings for serving over TLS from `cert_dir` (and removing `cleanup` on exit); a worker
     holds at most `max_queued` reviews waiting for a thread (and sheds earlier, see `webhook.worker`) and
-    drains for `drain_seconds` after SIGTERM (None: the workers' defaults)."""
+    drains for `drain_seconds` after SIGTERM; a connection has `request_seconds` to deliver a request (None:
+    the workers' defaults)."""
     from webhook.worker import FrontWorker
 
     # Read by the workers, which gunicorn forks from this process.
@@ -143,6 +144,8 @@ def options(
         FrontWorker.max_queued = max_queued
     if drain_seconds is not None:  # checked by `serve` (0 to MAX_DRAIN_SECONDS)
         FrontWorker.drain_seconds = drain_seconds
+    if request_seconds is not None:
+        FrontWorker.request_seconds = request_seconds
     reloader = CertReloader(cert_dir)
     reloader.context()  # fail now, in the foreground, if the pair does not load at all
 

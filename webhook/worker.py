@@ -6,7 +6,8 @@ eight clients that send a byte every few seconds, or a thousand idle connections
 no review is answered. `FrontWorker` keeps gthread's pool, parser and WSGI handling but does the TLS
 handshake and reads the whole request (head and body, `webhook.framing`) in its event loop, with
 non-blocking sockets, and submits it to the pool only when it is all there. A connection gets
-`REQUEST_SECONDS` from its first byte (or its accept) to deliver a request, and is closed otherwise;
+`REQUEST_SECONDS` (`request_seconds`) from its first byte (or its accept) to deliver a request, and is
+closed otherwise;
 an idle kept-alive one waits in the loop for gunicorn's `keepalive`, costing no thread.
 
 Overload is shed, not queued into timeouts: a review that would wait for a thread longer than
@@ -98,6 +99,7 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
 
     max_queued = 1000  # reviews waiting for a thread, at most (memory); set from `serve`
     drain_seconds = DRAIN_SECONDS  # after SIGTERM (see above); set from `serve`
+    request_seconds = REQUEST_SECONDS  # set from `serve` (shorter only in tests)
 
     def init_process(self) -> None:
         # The loop reads, sheds and answers probes; CPU-bound decisions must not keep it from the GIL for
@@ -137,6 +139,7 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
                 return True
         self.nr_conns += 1
         conn = FrontConn(self.cfg, wrapped, addr, listener.getsockname())
+        conn.deadline = time.monotonic() + self.request_seconds
         conn.handshaken = not self.cfg.is_ssl
         self._to_front(conn)
         return True
@@ -173,8 +176,8 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
                 if not data:
                     self._drop(conn)
                     return
-                if conn.waiting:  # the first byte of the next request: it has REQUEST_SECONDS from now
-                    conn.waiting, conn.deadline = False, time.monotonic() + REQUEST_SECONDS
+                if conn.waiting:  # the first byte of the next request: it has request_seconds from now
+                    conn.waiting, conn.deadline = False, time.monotonic() + self.request_seconds
                 conn.buffer += data
         except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
             pass
@@ -264,7 +267,7 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
         self._to_front(conn)
         pending = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
         if pending:  # a pipelined request, already read
-            conn.waiting, conn.deadline = False, time.monotonic() + REQUEST_SECONDS
+            conn.waiting, conn.deadline = False, time.monotonic() + self.request_seconds
             conn.buffer += pending
             self._framed(conn, conn.framer.frame(conn.buffer))
 
