@@ -9,6 +9,7 @@ import contextlib
 import http.client
 import itertools
 import json
+import os
 import signal
 import ssl
 import subprocess
@@ -98,10 +99,23 @@ def slow_clients_do_not_stop_reviews(running: Running, ca: Path) -> None:
             s.join()
 
 
+def worker_sockets(running: Running) -> int:
+    """Sockets the gunicorn workers of `running` hold: each connection they accepted, and their listener."""
+    pid = running.proc.pid
+    workers = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    found = 0
+    for child in workers:
+        for fd in os.listdir(f"/proc/{child}/fd"):
+            with contextlib.suppress(OSError):  # closed meanwhile
+                found += os.readlink(f"/proc/{child}/fd/{fd}").startswith("socket:")
+    return found
+
+
 def test_a_thousand_idle_connections_do_not_stop_reviews(server):
     sockets = whclients.idle(server[0].port, 1000)
     try:
-        time.sleep(1.0)
+        # the server has accepted them all
+        assert wait_until(lambda: worker_sockets(server[0]) > 1000, 10), worker_sockets(server[0])
         for seconds, status in reviews_answer_quickly(server):
             assert status == 200 and seconds < 1.0
     finally:
@@ -209,7 +223,7 @@ def sigterm_under_load_loses_no_call(running: Running, ca: Path) -> None:
     for caller in callers:
         caller.start()
     idle = kept_alive(running, ca)
-    time.sleep(1.0)
+    assert wait_until(lambda: all(sum(c.answers.values()) >= 5 or c.failures for c in callers), 10)  # under load
     running.proc.send_signal(signal.SIGTERM)
     stopped = time.monotonic()
     closing = Closing(idle, stopped)
