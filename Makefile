@@ -27,8 +27,9 @@ test: lint tools
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m registry
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python -m pytest -m 'not registry'
 
+# Hypothesis searches 100 examples per property here, 300 in `make test` (tests/conftest.py).
 test-fast: lint
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m 'not e2e'
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m 'not e2e' --hypothesis-profile=fast
 
 tools:
 	bash tests/e2e/build-tools.sh
@@ -41,6 +42,7 @@ demo: $(BIN)/.installed tools
 bench: $(BIN)/.installed tools
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python benchmarks/cli_startup.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/webhook_load.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/webhook_overload.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/webhook_cache.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python benchmarks/apiserver_create.py
 

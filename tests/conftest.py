@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from hypothesis import settings
 
 from kubectl_canary.core import objects
 from kubectl_canary.core.kinds import Obj
@@ -12,6 +13,12 @@ from kubectl_canary.core.objects import Workload
 from kubectl_canary.core.routes import RouteState
 
 SEED_DIR = Path(__file__).parent / "data" / "seed"
+
+# Examples per Hypothesis property: 300 in `make test` and a plain pytest run; `make test-fast` passes
+# --hypothesis-profile=fast for Hypothesis's own default of 100, the same properties searched less deeply.
+settings.register_profile("thorough", max_examples=300)
+settings.register_profile("fast", max_examples=100)
+settings.load_profile("thorough")
 
 
 def service_objects(state: RouteState, roles: dict[str, str | None], namespace: str = "echo",

@@ -28,6 +28,7 @@ from webhook.memo import Memo
 from webhook.mutation import mutate
 from webhook.review import KIND, BadRequest, GroupKind, Review, parse_document
 from webhook.rules import RULES
+from webhook.server import GRACEFUL_SECONDS, MAX_DRAIN_SECONDS
 from webhook.validation import validate
 
 
@@ -119,6 +120,14 @@ def _failure_policies(values: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
+def _drain_seconds(value: float) -> float:
+    if not 0 <= value <= MAX_DRAIN_SECONDS:  # NaN too
+        raise click.BadParameter(
+            f"{value:g}: give 0 to {MAX_DRAIN_SECONDS} seconds; the drain and the requests in flight after it "
+            f"share the {GRACEFUL_SECONDS} s graceful stop", param_hint="--drain-seconds")
+    return value
+
+
 @cli.command()
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8443, show_default=True, type=click.IntRange(1, 65535))
@@ -136,6 +145,12 @@ def _failure_policies(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--max-queued", default=1000, show_default=True, type=click.IntRange(1, 100_000),
               help="Reviews waiting for a thread at most; more are answered 503 (as are ones that would wait "
                    "over 0.5 s).")
+@click.option("--drain-seconds", default=3.0, show_default=True, metavar="SECONDS", type=float,
+              callback=lambda _ctx, _param, value: _drain_seconds(value),
+              help="After SIGTERM, keep accepting and answering with Connection: close this long (readiness "
+                   f"fails) before the requests in flight finish; 0 to {MAX_DRAIN_SECONDS}, as the drain and "
+                   f"those requests share the {GRACEFUL_SECONDS} s graceful stop. Keep the Deployment's "
+                   f"terminationGracePeriodSeconds above its preStop sleep plus {GRACEFUL_SECONDS} s.")
 @click.option("--tls-secret", metavar="NAME", help="Self-managed TLS: keep the serving pair in this Secret.")
 @click.option("--service", metavar="NAME", help="Self-managed TLS: the webhook's Service (certificate names).")
 @click.option("--webhook-configuration", metavar="NAME", help="Self-managed TLS: configurations to patch.")
@@ -147,11 +162,14 @@ def _failure_policies(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--timeout-seconds", default=5, show_default=True, type=click.IntRange(1, 30),
               help="The webhook configurations' timeoutSeconds: fresh reads stop in time to answer within it.")
 @click.option("--allow-endpoint", is_flag=True, hidden=True, help="Benchmarks: POST /allow admits everything.")
+@click.option("--request-seconds", type=click.FloatRange(1, 10), hidden=True,
+              help="Tests: seconds a connection has to deliver its request (default 10), so that a test of slow "
+                   "clients need not wait 10 s for them to be closed.")
 def serve(
     host: str, port: int, cert_dir: Path | None, self_signed: bool, kubeconfig: str | None, state: Path | None,
     default_api_group: str | None, enforcement: str, workers: int, threads: int, max_queued: int,
-    tls_secret: str | None, service: str | None, webhook_configuration: str | None,
-    failure_policies: dict[str, str], timeout_seconds: int, allow_endpoint: bool,
+    drain_seconds: float, tls_secret: str | None, service: str | None, webhook_configuration: str | None,
+    failure_policies: dict[str, str], timeout_seconds: int, allow_endpoint: bool, request_seconds: float | None,
 ) -> None:
     """Serve /mutate, /validate, /healthz, /readyz and /metrics over HTTPS."""
     from webhook import server
@@ -183,7 +201,8 @@ def serve(
         settings = Settings(default_api_group or None, enforcement, allow_endpoint, timeout_seconds=timeout_seconds,
                             **{f"{kind}_failure": policy for kind, policy in failure_policies.items()})
         try:
-            opts = server.options(host, port, cert_dir, workers, threads, cleanup, max_queued)
+            opts = server.options(host, port, cert_dir, workers, threads, cleanup, max_queued, drain_seconds,
+                                  request_seconds)
         except (OSError, ValueError) as err:
             raise UsageError(f"cannot serve with the certificate in {cert_dir}: {err}") from err
     except CanaryError as err:

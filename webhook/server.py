@@ -14,8 +14,10 @@ anyway), and threads overlap the socket I/O. Scale out with replicas rather than
 The worker is gunicorn's gthread with a front stage (`webhook.worker`): TLS handshakes and whole
 requests are read in its event loop, so slow or idle clients hold no thread; excess reviews are shed
 with a 503 at once; SIGTERM drains (readiness fails, answers close their connections) before the
-in-flight requests finish. Timings that matter for a rollout: DRAIN_SECONDS (3) plus at most
-GRACEFUL_SECONDS (15) after SIGTERM, after the Deployment's 5 s preStop sleep: 20 s of its 30 s grace.
+in-flight requests finish. Timings that matter for a rollout: after the Deployment's 5 s preStop sleep,
+SIGTERM starts the drain (`--drain-seconds`, default 3, at most MAX_DRAIN_SECONDS), and the drain and
+the requests still in flight after it end within GRACEFUL_SECONDS (15) of SIGTERM: 20 s of the pod's
+30 s grace period.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ KEEPALIVE_SECONDS = 120
 # gunicorn's master kills a worker this long after SIGTERM; the worker finishes in-flight requests
 # (each bounded by the worker's REQUEST_SECONDS and IO_SECONDS) and exits a second before.
 GRACEFUL_SECONDS = 15
+# The longest drain `serve` accepts: the requests in flight after it keep at least 4 s of the graceful
+# timeout (which counts from SIGTERM, the drain included).
+MAX_DRAIN_SECONDS = GRACEFUL_SECONDS - 5
 # Connections a worker holds (idle ones cost a file descriptor and a few kB, no thread).
 MAX_CONNECTIONS = 10_000
 
@@ -126,14 +131,21 @@ def bind_address(host: str, port: int) -> str:
 
 def options(
     host: str, port: int, cert_dir: Path, workers: int, threads: int, cleanup: Path | None = None,
-    max_queued: int | None = None,
+    max_queued: int | None = None, drain_seconds: float | None = None, request_seconds: float | None = None,
 ) -> dict[str, Any]:
     """gunicorn settings for serving over TLS from `cert_dir` (and removing `cleanup` on exit); a worker
-    holds at most `max_queued` reviews waiting for a thread (and sheds earlier, see `webhook.worker`)."""
+    holds at most `max_queued` reviews waiting for a thread (and sheds earlier, see `webhook.worker`) and
+    drains for `drain_seconds` after SIGTERM; a connection has `request_seconds` to deliver a request (None:
+    the workers' defaults)."""
     from webhook.worker import FrontWorker
 
-    if max_queued is not None:  # read by the workers, which gunicorn forks from this process
+    # Read by the workers, which gunicorn forks from this process.
+    if max_queued is not None:
         FrontWorker.max_queued = max_queued
+    if drain_seconds is not None:  # checked by `serve` (0 to MAX_DRAIN_SECONDS)
+        FrontWorker.drain_seconds = drain_seconds
+    if request_seconds is not None:
+        FrontWorker.request_seconds = request_seconds
     reloader = CertReloader(cert_dir)
     reloader.context()  # fail now, in the foreground, if the pair does not load at all
 

@@ -6,7 +6,8 @@ eight clients that send a byte every few seconds, or a thousand idle connections
 no review is answered. `FrontWorker` keeps gthread's pool, parser and WSGI handling but does the TLS
 handshake and reads the whole request (head and body, `webhook.framing`) in its event loop, with
 non-blocking sockets, and submits it to the pool only when it is all there. A connection gets
-`REQUEST_SECONDS` from its first byte (or its accept) to deliver a request, and is closed otherwise;
+`REQUEST_SECONDS` (`request_seconds`) from its first byte (or its accept) to deliver a request, and is
+closed otherwise;
 an idle kept-alive one waits in the loop for gunicorn's `keepalive`, costing no thread.
 
 Overload is shed, not queued into timeouts: a review that would wait for a thread longer than
@@ -16,9 +17,9 @@ the server finishes in MAX_WAIT: the accepted reviews keep their latency, the se
 capacity, and when the load drops nothing is shed. Probes (`GET`
 /healthz, /readyz, /metrics) have their own two threads, so they answer while every decision thread is
 busy. On SIGTERM the worker drains: /readyz answers 503, every answer carries `Connection: close`, it
-keeps accepting and keeps idle kept-alive connections open for `DRAIN_SECONDS` (a request already on
-its way is served, not reset), then stops accepting, lets in-flight requests finish and exits within
-gunicorn's graceful timeout.
+keeps accepting and keeps idle kept-alive connections open for `drain_seconds` (`serve --drain-seconds`,
+default `DRAIN_SECONDS`; a request already on its way is served, not reset), then stops accepting, lets
+in-flight requests finish and exits within gunicorn's graceful timeout, which counts from SIGTERM.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ from webhook.framing import COMPLETE, MORE, REFUSE, Framer, Framing
 REQUEST_SECONDS: Final = 10.0
 # Blocking reads and writes of a pool thread (a body read after dispatch, the answer to a slow reader).
 IO_SECONDS: Final = 10.0
-# After SIGTERM: keep accepting and keep idle connections open this long, answering with Connection: close.
+# After SIGTERM: keep accepting and keep idle connections open this long, answering with Connection: close
+# (the default of `serve --drain-seconds`).
 DRAIN_SECONDS: Final = 3.0
 # A closed connection's unread input is drained (so the peer gets the answer, not a reset) this long.
 LINGER_SECONDS: Final = 2.0
@@ -96,6 +98,8 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
     """gunicorn's threaded worker with a thread-free front stage, load shedding and draining."""
 
     max_queued = 1000  # reviews waiting for a thread, at most (memory); set from `serve`
+    drain_seconds = DRAIN_SECONDS  # after SIGTERM (see above); set from `serve`
+    request_seconds = REQUEST_SECONDS  # set from `serve` (shorter only in tests)
 
     def init_process(self) -> None:
         # The loop reads, sheds and answers probes; CPU-bound decisions must not keep it from the GIL for
@@ -135,6 +139,7 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
                 return True
         self.nr_conns += 1
         conn = FrontConn(self.cfg, wrapped, addr, listener.getsockname())
+        conn.deadline = time.monotonic() + self.request_seconds
         conn.handshaken = not self.cfg.is_ssl
         self._to_front(conn)
         return True
@@ -171,8 +176,8 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
                 if not data:
                     self._drop(conn)
                     return
-                if conn.waiting:  # the first byte of the next request: it has REQUEST_SECONDS from now
-                    conn.waiting, conn.deadline = False, time.monotonic() + REQUEST_SECONDS
+                if conn.waiting:  # the first byte of the next request: it has request_seconds from now
+                    conn.waiting, conn.deadline = False, time.monotonic() + self.request_seconds
                 conn.buffer += data
         except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
             pass
@@ -258,11 +263,11 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
         """Back to the loop between requests, for gunicorn's keepalive (less while draining)."""
         conn.sock.setblocking(False)
         conn.waiting = True
-        conn.deadline = time.monotonic() + (self.cfg.keepalive if self.alive else DRAIN_SECONDS)
+        conn.deadline = time.monotonic() + (self.cfg.keepalive if self.alive else self.drain_seconds)
         self._to_front(conn)
         pending = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
         if pending:  # a pipelined request, already read
-            conn.waiting, conn.deadline = False, time.monotonic() + REQUEST_SECONDS
+            conn.waiting, conn.deadline = False, time.monotonic() + self.request_seconds
             conn.buffer += pending
             self._framed(conn, conn.framer.frame(conn.buffer))
 
@@ -356,8 +361,10 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
             if not self.is_parent_alive():
                 break
         SERVING.draining = True
-        self.log.info("draining: %d connections, %d requests in flight", len(self.front), self.busy)
-        drain_end = time.monotonic() + DRAIN_SECONDS
+        self.log.info("draining for %g s: %d connections, %d requests in flight", self.drain_seconds,
+                      len(self.front), self.busy)
+        stopped = time.monotonic()
+        drain_end = stopped + self.drain_seconds
         for conn in self.front:
             conn.deadline = min(conn.deadline, drain_end)
         while time.monotonic() < drain_end and self.is_parent_alive():
@@ -371,7 +378,7 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
             listener.close()
         self.murder_front(time.monotonic(), idle_too=True)
         # gunicorn's master kills the worker at graceful_timeout after SIGTERM; stop a second before.
-        deadline = drain_end - DRAIN_SECONDS + self.cfg.graceful_timeout - 1
+        deadline = stopped + self.cfg.graceful_timeout - 1
         while (self.busy or self.probes_busy or self.front or self.lingering) and time.monotonic() < deadline:
             self._tick(timeout=0.2)
             self.murder_front(time.monotonic(), idle_too=True)

@@ -214,8 +214,15 @@ def test_serve_refuses_before_listening(tmp_path, args, message):
          "of Fail, Ignore"),
         (["--failure-policy", "pods=Fail"], "'pods=Fail': give KIND=POLICY"),
         (["--timeout-seconds", "31"], "31 is not in the range 1<=x<=30"),
+        # a drain past 10 s would leave the requests in flight too little of gunicorn's 15 s graceful stop
+        (["--drain-seconds", "11"], "Invalid value for --drain-seconds: 11: give 0 to 10 seconds; the drain and "
+         "the requests in flight after it share the 15 s graceful stop"),
+        (["--drain-seconds", "-1"], "Invalid value for --drain-seconds: -1: give 0 to 10 seconds"),
+        (["--drain-seconds", "nan"], "Invalid value for --drain-seconds: nan: give 0 to 10 seconds"),
+        (["--request-seconds", "11"], "11.0 is not in the range 1<=x<=10"),  # tests may only shorten it
+        (["--drain-seconds", "3s"], "Invalid value for '--drain-seconds': '3s' is not a valid float."),
     ],
 )
-def test_serve_refuses_failure_policies_and_timeouts_the_configurations_cannot_have(state, args, message):
+def test_serve_refuses_failure_policies_timeouts_and_drains_the_configurations_cannot_have(state, args, message):
     result = CliRunner().invoke(cli, ["serve", "--self-signed", "--state", str(state), *args])
     assert result.exit_code == 2 and message in result.output

@@ -102,8 +102,9 @@ def with_object(review: Review, obj: Obj) -> Review:
     return replace(review, obj=obj)
 
 
-# No example database: nothing is written into the worktree, and each run explores afresh.
-PROPERTY = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+# No example database: nothing is written into the worktree, and each run explores afresh. The number of
+# examples comes from the Hypothesis profile (tests/conftest.py): 300, or 100 in `make test-fast`.
+PROPERTY = settings(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPERTY

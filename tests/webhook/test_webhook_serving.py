@@ -1,24 +1,29 @@
 """The real `canary-webhook serve` process under slow clients, idle connections, overload and SIGTERM
 (loopback only, every loop bounded). The bounds asserted are behaviour a caller notices (a review still
-answered within 1 s while slow clients are connected; a shed request answered at once rather than
-timing out), generous enough for a loaded machine; speeds are measured in benchmarks/, not here."""
+answered within 1 s while slow clients are connected; a shed request answered before kube-apiserver's
+timeout), generous enough for a loaded machine; speeds and latencies are measured in benchmarks/, not here."""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import itertools
 import json
+import os
 import signal
+import ssl
 import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import requests
 import whclients
 import whload
+import yaml
 from test_webhook_server import issue, write_state
 from whserver import Running, serve, session
 from whsupport import admission_review, cluster, dest, routetable, single, weighted
@@ -26,16 +31,23 @@ from whsupport import admission_review, cluster, dest, routetable, single, weigh
 from webhook import worker
 
 Server = tuple[Running, Path]
+VALUES = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "canary-webhook" / "values.yaml"
 REVIEW = admission_review(routetable([single(dest("v1"))]))
+# What kube-apiserver waits for a webhook's answer: the chart's timeoutSeconds.
+TIMEOUT_SECONDS = yaml.safe_load(VALUES.read_text(encoding="utf-8"))["timeoutSeconds"]
 # Heavy enough that the server, not the Python client on the same machine, is what runs out.
 HEAVY = admission_review(routetable([weighted([50, 50], prefix=f"/p{i}") for i in range(300)]))
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    ca = issue(tmp_path / "tls")
-    state = write_state(tmp_path / "state", cluster())
-    with serve(["--cert-dir", str(tmp_path / "tls"), "--state", str(state)], tmp_path / "server.log", ca) as running:
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the tests that only need a server: each of them leaves it as it found it (its clients
+    closed), and what one leaves behind is what a production server would have to survive too. The tests
+    that stop a server or need other settings start their own."""
+    base = tmp_path_factory.mktemp("serving")
+    ca = issue(base / "tls")
+    state = write_state(base / "state", cluster())
+    with serve(["--cert-dir", str(base / "tls"), "--state", str(state)], base / "server.log", ca) as running:
         yield running, ca
 
 
@@ -43,33 +55,67 @@ def reviews_answer_quickly(server: Server, count: int = 5) -> list[tuple[float, 
     return [whclients.review_on_new_connection(server[0].url, server[1], REVIEW) for _ in range(count)]
 
 
-def test_slow_tls_hellos_headers_and_bodies_do_not_stop_reviews(server):
-    running, ca = server
+def wait_until(done: Callable[[], bool], seconds: float) -> bool:
+    """Whether `done()` came true within `seconds` (asked every 50 ms)."""
+    deadline = time.monotonic() + seconds
+    while not done():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+# The slow-client test's `serve --request-seconds`: half the shipped REQUEST_SECONDS, the same limit reached
+# sooner, so that the test need not wait 10 s for the server to give up on its slow clients.
+SLOW_CLIENT_SECONDS = worker.REQUEST_SECONDS / 2
+
+
+def test_slow_tls_hellos_headers_and_bodies_do_not_stop_reviews(tmp_path: Path):
+    ca = issue(tmp_path / "tls")
+    state = write_state(tmp_path / "state", cluster())
+    args = ["--cert-dir", str(tmp_path / "tls"), "--state", str(state), "--request-seconds", str(SLOW_CLIENT_SECONDS)]
+    with serve(args, tmp_path / "server.log", ca) as running:
+        slow_clients_do_not_stop_reviews(running, ca)
+
+
+def slow_clients_do_not_stop_reviews(running: Running, ca: Path) -> None:
     stop = threading.Event()
     slow = [make(running.port, ca, stop) for make in (whclients.slow_headers, whclients.slow_body)
             for _ in range(8)] + [whclients.slow_hello(running.port, stop) for _ in range(8)]
     try:
-        time.sleep(1.5)  # every slow client is connected and has sent something
-        for seconds, status in reviews_answer_quickly(server):
+        assert wait_until(lambda: all(s.sent > 0 for s in slow), 5), slow  # each connected, part of a request sent
+        for seconds, status in reviews_answer_quickly((running, ca)):
             assert status == 200 and seconds < 1.0
         with session(ca) as client:
             assert client.get(f"{running.url}/readyz", timeout=1).status_code == 200
-        # and the server gives up on them: a request has REQUEST_SECONDS from its first byte
-        deadline = time.monotonic() + worker.REQUEST_SECONDS + 5
-        while time.monotonic() < deadline and any(s.closed_by_server is None for s in slow):
-            time.sleep(0.2)
-        assert all(s.closed_by_server is not None for s in slow), [s for s in slow if s.closed_by_server is None]
-        assert all(s.closed_by_server < worker.REQUEST_SECONDS + 3 for s in slow)
+        assert all(s.closed_by_server is None for s in slow), slow  # all that while they were all still there
+        # and the server gives up on them when their time is up (from the accept), not before
+        assert wait_until(lambda: all(s.closed_by_server is not None for s in slow), SLOW_CLIENT_SECONDS + 5), [
+            s for s in slow if s.closed_by_server is None]
+        assert all(SLOW_CLIENT_SECONDS <= s.closed_by_server < SLOW_CLIENT_SECONDS + 3 for s in slow), slow
     finally:
         stop.set()
         for s in slow:
             s.join()
 
 
+def worker_sockets(running: Running) -> int:
+    """Sockets the gunicorn workers of `running` hold: each connection they accepted, and their listener."""
+    pid = running.proc.pid
+    workers = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    found = 0
+    for child in workers:
+        for fd in os.listdir(f"/proc/{child}/fd"):
+            with contextlib.suppress(OSError):  # closed meanwhile
+                found += os.readlink(f"/proc/{child}/fd/{fd}").startswith("socket:")
+    return found
+
+
 def test_a_thousand_idle_connections_do_not_stop_reviews(server):
     sockets = whclients.idle(server[0].port, 1000)
     try:
-        time.sleep(1.0)
+        # the server has accepted them all
+        assert wait_until(lambda: worker_sockets(server[0]) > 1000, 10), worker_sockets(server[0])
         for seconds, status in reviews_answer_quickly(server):
             assert status == 200 and seconds < 1.0
     finally:
@@ -78,19 +124,19 @@ def test_a_thousand_idle_connections_do_not_stop_reviews(server):
 
 
 def test_overload_is_shed_at_once_and_probes_keep_answering(server):
+    # Behaviour only; the latencies of the same load are printed by benchmarks/webhook_overload.py.
     running, ca = server
     capacity = whload.sustained(f"{running.url}/validate", ca, HEAVY, seconds=2, clients=4)
     prober = whclients.Prober(running.port, ca, seconds=5)
-    outcomes = whload.open_loop(f"{running.url}/validate", ca, HEAVY, rate=3 * capacity, seconds=5)
+    outcomes = whload.open_loop(f"{running.url}/validate", ca, HEAVY, rate=3 * capacity, seconds=5,
+                                timeout=TIMEOUT_SECONDS)
     probes = prober.results()
     statuses = Counter(o.status for o in outcomes)
-    assert statuses[0] == 0, statuses  # nothing left to time out
+    # Every review is answered before kube-apiserver would give up on it (the configurations' timeoutSeconds):
+    # the excess is refused with a 503 to retry, not left to time out and fall to the failurePolicy.
+    assert statuses[0] == 0, statuses
     assert statuses[503] > 0 and statuses[200] > 0, statuses
     assert set(statuses) <= {200, 503}, statuses
-    shed = [o.latency for o in outcomes if o.status == 503]
-    accepted = [o.latency for o in outcomes if o.status == 200]
-    assert whload.percentile(shed, 0.5) < 1.0, sorted(shed)
-    assert whload.percentile(accepted, 0.5) < 2.0, sorted(accepted)
     # Judged as the kubelet judges the shipped readiness probe (timeoutSeconds 2, failureThreshold 2): a
     # probe fails when it is not a 200 within 2 s, and the pod turns unready only after 2 failures in a row.
     # A single slow probe on a loaded 2-core machine is noise the kubelet tolerates too.
@@ -131,14 +177,56 @@ class Caller(threading.Thread):
                 self.answers[answer.headers.get("Connection", "").lower()] += 1
 
 
-def test_sigterm_under_load_loses_no_call(server):
-    running, ca = server
+def kept_alive(running: Running, ca: Path) -> http.client.HTTPSConnection:
+    """A connection that has had one answer and stays open, idle, between requests."""
+    conn = http.client.HTTPSConnection("127.0.0.1", running.port, timeout=30,
+                                       context=ssl.create_default_context(cafile=str(ca)))
+    conn.request("GET", "/healthz", headers={"Host": "localhost"})
+    answer = conn.getresponse()
+    assert answer.status == 200 and answer.read() == b"ok\n" and answer.getheader("Connection") != "close"
+    return conn
+
+
+class Closing(threading.Thread):
+    """Watches an idle connection (which sends nothing) until the server closes it: `seconds` from `since`."""
+
+    def __init__(self, conn: http.client.HTTPSConnection, since: float) -> None:
+        super().__init__(daemon=True)
+        self.conn, self.since = conn, since
+        self.after: float | None = None
+        self.start()
+
+    def run(self) -> None:
+        assert self.conn.sock is not None
+        with contextlib.suppress(OSError, ssl.SSLError):
+            self.conn.sock.recv(1)
+        self.after = time.monotonic() - self.since
+        self.conn.close()
+
+    def seconds(self) -> float:
+        self.join(timeout=30)
+        assert self.after is not None, "the server did not close an idle connection within 30 s"
+        return self.after
+
+
+def test_sigterm_under_load_loses_no_call(tmp_path: Path):
+    ca = issue(tmp_path / "tls")
+    state = write_state(tmp_path / "state", cluster())
+    args = ["--cert-dir", str(tmp_path / "tls"), "--state", str(state)]
+    with serve(args, tmp_path / "server.log", ca, drain=None) as running:  # the shipped drain
+        sigterm_under_load_loses_no_call(running, ca)
+    assert f"draining for {worker.DRAIN_SECONDS:g} s" in running.log_text()
+
+
+def sigterm_under_load_loses_no_call(running: Running, ca: Path) -> None:
     callers = [Caller(running.url, ca) for _ in range(8)]
     for caller in callers:
         caller.start()
-    time.sleep(1.0)
+    idle = kept_alive(running, ca)
+    assert wait_until(lambda: all(sum(c.answers.values()) >= 5 or c.failures for c in callers), 10)  # under load
     running.proc.send_signal(signal.SIGTERM)
     stopped = time.monotonic()
+    closing = Closing(idle, stopped)
     time.sleep(0.5)
     with session(ca) as client:
         readyz = client.get(f"{running.url}/readyz", timeout=2)
@@ -154,6 +242,22 @@ def test_sigterm_under_load_loses_no_call(server):
     assert readyz.status_code == 503 and readyz.text == "shutting down\n"
     total = sum((c.answers for c in callers), Counter())
     assert total["keep-alive"] > 0 and total["close"] >= 8  # each caller's last answers said to reconnect
+    # an idle kept-alive connection stayed open for the whole drain (a request may be on its way on it)
+    assert closing.seconds() >= worker.DRAIN_SECONDS
+
+
+def test_the_drain_lasts_as_long_as_serve_is_told(tmp_path: Path):
+    ca = issue(tmp_path / "tls")
+    state = write_state(tmp_path / "state", cluster())
+    args = ["--cert-dir", str(tmp_path / "tls"), "--state", str(state)]
+    with serve(args, tmp_path / "server.log", ca, drain=0.5) as running:
+        idle = kept_alive(running, ca)
+        running.proc.send_signal(signal.SIGTERM)
+        held = Closing(idle, time.monotonic()).seconds()
+        assert running.proc.wait(timeout=15) == 0
+    assert "draining for 0.5 s" in running.log_text()
+    # open through the drain it was told, and closed at its end rather than after the shipped 3 s
+    assert 0.5 <= held < worker.DRAIN_SECONDS, held
 
 
 @pytest.mark.parametrize(

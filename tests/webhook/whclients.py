@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import socket
 import ssl
 import threading
@@ -66,14 +67,37 @@ class Drip:
                     sock = ssl.create_default_context(cafile=str(self.ca)).wrap_socket(raw, server_hostname="localhost")
                 sock.sendall(self.prefix)
                 for byte in self.payload:
-                    if self.stop.wait(self.interval):
+                    if self._pause(sock, self.interval):
                         return
                     sock.sendall(bytes([byte]))
                     self.sent += 1
-                self.stop.wait(60)
+                self._pause(sock, 60)
         except (OSError, ssl.SSLError) as err:
             self.closed_by_server = time.monotonic() - started
             self.error = type(err).__name__
+
+    def _pause(self, sock: socket.socket, seconds: float) -> bool:
+        """Wait `seconds`: True when `stop` is set first; OSError when the server closes the connection
+        meanwhile (seen as it happens, not at the next byte sent)."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if self.stop.is_set():
+                return True
+            readable, _, _ = select.select([sock], [], [], min(left, 0.05))
+            if readable and self._closed(sock):
+                raise ConnectionAbortedError("closed by the server")
+        return self.stop.is_set()
+
+    @staticmethod
+    def _closed(sock: socket.socket) -> bool:
+        """Whether what made `sock` readable is the server's close (not, say, a TLS 1.3 session ticket)."""
+        sock.settimeout(0)
+        try:
+            return sock.recv(4096) == b""  # an SSLSocket returns b"" or raises at the server's close
+        except (ssl.SSLWantReadError, BlockingIOError):
+            return False
+        finally:
+            sock.settimeout(10)
 
 
 def slow_hello(port: int, stop: threading.Event, interval: float = 1.0) -> Drip:

@@ -1,4 +1,9 @@
-"""Running the real `canary-webhook serve` process for tests: free port, wait for /healthz, always stop."""
+"""Running the real `canary-webhook serve` process for tests: free port, wait for /healthz, always stop.
+
+A server started here has no drain after SIGTERM (`QUICK_DRAIN`) unless asked for one: a test that is not
+about stopping would otherwise wait out the shipped 3 s drain when it ends. The tests of the stop itself
+pass `drain=None` (the shipped default) or the drain they are about.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +35,9 @@ def webhook_command() -> list[str]:
         return [str(script)]
     found = shutil.which("canary-webhook")
     return [found] if found else [sys.executable, "-c", "from webhook.cli import main; main()"]
+
+
+QUICK_DRAIN = 0.0
 
 
 def session(ca: Path | str) -> requests.Session:
@@ -78,14 +86,16 @@ def _wait_healthy(running: Running, ca: Path, timeout: float) -> None:
 
 
 @contextmanager
-def serve(args: Sequence[str], log: Path, ca: Path | None = None, timeout: float = 30) -> Iterator[Running]:
-    """Run `canary-webhook serve --host 127.0.0.1 --port P ARGS` until the block ends.
+def serve(args: Sequence[str], log: Path, ca: Path | None = None, timeout: float = 30,
+          drain: float | None = QUICK_DRAIN) -> Iterator[Running]:
+    """Run `canary-webhook serve --host 127.0.0.1 --port P [--drain-seconds DRAIN] ARGS` until the block ends.
 
     `ca` is the CA file to trust while waiting for /healthz; for --self-signed pass None and read the
-    CA path from the log (`ca_from_log`) once it is up.
+    CA path from the log (`ca_from_log`) once it is up. `drain` None: the shipped default drain.
     """
     port = free_port()
-    cmd = [*webhook_command(), "serve", "--host", "127.0.0.1", "--port", str(port), *args]
+    drains = [] if drain is None else ["--drain-seconds", str(drain)]
+    cmd = [*webhook_command(), "serve", "--host", "127.0.0.1", "--port", str(port), *drains, *args]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     running = Running(proc, f"https://127.0.0.1:{port}", port, log)
