@@ -5,6 +5,7 @@ translation of every kind of refusal. (The real kube-apiserver is exercised by t
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
@@ -289,12 +290,17 @@ def test_waiting_for_a_change_watches_both_kinds_from_the_last_read(api, store):
     api.answers[("GET", "/apis/gateway.solo.io/v1/namespaces/echo/routetables")] = (200, event, [])
     api.answers[("GET", deployments)] = (200, {"type": "ADDED", "object": {"metadata": {"name": "echo-v3"}}}, [])
     assert store.wait_for_change("echo", "echo", timeout=5) is True
-    watches = {r["path"]: r["query"] for r in api.requests if r["query"].get("watch") == "true"}
-    assert watches["/apis/gateway.solo.io/v1/namespaces/echo/routetables"] == {
+
+    def watches() -> dict[str, dict[str, str]]:
+        return {r["path"]: r["query"] for r in list(api.requests) if r["query"].get("watch") == "true"}
+
+    # The first event wakes the caller; the other watch, a thread of its own, may still be on its way.
+    deadline = time.monotonic() + 10
+    while len(watches()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert watches()["/apis/gateway.solo.io/v1/namespaces/echo/routetables"] == {
         "watch": "true", "timeoutSeconds": "5", "fieldSelector": "metadata.name=echo-routes", "resourceVersion": "41"}
-    # The other watch may still be on its way when the first event wakes the caller.
-    if deployments in watches:
-        assert watches[deployments]["resourceVersion"] == "42"
+    assert watches()[deployments]["resourceVersion"] == "42"
 
 
 def test_a_watch_that_is_refused_says_so_so_the_caller_polls(api, store):
