@@ -243,7 +243,7 @@ class Served:
     connections_at_drain: int | None
 
 
-DRAINING = re.compile(r"draining: (\d+) connections")
+DRAINING = re.compile(r"draining for \S+ s: (\d+) connections")  # webhook/worker.py's line on SIGTERM
 
 
 def served(hook: WebhookProcess, namespace: str) -> Served:
