@@ -32,7 +32,6 @@ import ssl
 import sys
 import threading
 import time
-from collections import deque
 from concurrent import futures
 from functools import partial
 from typing import Any, Final
@@ -42,6 +41,7 @@ from gunicorn import sock as gsock
 from gunicorn.workers import gthread
 
 from webhook.framing import COMPLETE, MORE, REFUSE, Framer, Framing
+from webhook.rate import Rate
 
 # From a connection's first byte (or its accept) to its whole request, handshake included.
 REQUEST_SECONDS: Final = 10.0
@@ -107,7 +107,7 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
         # waiting on the semaphore does not compete for the GIL; the others stay for slow writes).
         sys.setswitchinterval(SWITCH_SECONDS)
         self.running = threading.BoundedSemaphore(RUNNING)
-        self.finished: deque[float] = deque()  # when the reviews of the last second were finished
+        self.finished = Rate()  # reviews finished in the last second
         self.front: dict[FrontConn, None] = {}
         self.lingering: dict[socket.socket, float] = {}
         self.busy = 0
@@ -209,10 +209,7 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
         if queued <= 0:
             return False
         # What a new review would wait: the reviews ahead of it over the rate they are finished at.
-        now = time.monotonic()
-        while self.finished and self.finished[0] < now - 1.0:
-            self.finished.popleft()
-        return queued >= self.max_queued or queued > max(threads, len(self.finished) * MAX_WAIT)
+        return queued >= self.max_queued or queued > max(threads, self.finished.count() * MAX_WAIT)
 
     def _send(self, conn: FrontConn, data: bytes) -> bool:
         try:
@@ -311,7 +308,7 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
             self.probes_busy -= 1
         else:
             self.busy -= 1
-            self.finished.append(time.monotonic())
+            self.finished.add()
         try:
             keep = bool(fs.result()) if not fs.cancelled() else False
         except Exception:
