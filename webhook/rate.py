@@ -28,12 +28,12 @@ class Rate:
     def _tick(self) -> int:
         return int(self._clock() / self._width)
 
-    def add(self, count: int = 1) -> None:
+    def add(self) -> None:
         tick = self._tick()
         slot = tick % len(self._counts)
         if self._ticks[slot] != tick:  # the bucket last counted a tick one window ago (or more): reuse it
             self._ticks[slot], self._counts[slot] = tick, 0
-        self._counts[slot] += count
+        self._counts[slot] += 1
 
     def count(self) -> int:
         """The events of the current tick and the `buckets - 1` before it."""
