@@ -41,9 +41,11 @@ CANARY_POLICY: Final = Kind("policy.kubectl-canary.io/v1alpha1", "CanaryPolicy",
 POD: Final = Kind("v1", "Pod", "pods")
 ENDPOINT_SLICE: Final = Kind("discovery.k8s.io/v1", "EndpointSlice", "endpointslices")
 VIRTUAL_SERVICE: Final = Kind("gateway.solo.io/v1", "VirtualService", "virtualservices")
+# An HPA that scales a primary gets a twin that scales its canary.
+HORIZONTAL_POD_AUTOSCALER: Final = Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers")
 
 KINDS: Final = (DEPLOYMENT, SERVICE, UPSTREAM, ROUTETABLE, NAMESPACE, CANARY_POLICY, POD, ENDPOINT_SLICE,
-                VIRTUAL_SERVICE)
+                VIRTUAL_SERVICE, HORIZONTAL_POD_AUTOSCALER)
 _BY_KIND: Final = {k.kind: k for k in KINDS}
 
 
