@@ -29,8 +29,7 @@ from kubectl_canary.core.objects import default_args
 NOT_COPIED: Final[tuple[tuple[str, str], ...]] = (
     ("deployment.kubernetes.io/revision", "the Deployment controller's count of the primary's rollouts"),
     ("kubectl.kubernetes.io/last-applied-configuration", "`kubectl apply`'s record of the primary's manifest"),
-    ("autoscaling.alpha.kubernetes.io/conditions", "the HPA controller's status, as autoscaling/v1 shows it"),
-    ("autoscaling.alpha.kubernetes.io/current-metrics", "the HPA controller's status, as autoscaling/v1 shows it"),
+    ("autoscaling.alpha.kubernetes.io/c*", "conditions and current-metrics: HPA status, as autoscaling/v1 shows it"),
     (names.MANAGED_BY, "who manages the object (`Helm`, ...): the copy's is kubectl-canary"),
     ("meta.helm.sh/*", "Helm's release ownership: `helm upgrade` would claim or refuse the canary"),
     ("helm.sh/*", "Helm's chart label, hooks and resource policy: the canary is no part of the release"),
@@ -44,11 +43,9 @@ NOT_COPIED: Final[tuple[tuple[str, str], ...]] = (
 # Annotations of a pod that name one of its containers, which follow a renamed container.
 _CONTAINER_ANNOTATIONS: Final = ("kubectl.kubernetes.io/default-container",
                                  "kubectl.kubernetes.io/default-logs-container")
-_CONTAINER_KEYED: Final = re.compile(r"^container\.[^/]+/(?P<name>.+)$")  # container.apparmor...io/NAME
 # Container names are DNS-1123 labels; env names as the API server checks them (and `kubectl set env`).
 _CONTAINER_NAME: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _ENV_NAME: Final = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-_POD_TEMPLATE_HASH: Final = "pod-template-hash"
 
 
 @dataclass(frozen=True)
@@ -63,9 +60,8 @@ class Changes:
     container: str | None = None
 
     @staticmethod
-    def parse(
-        images: Iterable[str] = (), env: Iterable[str] = (), replicas: int | None = None, container: str | None = None
-    ) -> Changes:
+    def parse(images: Iterable[str] = (), env: Iterable[str] = (), replicas: int | None = None,
+              container: str | None = None) -> Changes:
         """The changes that repeated `--image` and `--env` flags, `--replicas` and `--container` ask for."""
         if replicas is not None and replicas < 0:
             raise UsageError(f"invalid --replicas {replicas}: use 0 or more")
@@ -81,10 +77,8 @@ def parse_image(text: str) -> tuple[str | None, str]:
     """
     container, sep, image = text.rpartition("=")
     if not image or any(c.isspace() for c in image) or (sep and not _CONTAINER_NAME.match(container)):
-        raise UsageError(
-            f"invalid --image {text!r}: expected IMAGE for the main container or CONTAINER=IMAGE, "
-            "e.g. registry.example/shop:2.0 or shop=registry.example/shop:2.0"
-        )
+        raise UsageError(f"invalid --image {text!r}: expected IMAGE for the main container or CONTAINER=IMAGE, "
+                         "e.g. registry.example/shop:2.0 or shop=registry.example/shop:2.0")
     return (container or None), image
 
 
@@ -92,16 +86,13 @@ def parse_env(text: str) -> tuple[str, str]:
     """`--env NAME=VALUE` -> (NAME, VALUE), as `kubectl set env` takes it (the value may be empty)."""
     name, sep, value = text.partition("=")
     if not sep or not _ENV_NAME.match(name):
-        raise UsageError(
-            f"invalid --env {text!r}: expected NAME=VALUE with NAME of letters, digits, '_', '-' and '.', "
-            "not starting with a digit, e.g. LOG_LEVEL=debug"
-        )
+        raise UsageError(f"invalid --env {text!r}: expected NAME=VALUE with NAME of letters, digits, '_', '-' "
+                         "and '.', not starting with a digit, e.g. LOG_LEVEL=debug")
     return name, value
 
 
 def _pod(deployment: Obj) -> Obj:
-    spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec")
-    return spec if isinstance(spec, dict) else {}
+    return dict(((deployment.get("spec") or {}).get("template") or {}).get("spec") or {})
 
 
 def _containers(pod: Obj, key: str = "containers") -> list[Obj]:
@@ -144,8 +135,8 @@ def _metadata(source: Obj, name: str, namespace: str, annotations: dict[str, str
     """New metadata: the name, the namespace, the source's labels and annotations without `NOT_COPIED`.
     Everything else (uid, resourceVersion, generation, managedFields, ownerReferences, finalizers, ...)
     belongs to the source object or to the server."""
-    meta: Obj = {"name": name, "namespace": namespace, "labels": {**_kept(labels_of(source)),
-                                                                   names.MANAGED_BY: names.MANAGER}}
+    labels = {**_kept(labels_of(source)), names.MANAGED_BY: names.MANAGER}
+    meta: Obj = {"name": name, "namespace": namespace, "labels": labels}
     found = {**_kept(annotations_of(source)), **(annotations or {})}
     if found:
         meta["annotations"] = found
@@ -160,33 +151,25 @@ def _selector(primary: Obj, version: str) -> Obj:
         raise InvalidObject(f"{ObjectRef.of(primary)} has no spec.selector, so its pods cannot be told apart")
     selector["matchLabels"] = {**(selector.get("matchLabels") or {}), names.VERSION_KEY: version}
     expressions = [e for e in selector.get("matchExpressions") or [] if e.get("key") != names.VERSION_KEY]
+    selector.pop("matchExpressions", None)
     if expressions:
         selector["matchExpressions"] = expressions
-    else:
-        selector.pop("matchExpressions", None)
     return selector
 
 
-def _set_images(deployment: Obj, pod: Obj, images: dict[str, str], aliases: dict[str, str]) -> None:
+def _set_images(primary: Obj, service: str, pod: Obj, changes: Changes, main: str | None,
+                aliases: dict[str, str]) -> None:
+    """Each image given to its container (or init container); a bare one to the main container."""
     by_name = {str(c.get("name")): c for key in ("initContainers", "containers") for c in _containers(pod, key)}
-    for name, image in images.items():
-        target = by_name.get(aliases.get(name, name))
-        if target is None:
-            raise UsageError(
-                f"--image {name}={image}: {ObjectRef.of(deployment)} has no container {name}; "
-                f"it has {_listing(deployment)}"
-            )
-        target["image"] = image
-
-
-def _image_changes(deployment: Obj, service: str, changes: Changes, main: str | None) -> dict[str, str]:
-    found: dict[str, str] = {}
+    given: dict[str, str] = {}
     for name, image in changes.images:
-        target = name or main or main_container(deployment, service)
-        if found.get(target, image) != image:
-            raise UsageError(f"--image gives container {target} two images: {found[target]} and {image}")
-        found[target] = image
-    return found
+        target = name or main or main_container(primary, service)
+        if given.setdefault(target, image) != image:
+            raise UsageError(f"--image gives container {target} two images: {given[target]} and {image}")
+        if aliases.get(target, target) not in by_name:
+            raise UsageError(f"--image {target}={image}: {ObjectRef.of(primary)} has no container {target}; "
+                             f"it has {_listing(primary)}")
+        by_name[aliases.get(target, target)]["image"] = image
 
 
 def _set_env(container: Obj, env: tuple[tuple[str, str], ...]) -> None:
@@ -207,27 +190,21 @@ def _http_echo(container: Obj, service: str, version: str, old_image: str) -> No
     port = int(ports[0].get("containerPort") or names.CONTAINER_PORT)
     args = default_args(service, version, str(container.get("image", "")), port)
     if args:
-        fields = list(container.items())
-        container.clear()  # args go after the image, where the seed's chart and objects.deployment put them
-        for key, value in fields:
-            if key != "args":
-                container[key] = value
-            if key == "image":
-                container["args"] = list(args)
+        # The args go after the image, where the seed's chart and objects.deployment put them.
+        fields = [(k, v) for k, v in container.items() if k != "args"]
+        at = next((i + 1 for i, (k, _) in enumerate(fields) if k == "image"), len(fields))
+        container.clear()
+        container.update([*fields[:at], ("args", list(args)), *fields[at:]])
     elif default_args(service, version, old_image, port):
         container.pop("args", None)
 
 
 def _rename_refs(node: Any, old: str, new: str) -> None:
     """Every `containerName: old` (resourceFieldRef in env and downward API volumes) becomes `new`."""
-    if isinstance(node, dict):
-        if node.get("containerName") == old:
-            node["containerName"] = new
-        for value in node.values():
-            _rename_refs(value, old, new)
-    elif isinstance(node, list):
-        for value in node:
-            _rename_refs(value, old, new)
+    if isinstance(node, dict) and node.get("containerName") == old:
+        node["containerName"] = new
+    for value in node.values() if isinstance(node, dict) else node if isinstance(node, list) else ():
+        _rename_refs(value, old, new)
 
 
 def _follow_name(template: Obj, container: Obj, new: str) -> None:
@@ -238,14 +215,10 @@ def _follow_name(template: Obj, container: Obj, new: str) -> None:
     container["name"] = new
     _rename_refs(template.get("spec"), old, new)
     meta = template.get("metadata") or {}
-    anns = meta.get("annotations")
-    if isinstance(anns, dict):
-        renamed: dict[str, Any] = {}
-        for key, value in anns.items():
-            keyed = _CONTAINER_KEYED.match(key)
-            key = key[: keyed.start("name")] + new if keyed and keyed["name"] == old else key
-            renamed[key] = new if key in _CONTAINER_ANNOTATIONS and value == old else value
-        meta["annotations"] = renamed
+    if isinstance(meta.get("annotations"), dict):  # `container.apparmor.security.beta.kubernetes.io/NAME`, ...
+        meta["annotations"] = {
+            (k.removesuffix(old) + new if k.startswith("container.") and k.endswith("/" + old) else k):
+            (new if k in _CONTAINER_ANNOTATIONS and v == old else v) for k, v in meta["annotations"].items()}
 
 
 def _template(primary: Obj, service: str, version: str, changes: Changes, canary: str) -> Obj:
@@ -254,7 +227,7 @@ def _template(primary: Obj, service: str, version: str, changes: Changes, canary
     meta.pop("creationTimestamp", None)  # live objects read back `creationTimestamp: null` here
     # The Deployment controller adds pod-template-hash to each ReplicaSet's copy, never to a template; one
     # found in a manifest would name a ReplicaSet of the primary.
-    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k != _POD_TEMPLATE_HASH}
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k != "pod-template-hash"}
     meta["labels"] = {**labels, names.VERSION_KEY: version}
     pod = template.setdefault("spec", {})
     by_name = {str(c.get("name")): c for c in _containers(pod)}
@@ -264,10 +237,9 @@ def _template(primary: Obj, service: str, version: str, changes: Changes, canary
     renames = main is not None and main == ObjectRef.of(primary).name != service and canary not in by_name
     aliases = {canary: str(main)} if renames else {}
     old_image = str(by_name[main].get("image", "")) if main is not None else ""
-    _set_images(primary, pod, _image_changes(primary, service, changes, main), aliases)
+    _set_images(primary, service, pod, changes, main, aliases)
     if changes.env:
-        if main is None:
-            main = main_container(primary, service)
+        main = main or main_container(primary, service)
         _set_env(by_name[main], changes.env)
     if main is not None:
         _http_echo(by_name[main], service, version, old_image)
@@ -296,12 +268,8 @@ def canary_deployment(primary: Obj, service: str, namespace: str, version: str, 
     spec["replicas"] = 1 if replicas is None else int(replicas)
     spec["selector"] = _selector(primary, version)
     spec["template"] = _template(primary, service, version, changes, name)
-    return {
-        "apiVersion": DEPLOYMENT.api_version,
-        "kind": DEPLOYMENT.kind,
-        "metadata": _metadata(primary, name, namespace, {names.ROLE: role}),
-        "spec": spec,
-    }
+    metadata = _metadata(primary, name, namespace, {names.ROLE: role})
+    return {"apiVersion": DEPLOYMENT.api_version, "kind": DEPLOYMENT.kind, "metadata": metadata, "spec": spec}
 
 
 def _targets(hpa: Obj, deployment_name: str) -> bool:
@@ -321,9 +289,7 @@ def canary_hpa(hpa: Obj, canary_name: str) -> Obj:
     bounds, metrics and behavior; labels and annotations copied but `NOT_COPIED`; no status."""
     spec = copy.deepcopy(hpa.get("spec") or {})
     spec["scaleTargetRef"] = {**(spec.get("scaleTargetRef") or {}), "name": canary_name}
-    return {
-        "apiVersion": hpa.get("apiVersion", HORIZONTAL_POD_AUTOSCALER.api_version),
-        "kind": HORIZONTAL_POD_AUTOSCALER.kind,
-        "metadata": _metadata(hpa, canary_name, ObjectRef.of(hpa).namespace),
-        "spec": spec,
-    }
+    # The source's apiVersion: an autoscaling/v1 manifest's spec has v1's shape.
+    return {"apiVersion": hpa.get("apiVersion", HORIZONTAL_POD_AUTOSCALER.api_version),
+            "kind": HORIZONTAL_POD_AUTOSCALER.kind,
+            "metadata": _metadata(hpa, canary_name, ObjectRef.of(hpa).namespace), "spec": spec}
