@@ -22,10 +22,11 @@ settings.load_profile("thorough")
 
 
 def service_objects(state: RouteState, roles: dict[str, str | None], namespace: str = "echo",
-                    service: str = "echo", api_group: str | None = "example") -> list[Obj]:
-    """Service, Upstream, RouteTable for `state`, and one Deployment per version in `roles` (None: no role)."""
+                    service: str = "echo", api_group: str | None = "example", prefix: str | None = None) -> list[Obj]:
+    """Service, Upstream, RouteTable for `state` (one route for `prefix`, default `/S`), and one Deployment
+    per version in `roles` (None: no role)."""
     found = [objects.service(service, namespace), objects.upstream(service, namespace),
-             objects.routetable(service, namespace, state, api_group)]
+             objects.routetable(service, namespace, state, api_group, prefix)]
     for version, role in roles.items():
         dep = objects.deployment(service, namespace, version, Workload(), role or "primary")
         if role is None:

@@ -9,6 +9,7 @@ in `CanaryGroup`; click's own usage errors keep their exit code 2.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -16,9 +17,10 @@ import click
 from kubectl_canary.cli.options import Env, Invocation, common_options, complete_services, invocation
 from kubectl_canary.cli.output import flush_warnings, note, outcome_line, render, render_objects, resource
 from kubectl_canary.core import names
+from kubectl_canary.core.clone import Changes
 from kubectl_canary.core.datapath import unreadable
-from kubectl_canary.core.errors import CanaryError, ClusterError, StateConflict, UsageError
-from kubectl_canary.core.kinds import ROUTETABLE, ObjectRef
+from kubectl_canary.core.errors import CanaryError, ClusterError, Modified, StateConflict, UsageError
+from kubectl_canary.core.kinds import ROUTETABLE, annotations_of
 from kubectl_canary.core.plan import Plan, init_workload, plan_abort, plan_finish, plan_init, plan_shift, plan_start
 from kubectl_canary.core.policy import Policy
 from kubectl_canary.core.snapshot import Snapshot
@@ -28,6 +30,13 @@ from kubectl_canary.store.gateway import drain, read_observed
 
 # Seconds between moving traffic off a Deployment and deleting it (see store.gateway.drain).
 DRAIN_DELAY = 5.0
+# How often a command reads and plans again when another writer keeps changing what it writes.
+ATTEMPTS = 3
+
+
+routetable_option = click.option(
+    "--routetable", metavar="NAME",
+    help="The RouteTable to manage, when several in the namespace route to the service (default: found).")
 
 
 class CanaryGroup(click.Group):
@@ -76,7 +85,7 @@ def _run(inv: Invocation, snap: Snapshot, plan: Plan, drain_delay: float = 0.0) 
     before_deletes = None
     if inv.store.live and drain_delay > 0:
         env = click.get_current_context().find_object(Env) or Env()
-        rt = ObjectRef(ROUTETABLE.kind, snap.namespace, names.routetable_name(snap.service))
+        rt = snap.routetable_ref
 
         def before_deletes() -> None:
             note(f"waiting {drain_delay:g}s for the gateway to stop sending traffic to what is deleted next "
@@ -91,6 +100,23 @@ def _run(inv: Invocation, snap: Snapshot, plan: Plan, drain_delay: float = 0.0) 
         click.echo(render_objects([o.obj for o in outcomes if o.obj is not None], inv.output), nl=False)
     for message in plan.messages:
         note(message)
+
+
+def _apply_plan(
+    inv: Invocation, service: str, routetable: str | None, planner: Callable[[Snapshot], Plan], drain_delay: float = 0.0
+) -> None:
+    """Read the service, plan, and run the plan; when another writer changed an object between the read
+    and a write (the writes are conditional on what was read), read again and plan anew."""
+    last: Modified | None = None
+    for _ in range(ATTEMPTS):
+        snap = read_snapshot(inv.store, inv.namespace, service, routetable)
+        try:
+            _run(inv, snap, planner(snap), drain_delay)
+            return
+        except Modified as err:
+            last = err
+            note(f"{err}; reading it again")
+    raise StateConflict(f"{last}; it changed again on each of {ATTEMPTS} tries: run the command again")
 
 
 def _checked(service: str, version: str | None = None, api_group: str | None = None) -> None:
@@ -119,41 +145,51 @@ def init(service: str, version: str, image: str | None, port: int | None, replic
     if prefix is not None and not prefix.startswith("/"):
         raise UsageError(f"invalid --prefix {prefix!r}: a route prefix starts with '/', e.g. /{service}")
     inv = invocation(**common, create=True)
-    snap = read_snapshot(inv.store, inv.namespace, service)
-    _run(inv, snap, plan_init(snap, version, init_workload(snap, version, image, port, replicas), api_group, prefix))
+    _apply_plan(inv, service, None, lambda snap: plan_init(
+        snap, version, init_workload(snap, version, image, port, replicas), api_group, prefix))
 
 
 @cli.command()
 @click.argument("service", shell_complete=complete_services)
 @click.option("--version", "version", required=True, help="The canary version, e.g. v2.")
-@click.option("--image", help="Container image (default: the primary's).")
+@click.option("--image", "images", multiple=True, metavar="[CONTAINER=]IMAGE",
+              help="Image of the main container, or of CONTAINER (repeatable, as `kubectl set image`; "
+                   "default: the primary's).")
+@click.option("--env", "env", multiple=True, metavar="NAME=VALUE",
+              help="Set or replace a variable of the main container (repeatable, as `kubectl set env`).")
+@click.option("--container", metavar="NAME",
+              help="The main container, when neither its name nor the Deployment's says which it is.")
+@click.option("--replicas", type=click.IntRange(min=0), help="The canary's replicas (default: the primary's).")
 @click.option("--header", "headers", multiple=True, metavar="NAME=VALUE",
               help="Header that routes a request to the canary (repeatable; default stage=canary).")
 @click.option("--no-route", is_flag=True, help="Only deploy the canary; add no route to it yet.")
+@routetable_option
 @common_options(writes=True)
-def start(service: str, version: str, image: str | None, headers: tuple[str, ...], no_route: bool,
+def start(service: str, version: str, images: tuple[str, ...], env: tuple[str, ...], container: str | None,
+          replicas: int | None, headers: tuple[str, ...], no_route: bool, routetable: str | None,
           **common: Any) -> None:
-    """Deploy --version as the canary and route header-matched requests to it (phase header)."""
+    """Deploy --version as the canary, a copy of the primary's Deployment, and route header-matched requests
+    to it (phase header)."""
     _checked(service, version)
+    changes = Changes.parse(images, env, replicas, container)
     parsed = tuple(names.parse_header(h) for h in headers) or None
     if parsed is not None and len({n for n, _ in parsed}) != len(parsed):
         raise UsageError(f"--header names a header twice: {', '.join(f'{n}={v}' for n, v in parsed)}")
     inv = invocation(**common)
-    snap = read_snapshot(inv.store, inv.namespace, service)
-    _run(inv, snap, plan_start(snap, version, image, parsed, no_route))
+    _apply_plan(inv, service, routetable, lambda snap: plan_start(snap, version, changes, parsed, no_route))
 
 
 @cli.command()
 @click.argument("service", shell_complete=complete_services)
 @click.option("--weight", type=click.IntRange(0, 100), required=True,
               help="The canary's share (0..100) of the requests without the header.")
+@routetable_option
 @common_options(writes=True)
-def shift(service: str, weight: int, **common: Any) -> None:
+def shift(service: str, weight: int, routetable: str | None, **common: Any) -> None:
     """Send --weight percent of the traffic to the canary (phase weighted; 0 returns to phase header)."""
     _checked(service)
     inv = invocation(**common)
-    snap = read_snapshot(inv.store, inv.namespace, service)
-    _run(inv, snap, plan_shift(snap, weight))
+    _apply_plan(inv, service, routetable, lambda snap: plan_shift(snap, weight))
 
 
 drain_option = click.option(
@@ -165,26 +201,26 @@ drain_option = click.option(
 @click.argument("service", shell_complete=complete_services)
 @click.option("--keep-old", is_flag=True, help="Keep the old primary's Deployment (without traffic).")
 @drain_option
+@routetable_option
 @common_options(writes=True)
-def finish(service: str, keep_old: bool, drain_delay: float, **common: Any) -> None:
+def finish(service: str, keep_old: bool, drain_delay: float, routetable: str | None, **common: Any) -> None:
     """Make the canary the primary (all traffic), then delete the old primary's Deployment."""
     _checked(service)
     inv = invocation(**common)
-    snap = read_snapshot(inv.store, inv.namespace, service)
-    _run(inv, snap, plan_finish(snap, keep_old), drain_delay)
+    _apply_plan(inv, service, routetable, lambda snap: plan_finish(snap, keep_old), drain_delay)
 
 
 @cli.command()
 @click.argument("service", shell_complete=complete_services)
 @click.option("--delete-canary", is_flag=True, help="Also delete the canary's Deployment.")
 @drain_option
+@routetable_option
 @common_options(writes=True)
-def abort(service: str, delete_canary: bool, drain_delay: float, **common: Any) -> None:
+def abort(service: str, delete_canary: bool, drain_delay: float, routetable: str | None, **common: Any) -> None:
     """Send all traffic back to the primary; keep the canary's Deployment unless --delete-canary."""
     _checked(service)
     inv = invocation(**common)
-    snap = read_snapshot(inv.store, inv.namespace, service)
-    _run(inv, snap, plan_abort(snap, delete_canary), drain_delay)
+    _apply_plan(inv, service, routetable, lambda snap: plan_abort(snap, delete_canary), drain_delay)
 
 
 def _governing(inv: Invocation) -> tuple[Policy, ...] | None:
@@ -196,9 +232,9 @@ def _governing(inv: Invocation) -> tuple[Policy, ...] | None:
         return None
 
 
-def _status_text(inv: Invocation, service: str) -> tuple[str, tuple[str, ...]]:
+def _status_text(inv: Invocation, service: str, routetable: str | None) -> tuple[str, tuple[str, ...]]:
     """The rendered status, and its problems (none: healthy)."""
-    snap = read_snapshot(inv.store, inv.namespace, service)
+    snap = read_snapshot(inv.store, inv.namespace, service, routetable)
     try:
         current = status_of(snap, read_observed(inv.store, snap))
     except ClusterError as err:  # e.g. may read the service's objects, but not list its Pods
@@ -215,8 +251,9 @@ def _status_text(inv: Invocation, service: str) -> tuple[str, tuple[str, ...]]:
 @click.option("-w", "--watch", is_flag=True, help="Redraw whenever the status changes, until interrupted.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Watch until the status is healthy (exit 0), at most this long (then exit 1); implies --watch.")
+@routetable_option
 @common_options(outputs=("table", "yaml", "json"))
-def status(service: str, watch: bool, timeout: float | None, **common: Any) -> None:
+def status(service: str, watch: bool, timeout: float | None, routetable: str | None, **common: Any) -> None:
     """Show SERVICE's phase, versions, weights, header rule, Deployments, drift and governing CanaryPolicies.
 
     On a cluster it also shows what the data path says (Gloo's verdicts, ready endpoints per version)
@@ -227,7 +264,7 @@ def status(service: str, watch: bool, timeout: float | None, **common: Any) -> N
     _checked(service)
     inv = invocation(**common)
     if not watch and timeout is None:
-        text, problems = _status_text(inv, service)
+        text, problems = _status_text(inv, service, routetable)
         click.echo(text)
         if problems:
             click.get_current_context().exit(1)
@@ -238,7 +275,7 @@ def status(service: str, watch: bool, timeout: float | None, **common: Any) -> N
     try:
         while True:
             try:
-                text, problems = _status_text(inv, service)
+                text, problems = _status_text(inv, service, routetable)
             except CanaryError as err:
                 text, problems = f"error: {err}", (str(err),)
             if text != shown:
@@ -264,8 +301,10 @@ def status(service: str, watch: bool, timeout: float | None, **common: Any) -> N
 def list_services(all_namespaces: bool, **common: Any) -> None:
     """List the services kubectl-canary manages, with their phase and weights."""
     inv = invocation(**common)
-    selector = f"{names.MANAGED_BY}={names.MANAGER}"
-    found = inv.store.list(ROUTETABLE, None if all_namespaces else inv.namespace, selector)
+    # RouteTables of any name are managed once they carry the state annotations (adopted ones need not
+    # carry the plugin's managed-by label: Helm or another tool may own that label).
+    listed = inv.store.list(ROUTETABLE, None if all_namespaces else inv.namespace)
+    found = [rt for rt in listed if names.PHASE in annotations_of(rt)]
     flush_warnings(inv.store)
     summaries = sorted((summary_of(rt) for rt in found), key=lambda s: (s.namespace, s.service))
     if inv.output in ("yaml", "json"):

@@ -177,7 +177,7 @@ def data_path_of(seen: Observed, service: str, routed: Iterable[str]) -> DataPat
         gloo += [verdict("VirtualService", vs) for vs in parents]
         if not parents:
             group = labels_of(rt).get(names.API_GROUP)
-            problems.append(f"no VirtualService delegates to RouteTable {ns}/{names.routetable_name(service)} "
+            problems.append(f"no VirtualService delegates to RouteTable {ns}/{_meta(rt).get('name')} "
                             f"({'apiGroup ' + group if group else 'no apiGroup label'}): no request reaches it")
     problems += [f"Gloo: {v.describe()}" for v in gloo if v.state in BAD_STATES]
     problems += [f"Gloo has not reported on {v.kind} {v.name}: is Gloo running, and watching namespace "

@@ -42,3 +42,17 @@ class ClusterError(CanaryError):
 class PartialWrite(CanaryError):
     """Some writes of a plan went through before one failed; the message names which, and re-running
     the same command completes it."""
+
+
+class Modified(CanaryError):
+    """A conditional write found the object changed since it was read (another writer came between):
+    nothing was written; the command reads again and plans anew."""
+
+
+class ManagerConflict(CanaryError):
+    """A server-side apply met fields that another field manager owns; `managers` names them, so an
+    edge can tell people's tools (kubectl) from controllers (Argo CD, Flux, Helm)."""
+
+    def __init__(self, message: str, managers: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.managers = managers

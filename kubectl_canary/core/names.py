@@ -19,6 +19,8 @@ PRIMARY: Final = PREFIX + "primary"
 CANARY: Final = PREFIX + "canary"
 WEIGHT: Final = PREFIX + "weight"
 ROLE: Final = PREFIX + "role"
+# The service a RouteTable routes, on RouteTables the plugin writes (their names need not be `S-routes`).
+SERVICE_ANNOTATION: Final = PREFIX + "service"
 
 # The RouteTable label that a VirtualService's delegateAction selector matches (the seed's apiGroup).
 API_GROUP: Final = "apiGroup"

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from kubectl_canary.core import names
 from kubectl_canary.core.kinds import DEPLOYMENT, ROUTETABLE, SERVICE, UPSTREAM, Obj
-from kubectl_canary.core.routes import RouteState, render
+from kubectl_canary.core.routes import RouteState, destination, initial_route, render_base
+from kubectl_canary.core.routetable import UpstreamRef
 
 
 @dataclass(frozen=True)
@@ -104,23 +105,29 @@ def upstream(name: str, namespace: str) -> Obj:
     }
 
 
-def state_annotations(state: RouteState) -> dict[str, str]:
-    """The RouteTable annotations that record the intended state (SPEC 1)."""
-    found = {names.PHASE: state.phase, names.PRIMARY: state.primary}
+def state_annotations(service: str, state: RouteState) -> dict[str, str]:
+    """The RouteTable annotations that record the intended state (SPEC 1) and the service it routes (so
+    `list` names the service of a RouteTable of any name)."""
+    found = {names.SERVICE_ANNOTATION: service, names.PHASE: state.phase, names.PRIMARY: state.primary}
     if state.canary is not None:
         found[names.CANARY] = state.canary
         found[names.WEIGHT] = str(state.weight)
     return found
 
 
-def routetable(service: str, namespace: str, state: RouteState, api_group: str | None) -> Obj:
-    """The RouteTable `S-routes` for `state`; without `api_group` the label is left for the webhook."""
-    meta = _metadata(names.routetable_name(service), namespace, state_annotations(state))
+def routetable(
+    service: str, namespace: str, state: RouteState, api_group: str | None, prefix: str | None = None
+) -> Obj:
+    """The RouteTable `S-routes` of a new service, in `state`, with one route for `prefix` (default `/S`),
+    as the seed's chart renders it; without `api_group` the label is left for the webhook."""
+    meta = _metadata(names.routetable_name(service), namespace, state_annotations(service, state))
     if api_group:
         meta["labels"][names.API_GROUP] = api_group
+    upstream = UpstreamRef(namespace, service)
+    first = initial_route(upstream, prefix or names.default_prefix(service), state.primary)
     return {
         "apiVersion": ROUTETABLE.api_version,
         "kind": ROUTETABLE.kind,
         "metadata": meta,
-        "spec": {"routes": render(service, namespace, state)},
+        "spec": {"routes": render_base(first, destination(upstream, state.primary), state)},
     }

@@ -13,14 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from kubectl_canary.core import names, objects
+from kubectl_canary.core.clone import Changes, canary_deployment, canary_hpa, hpa_targeting
 from kubectl_canary.core.errors import NotFound, StateConflict, UsageError
-from kubectl_canary.core.kinds import DEPLOYMENT, Obj, ObjectRef
+from kubectl_canary.core.kinds import DEPLOYMENT, ROUTETABLE, Obj, ObjectRef, labels_of, manifest
 from kubectl_canary.core.objects import Workload
-from kubectl_canary.core.routes import Headers, RouteState, recognise
+from kubectl_canary.core.routes import Headers, Managed, RouteState, recognise, rewrite
 from kubectl_canary.core.snapshot import Snapshot
 
 PRIMARY_ROLE = "primary"
 CANARY_ROLE = "canary"
+# Set by the Deployment controller on every rollout: never copied or re-sent.
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+NO_CHANGES = Changes()
 
 
 @dataclass(frozen=True)
@@ -32,11 +36,16 @@ class Plan:
     messages: tuple[str, ...] = ()
 
 
-def _current(snap: Snapshot) -> RouteState:
-    """The state the service's routes express; NotFound for an unknown service, UnmanagedShape if hand-edited."""
+def _managed(snap: Snapshot) -> Managed:
+    """The service's managed routes; NotFound for an unknown service, UnmanagedShape if hand-edited."""
     if snap.routetable is None:
         raise snap.not_found()
-    return recognise(snap.routetable, snap.service)
+    return recognise(snap.routetable, snap.service, snap.upstream)
+
+
+def _current(snap: Snapshot) -> RouteState:
+    """The state the service's routes express (see `_managed`)."""
+    return _managed(snap).state
 
 
 def _describe(state: RouteState) -> str:
@@ -95,22 +104,65 @@ def init_workload(
     return Workload(new_image, args, new_port, base.replicas if replicas is None else replicas)
 
 
+def reapplied(existing: Obj, annotations: dict[str, str | None]) -> Obj:
+    """An existing object written back whole with some annotations set (or, for None, removed).
+
+    The whole object, not the annotations alone: a server-side apply drops the fields the plugin applied
+    before and leaves out now. Its resourceVersion makes the write conditional, so an edit made since
+    the read is never overwritten; the Deployment controller's revision annotation is not ours to send.
+    """
+    out = manifest(existing)
+    version = (existing.get("metadata") or {}).get("resourceVersion")
+    meta = out.setdefault("metadata", {})
+    if version:
+        meta["resourceVersion"] = version
+    anns = {k: v for k, v in (meta.get("annotations") or {}).items() if k != REVISION_ANNOTATION}
+    for key, value in annotations.items():
+        if value is None:
+            anns.pop(key, None)
+        else:
+            anns[key] = value
+    if anns:
+        meta["annotations"] = anns
+    else:
+        meta.pop("annotations", None)
+    return out
+
+
 def _rebuilt(snap: Snapshot, version: str, role: str | None, workload: Workload | None = None) -> Obj:
-    """The Deployment of `version` as the plugin writes it, keeping its current workload and name."""
+    """The Deployment of `version` with its role annotation: the existing one as it is, else a new one."""
     existing = snap.deployment(version)
-    if workload is None:
-        assert existing is not None  # callers pass a workload for a Deployment that does not exist yet
-        workload = workload_of(existing, snap.service, version)
-    built = objects.deployment(snap.service, snap.namespace, version, workload, role or PRIMARY_ROLE)
     if existing is not None:
-        built["metadata"]["name"] = existing["metadata"]["name"]
-    if role is None:
-        built["metadata"].pop("annotations", None)
-    return built
+        return reapplied(existing, {names.ROLE: role})
+    assert workload is not None  # callers pass a workload for a Deployment that does not exist yet
+    return objects.deployment(snap.service, snap.namespace, version, workload, role or PRIMARY_ROLE)
 
 
-def _routetable(snap: Snapshot, state: RouteState, api_group: str | None = None) -> Obj:
-    return objects.routetable(snap.service, snap.namespace, state, api_group or snap.api_group)
+def _routetable(
+    snap: Snapshot, state: RouteState, api_group: str | None = None, prefix: str | None = None
+) -> Obj:
+    """The service's RouteTable in `state`: a new `S-routes`, or the existing one with its managed routes
+    rewritten (every other route as it was), conditional on the resourceVersion it was read at."""
+    if snap.routetable is None:
+        return objects.routetable(snap.service, snap.namespace, state, api_group or snap.api_group, prefix)
+    existing = snap.routetable
+    meta = existing.get("metadata") or {}
+    labels = {k: v for k, v in labels_of(existing).items() if k in (names.API_GROUP, names.MANAGED_BY)
+              and (k != names.MANAGED_BY or v == names.MANAGER)}
+    if api_group:
+        labels[names.API_GROUP] = api_group
+    new_meta: Obj = {"name": meta.get("name"), "namespace": snap.namespace}
+    if labels:
+        new_meta["labels"] = labels
+    new_meta["annotations"] = objects.state_annotations(snap.service, state)
+    if meta.get("resourceVersion"):
+        new_meta["resourceVersion"] = meta["resourceVersion"]
+    return {
+        "apiVersion": ROUTETABLE.api_version,
+        "kind": ROUTETABLE.kind,
+        "metadata": new_meta,
+        "spec": {"routes": rewrite(existing, snap.upstream, _managed(snap), state)},
+    }
 
 
 def plan_init(
@@ -124,7 +176,6 @@ def plan_init(
     names.check_version(snap.service, version)
     if api_group:
         names.check_label_value("--api-group", api_group)
-    current_prefix = None
     if snap.routetable is not None:
         state = _current(snap)
         if state.canary is not None or state.primary != version:
@@ -132,48 +183,61 @@ def plan_init(
                 f"service {snap.service} already exists in namespace {snap.namespace} ({_describe(state)}); "
                 f"roll out a new version with `kubectl canary start {snap.service} --version {version}`"
             )
-        current_prefix = state.prefix
-    state = RouteState(prefix or current_prefix or names.default_prefix(snap.service), version)
     return Plan(
         writes=(
             objects.service(snap.service, snap.namespace, workload.port),
             objects.deployment(snap.service, snap.namespace, version, workload, PRIMARY_ROLE),
             objects.upstream(snap.service, snap.namespace),
-            _routetable(snap, state, api_group),
+            _routetable(snap, RouteState(version), api_group, prefix),
         )
     )
 
 
-def _canary_workload(snap: Snapshot, primary: str, version: str, image: str | None) -> Workload:
-    """The canary's workload: its Deployment's if it exists, else the primary's; `image` replaces the image.
+def _name(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("name") or "")
 
-    http-echo's args name the version, so they are regenerated; another image keeps the args of the
-    workload it is based on when the image is the same, and gets none otherwise (SPEC 1).
+
+def _canary_writes(snap: Snapshot, primary: str, version: str, changes: Changes) -> list[Obj]:
+    """The canary's Deployment, a copy of the primary's (SPEC 1), and the twin of the primary's autoscaler.
+
+    A canary that is deployed already is written back as it is, or, given changes, as a copy of itself
+    with them (`start` again with another --image), conditional on the version it was read at.
     """
     existing = snap.deployment(version)
     if existing is not None:
-        base = workload_of(existing, snap.service, version)
-        if image is None:
-            return base
-    else:
-        found = snap.deployment(primary)
-        if found is None and image is None:
-            raise NotFound(
-                f"Deployment {snap.namespace}/{names.deployment_name(snap.service, primary)} of primary {primary} "
-                f"not found, so its image cannot be copied; pass --image for {version}"
-            )
-        base = workload_of(found, snap.service, primary) if found is not None else Workload()
-    new_image = image or base.image
-    args = None if objects.default_args(snap.service, version, new_image, base.port) else (
-        base.args if new_image == base.image else ()
-    )
-    return Workload(image=new_image, args=args, port=base.port, replicas=base.replicas)
+        if changes == NO_CHANGES:
+            deployment = reapplied(existing, {names.ROLE: CANARY_ROLE})
+        else:
+            deployment = canary_deployment(existing, snap.service, snap.namespace, version, changes, CANARY_ROLE)
+            deployment["metadata"]["name"] = _name(existing)
+            if (existing.get("metadata") or {}).get("resourceVersion"):
+                deployment["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
+        return [deployment]
+    source = snap.deployment(primary)
+    if source is None:
+        raise NotFound(
+            f"Deployment of primary {primary} of service {snap.service} not found in namespace {snap.namespace}: "
+            f"the canary is a copy of it; recreate it, or `kubectl canary adopt {snap.service} --version {primary}` "
+            "to label the Deployment that runs it"
+        )
+    writes = [canary_deployment(source, snap.service, snap.namespace, version, changes, CANARY_ROLE)]
+    hpa = hpa_targeting(snap.hpas, _name(source))
+    if hpa is not None:
+        writes.append(canary_hpa(hpa, _name(writes[0])))
+    return writes
+
+
+def _removed(snap: Snapshot, version: str) -> list[ObjectRef]:
+    """What removing `version` deletes: its Deployment, and the autoscaler that scales it."""
+    ref = _deployment_ref(snap, version)
+    hpa = hpa_targeting(snap.hpas, ref.name)
+    return [ref] + ([ObjectRef.of(hpa)] if hpa is not None else [])
 
 
 def plan_start(
     snap: Snapshot,
     version: str,
-    image: str | None = None,
+    changes: Changes = NO_CHANGES,
     headers: Headers | None = None,
     no_route: bool = False,
 ) -> Plan:
@@ -202,8 +266,7 @@ def plan_start(
             f"(canary {', '.join(unrouted)} deployed without a route); run "
             f"`kubectl canary abort {snap.service} --delete-canary` before starting {version}"
         )
-    workload = _canary_workload(snap, state.primary, version, image)
-    writes: list[Obj] = [_rebuilt(snap, version, CANARY_ROLE, workload)]
+    writes = _canary_writes(snap, state.primary, version, changes)
     if no_route:
         note = "" if state.canary == version else (
             f"; route header traffic to it with `kubectl canary start {snap.service} --version {version}`"
@@ -214,7 +277,7 @@ def plan_start(
     if len({n for n, _ in headers}) != len(headers):
         raise UsageError(f"--header names a header twice: {', '.join(f'{n}={v}' for n, v in headers)}")
     weight = state.weight if state.canary == version else 0
-    new = RouteState(state.prefix, state.primary, version, weight, tuple(sorted(headers)))
+    new = RouteState(state.primary, version, weight, tuple(sorted(headers)))
     writes.append(_routetable(snap, new))
     return Plan(tuple(writes))
 
@@ -259,7 +322,7 @@ def plan_finish(snap: Snapshot, keep_old: bool = False) -> Plan:
                 f"({_describe(state)}): nothing to finish"
             )
         messages.append(f"completing an earlier finish: {new_primary} is already the primary of {snap.service}")
-    writes: list[Obj] = [_routetable(snap, RouteState(state.prefix, new_primary))]
+    writes: list[Obj] = [_routetable(snap, RouteState(new_primary))]
     if snap.deployment(new_primary) is not None:
         writes.append(_rebuilt(snap, new_primary, PRIMARY_ROLE))
     deletes: list[ObjectRef] = []
@@ -271,7 +334,7 @@ def plan_finish(snap: Snapshot, keep_old: bool = False) -> Plan:
             writes.append(_rebuilt(snap, version, None))
             messages.append(f"Deployment {ref.namespace}/{ref.name} kept (--keep-old); it receives no traffic")
         else:
-            deletes.append(ref)
+            deletes += _removed(snap, version)
     return Plan(tuple(writes), tuple(deletes), tuple(messages))
 
 
@@ -294,11 +357,11 @@ def plan_abort(snap: Snapshot, delete_canary: bool = False) -> Plan:
             messages.append(f"service {snap.service} is already stable on {state.primary}: nothing to abort")
     deletes: tuple[ObjectRef, ...] = ()
     if delete_canary:
-        deletes = tuple(_deployment_ref(snap, v) for v in canaries)
+        deletes = tuple(ref for v in canaries for ref in _removed(snap, v))
     elif state.canary is not None and canaries:
         messages.append(
             f"Deployment {snap.namespace}/{names.deployment_name(snap.service, state.canary)} kept without "
             f"traffic; remove it with `kubectl canary abort {snap.service} --delete-canary`"
         )
-    return Plan((_routetable(snap, RouteState(state.prefix, state.primary)),), deletes, tuple(messages))
+    return Plan((_routetable(snap, RouteState(state.primary)),), deletes, tuple(messages))
 

@@ -1,24 +1,43 @@
-"""The routes the plugin manages for one service: render them from a state, and recognise them back.
+"""The routes the plugin manages for one service, inside any RouteTable: read them back, and rewrite them.
 
-A managed RouteTable has the seed chart's shape: either one route (`prefix`, `single` to the primary
-subset: phase `stable`), or a header-matched route to the canary followed by the prefix route split
-`multi` between primary (`100-N`) and canary (`N`) (phases `header` and `weighted`). `recognise`
-reads any RouteTable back into a `RouteState`, and names what it found when the shape is not one of
-these, so the plugin never overwrites routes it does not understand.
+The plugin manages the routes whose action sends to the service's Upstream, wherever they sit in the
+RouteTable, and never touches any other route. Each managed route (a *base* route) is, by phase:
+
+- `stable`: the route as the user wrote it, with `single` to the primary's `version` subset;
+- `header` and `weighted`: a *header twin* directly above it (the same matchers plus the header rule,
+  the same options, `single` to the canary), and the route itself `multi` between primary (`100-N`)
+  and canary (`N`).
+
+For the seed's one-route table this is exactly the seed chart's shape. `recognise` reads any
+RouteTable back into the `RouteState` every managed route agrees on, and names what it found where a
+route differs, so the plugin never overwrites routes it does not understand; `rewrite` renders a new
+state into the same RouteTable, leaving every other route, the route order and all options as they were.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kubectl_canary.core import names
 from kubectl_canary.core.errors import UnmanagedShape
 from kubectl_canary.core.kinds import Obj
-from kubectl_canary.core.routetable import headers_of, multi_destinations, route_action, routes
+from kubectl_canary.core.routetable import (
+    UpstreamRef,
+    matchers,
+    multi_destinations,
+    named_ref,
+    own_namespace,
+    route_action,
+    route_label,
+    routes,
+)
 
 Headers = tuple[tuple[str, str], ...]
+# A twin's `name`, when its base route has one: route names should stay unique within a RouteTable.
+TWIN_SUFFIX = "-canary"
 
 
 @dataclass(frozen=True)
@@ -29,7 +48,6 @@ class RouteState:
     does not carry the header; with a canary and weight 0 the phase is `header`.
     """
 
-    prefix: str
     primary: str
     canary: str | None = None
     weight: int = 0
@@ -45,62 +63,109 @@ class RouteState:
         return (self.primary,) if self.canary is None else (self.primary, self.canary)
 
 
-def _destination(service: str, namespace: str, version: str) -> Obj:
+@dataclass(frozen=True)
+class Managed:
+    """The managed routes of one RouteTable: the state they agree on, and where the base routes are."""
+
+    state: RouteState
+    bases: tuple[int, ...]
+    paths: tuple[str, ...]
+
+
+def sends_to(route: Mapping[str, Any], upstream: UpstreamRef, namespace: str) -> bool:
+    """Whether the route's action sends (some of) its traffic to `upstream`."""
+    action = route_action(route)
+    single = action.get("single")
+    if isinstance(single, dict):
+        return named_ref(single.get("upstream"), namespace) == upstream
+    entries = multi_destinations(route) or []
+    return any(named_ref((e.get("destination") or {}).get("upstream"), namespace) == upstream for e in entries)
+
+
+def routes_to(rt: Mapping[str, Any], upstream: UpstreamRef) -> list[int]:
+    """The indices of the RouteTable's routes that send traffic to `upstream`."""
+    namespace = own_namespace(rt)
+    return [i for i, route in enumerate(routes(rt)) if sends_to(route, upstream, namespace)]
+
+
+def destination(upstream: UpstreamRef, version: str) -> Obj:
+    """A destination to one version of the service, as the seed's chart writes it."""
     return {
-        "upstream": {"name": service, "namespace": namespace},
+        "upstream": {"name": upstream.name, "namespace": upstream.namespace},
         "subset": {"values": {names.VERSION_KEY: version}},
     }
 
 
-def render(service: str, namespace: str, state: RouteState) -> list[Obj]:
-    """The routes of `state`, field for field as the seed's route table template renders them."""
+def with_version(dest: Mapping[str, Any], version: str) -> Obj:
+    """`dest` (kept whole: its upstream spelling, destinationSpec) sending to `version`'s subset."""
+    out = copy.deepcopy(dict(dest))
+    out["subset"] = {"values": {names.VERSION_KEY: version}}
+    return out
+
+
+def initial_route(upstream: UpstreamRef, prefix: str, version: str) -> Obj:
+    """The one route of a new service: `prefix` to `version` (the seed's phase-1 route)."""
+    return {"matchers": [{"prefix": prefix}], "routeAction": {"single": destination(upstream, version)}}
+
+
+def _twin_matchers(base: Mapping[str, Any], headers: Headers) -> list[Obj]:
+    # A route without matchers matches `/` (Gloo), and every matcher of a non-empty list needs a path.
+    found = matchers(base) or [{"prefix": "/"}]
+    added = [{"name": n, "value": v} for n, v in sorted(headers)]
+    return [{"headers": [*copy.deepcopy(m.get("headers") or []), *added],
+             **{k: copy.deepcopy(v) for k, v in m.items() if k != "headers"}} for m in found]
+
+
+def twin(base: Mapping[str, Any], dest: Mapping[str, Any], canary: str, headers: Headers) -> Obj:
+    """The header twin of `base`: its matchers with `headers` added, its options, `single` to `canary`."""
+    out: Obj = {}
+    for key, value in base.items():
+        if key == "matchers":
+            out[key] = _twin_matchers(base, headers)
+        elif key == "routeAction":
+            out[key] = {"single": with_version(dest, canary)}
+        elif key == "name" and isinstance(value, str):
+            out[key] = value + TWIN_SUFFIX
+        else:
+            out[key] = copy.deepcopy(value)
+    out.setdefault("matchers", _twin_matchers(base, headers))
+    out.setdefault("routeAction", {"single": with_version(dest, canary)})
+    return out
+
+
+def render_base(base: Mapping[str, Any], dest: Mapping[str, Any], state: RouteState) -> list[Obj]:
+    """The routes that stand for one managed route in `state` (its twin, if any, first)."""
+    main = {k: copy.deepcopy(v) for k, v in base.items()}
     if state.canary is None:
-        return [
-            {
-                "matchers": [{"prefix": state.prefix}],
-                "routeAction": {"single": _destination(service, namespace, state.primary)},
-            }
-        ]
-    # Helm ranges over a map in key order, so the seed's chart renders headers sorted by name.
-    headers = [{"name": n, "value": v} for n, v in sorted(state.headers)]
-    return [
-        {
-            "matchers": [{"headers": headers, "prefix": state.prefix}],
-            "routeAction": {"single": _destination(service, namespace, state.canary)},
-        },
-        {
-            "matchers": [{"prefix": state.prefix}],
-            "routeAction": {
-                "multi": {
-                    "destinations": [
-                        {"destination": _destination(service, namespace, state.primary),
-                         "weight": 100 - state.weight},
-                        {"destination": _destination(service, namespace, state.canary),
-                         "weight": state.weight},
-                    ]
-                }
-            },
-        },
-    ]
+        main["routeAction"] = {"single": with_version(dest, state.primary)}
+        return [main]
+    main["routeAction"] = {"multi": {"destinations": [
+        {"destination": with_version(dest, state.primary), "weight": 100 - state.weight},
+        {"destination": with_version(dest, state.canary), "weight": state.weight},
+    ]}}
+    return [twin(base, dest, state.canary, state.headers), main]
 
 
-_ROUTE_KEYS = {"matchers", "routeAction"}
-_MATCHER_KEYS = {"prefix", "headers"}
-_DEST_KEYS = {"upstream", "subset"}
-# Header matchers and weighted entries as the plugin writes them: anything else (invertMatch, regex,
-# per-destination options) would be dropped by a rewrite, so such routes are not the plugin's.
-_HEADER_KEYS = {"name", "value"}
-_ENTRY_KEYS = {"destination", "weight"}
+@dataclass(frozen=True)
+class _Base:
+    """One managed route read back: its index, the destination it is built on, and what it says."""
+
+    index: int
+    dest: Obj
+    primary: str
+    canary: str | None
+    weight: int
 
 
 class _Reader:
-    """Reads one RouteTable's routes, raising `UnmanagedShape` with what was found where it differs."""
+    """Reads one RouteTable's managed routes, raising `UnmanagedShape` naming what differs."""
 
-    def __init__(self, rt: Mapping[str, Any], service: str) -> None:
+    def __init__(self, rt: Mapping[str, Any], service: str, upstream: UpstreamRef) -> None:
         meta = rt.get("metadata") or {}
         self.where = f"RouteTable {meta.get('namespace', '')}/{meta.get('name', '')}"
-        self.namespace = str(meta.get("namespace") or "")
+        self.namespace = own_namespace(rt)
         self.service = service
+        self.upstream = upstream
 
     def fail(self, found: str) -> UnmanagedShape:
         return UnmanagedShape(
@@ -108,78 +173,150 @@ class _Reader:
             "restore the routes it wrote (see `kubectl canary status`), or manage this service by hand"
         )
 
-    def prefix(self, route: Mapping[str, Any], number: int, header: bool) -> str:
-        extra = set(route) - _ROUTE_KEYS
-        if extra:
-            raise self.fail(f"route {number} has fields {sorted(extra)} the plugin does not write")
-        matchers = route.get("matchers") or []
-        if len(matchers) != 1 or not isinstance(matchers[0], dict):
-            raise self.fail(f"route {number} has {len(matchers)} matchers, expected 1")
-        matcher = matchers[0]
-        if set(matcher) - _MATCHER_KEYS or not isinstance(matcher.get("prefix"), str):
-            raise self.fail(f"route {number} matches {sorted(matcher)}, expected a prefix")
-        if bool(matcher.get("headers")) != header:
-            raise self.fail(f"route {number} {'lacks' if header else 'has'} a header matcher")
-        return str(matcher["prefix"])
-
-    def version(self, dest: Mapping[str, Any], number: int) -> str:
-        upstream = dest.get("upstream") or {}
+    def version(self, dest: Mapping[str, Any], label: str) -> str:
         values = (dest.get("subset") or {}).get("values") or {}
-        if set(dest) - _DEST_KEYS or upstream.get("name") != self.service:
-            raise self.fail(f"route {number} sends traffic to {dict(dest)}, not to Upstream {self.service}")
-        if str(upstream.get("namespace") or self.namespace) != self.namespace:
-            raise self.fail(f"route {number} names Upstream {upstream.get('namespace')}/{self.service}")
-        if set(values) != {names.VERSION_KEY}:
-            raise self.fail(f"route {number} selects subset {dict(values)}, expected only 'version'")
+        if not values:
+            raise UnmanagedShape(
+                f"{self.where}: route {label} sends to Upstream {self.upstream} without a version subset; bring "
+                f"service {self.service} under kubectl-canary with `kubectl canary adopt {self.service} --version V`"
+            )
+        if set(values) != {names.VERSION_KEY} or not isinstance(values[names.VERSION_KEY], str):
+            raise self.fail(f"route {label} selects subset {dict(values)}, expected only '{names.VERSION_KEY}'")
         return str(values[names.VERSION_KEY])
 
-    def headers(self, route: Mapping[str, Any], number: int) -> Headers:
-        for header in ((route.get("matchers") or [{}])[0] or {}).get("headers") or []:
-            if not isinstance(header, dict) or set(header) != _HEADER_KEYS:
-                found = sorted(header) if isinstance(header, dict) else repr(header)
-                raise self.fail(f"route {number} has a header matcher with fields {found}, expected name and value")
-        return tuple(headers_of(route))
+    def single(self, route: Mapping[str, Any], index: int, label: str) -> _Base:
+        dest = route_action(route)["single"]
+        return _Base(index, _without_subset(dest), self.version(dest, label), None, 0)
 
-    def entries(self, entries: list[Obj], number: int) -> None:
+    def multi(self, route: Mapping[str, Any], index: int, label: str) -> _Base:
+        entries = multi_destinations(route) or []
+        if len(entries) != 2:
+            raise self.fail(f"route {label} splits traffic {len(entries)} ways, expected primary and canary")
         for entry in entries:
-            extra = set(entry) - _ENTRY_KEYS
+            extra = set(entry) - {"destination", "weight"}
             if extra:
-                raise self.fail(f"route {number} has a weighted destination with fields {sorted(extra)} "
+                raise self.fail(f"route {label} has a weighted destination with fields {sorted(extra)} "
                                 "the plugin does not write")
+        dests = [entry.get("destination") or {} for entry in entries]
+        if any(named_ref(d.get("upstream"), self.namespace) != self.upstream for d in dests):
+            raise self.fail(f"route {label} splits traffic between Upstream {self.upstream} and another destination")
+        if _without_subset(dests[0]) != _without_subset(dests[1]):
+            raise self.fail(f"route {label} sends to its two versions with different destination options")
+        weights = [e.get("weight") or 0 for e in entries]
+        if not all(isinstance(w, int) and not isinstance(w, bool) and w >= 0 for w in weights) or sum(weights) < 1:
+            raise self.fail(f"route {label} has weights {weights}, which send no traffic")
+        # Weights are relative in Gloo; the webhook normalises them to 100, but read any positive total.
+        share = round(100 * weights[1] / sum(weights))
+        return _Base(index, _without_subset(dests[0]), self.version(dests[0], label),
+                     self.version(dests[1], label), share)
 
-    def single(self, route: Mapping[str, Any], number: int) -> str:
-        action = route_action(route)
-        if set(action) != {"single"}:
-            raise self.fail(f"route {number} uses {sorted(action) or 'no action'}, expected single")
-        return self.version(action["single"], number)
+
+def _without_subset(dest: Mapping[str, Any]) -> Obj:
+    return {k: v for k, v in dest.items() if k != "subset"}
 
 
-def recognise(rt: Mapping[str, Any], service: str) -> RouteState:
-    """Read a managed RouteTable back into its `RouteState`, or raise `UnmanagedShape`."""
-    reader = _Reader(rt, service)
+def _twin_headers(candidate: Mapping[str, Any], base: Mapping[str, Any]) -> Headers | None:
+    """The headers `candidate` adds to `base`'s first matcher, when it adds some; None otherwise."""
+    theirs, ours = matchers(candidate), matchers(base) or [{"prefix": "/"}]
+    if not theirs:
+        return None
+    had = len(ours[0].get("headers") or [])
+    added = (theirs[0].get("headers") or [])[had:]
+    pairs = [(h.get("name"), h.get("value")) for h in added if isinstance(h, dict)]
+    if not pairs or len(pairs) != len(added) or not all(isinstance(n, str) and isinstance(v, str) for n, v in pairs):
+        return None
+    return tuple(sorted((str(n), str(v)) for n, v in pairs))
+
+
+def recognise(rt: Mapping[str, Any], service: str, upstream: UpstreamRef) -> Managed:
+    """Read the routes of `rt` that send to `upstream` back into the state they agree on.
+
+    UnmanagedShape when no route sends there, when a route sends there in a form the plugin does not
+    write (or without a version subset: not adopted yet), or when two managed routes disagree.
+    """
+    reader = _Reader(rt, service, upstream)
     found = routes(rt)
-    if len(found) == 1:
-        return RouteState(reader.prefix(found[0], 1, header=False), reader.single(found[0], 1))
-    if len(found) != 2:
-        raise reader.fail(f"{len(found)} routes, expected 1 or 2")
-    header_route, main = found
-    prefix = reader.prefix(header_route, 1, header=True)
-    canary = reader.single(header_route, 1)
-    if reader.prefix(main, 2, header=False) != prefix:
-        raise reader.fail("the header route and the main route have different prefixes")
-    entries = multi_destinations(main)
-    if entries is None or set(route_action(main)) != {"multi"} or len(entries) != 2:
-        raise reader.fail("route 2 is not a multi route with two destinations (primary, canary)")
-    reader.entries(entries, 2)
-    primary = reader.version(entries[0].get("destination") or {}, 2)
-    if reader.version(entries[1].get("destination") or {}, 2) != canary:
-        raise reader.fail("the header route and the weighted canary destination name different versions")
-    return RouteState(prefix, primary, canary, _canary_share(entries, reader), reader.headers(header_route, 1))
+    labels = [route_label(r) for r in found]
+    indices = routes_to(rt, upstream)
+    if not indices:
+        raise reader.fail(f"no route sends traffic to Upstream {upstream}")
+    bases: list[_Base] = []
+    twins: dict[int, Headers] = {}
+    for index in indices:
+        route = found[index]
+        action = route_action(route)
+        if set(action) == {"single"}:
+            bases.append(reader.single(route, index, labels[index]))
+        elif set(action) == {"multi"}:
+            bases.append(reader.multi(route, index, labels[index]))
+        else:
+            raise reader.fail(f"route {labels[index]} uses {sorted(action)}, expected single or multi")
+    by_index = {b.index: b for b in bases}
+    for base in bases:
+        above = by_index.get(base.index - 1)
+        if base.canary is None or above is None or above.canary is not None or above.primary != base.canary:
+            continue
+        headers = _twin_headers(found[above.index], found[base.index])
+        if headers is not None and found[above.index] == twin(found[base.index], base.dest, base.canary, headers):
+            twins[base.index] = headers
+    managed = [b for b in bases if b.index + 1 not in twins]
+    for base in managed:
+        if base.canary is not None and base.index not in twins:
+            raise reader.fail(f"route {labels[base.index]} splits traffic between {base.primary} and {base.canary} "
+                              "without the header route the plugin writes above it")
+    states = [(b, RouteState(b.primary, b.canary, b.weight if b.canary else 0, twins.get(b.index, ())))
+              for b in managed]
+    first_base, first = states[0]
+    for base, state in states[1:]:
+        if state != first:
+            raise reader.fail(f"routes {labels[first_base.index]} and {labels[base.index]} disagree "
+                              f"({_describe(first)} against {_describe(state)})")
+    return Managed(first, tuple(b.index for b in managed), tuple(labels[b.index] for b in managed))
 
 
-def _canary_share(entries: list[Obj], reader: _Reader) -> int:
-    # Weights are relative in Gloo; the webhook normalises them to 100, but read any positive total.
-    weights = [e.get("weight") or 0 for e in entries]
-    if not all(isinstance(w, int) and w >= 0 for w in weights) or sum(weights) < 1:
-        raise reader.fail(f"route 2 has weights {weights}, which send no traffic")
-    return round(100 * weights[1] / sum(weights))
+def _describe(state: RouteState) -> str:
+    if state.canary is None:
+        return f"all to {state.primary}"
+    return f"{state.primary} {100 - state.weight}, {state.canary} {state.weight}"
+
+
+def rewrite(rt: Mapping[str, Any], upstream: UpstreamRef, managed: Managed, state: RouteState) -> list[Obj]:
+    """The routes of `rt` with every managed route rendered in `state`; every other route as it was."""
+    found = routes(rt)
+    reader = _Reader(rt, "", upstream)
+    twins = {i - 1 for i in managed.bases if managed.state.canary is not None}
+    out: list[Obj] = []
+    for index, route in enumerate(found):
+        if index in twins:
+            continue
+        if index not in managed.bases:
+            out.append(copy.deepcopy(route))
+            continue
+        action = route_action(route)
+        base = reader.single(route, index, "") if "single" in action else reader.multi(route, index, "")
+        out += render_base({k: v for k, v in route.items()}, base.dest, state)
+    return out
+
+
+def set_versions(rt: Mapping[str, Any], upstream: UpstreamRef, version: str) -> tuple[list[Obj], list[str]]:
+    """For `adopt`: the routes of `rt` with every `single` route to `upstream` that has no subset sent to
+    `version`'s subset (the labels of the routes changed); other routes as they were."""
+    namespace = own_namespace(rt)
+    out: list[Obj] = []
+    changed: list[str] = []
+    for route in routes(rt):
+        single = route_action(route).get("single")
+        if isinstance(single, dict) and sends_to(route, upstream, namespace) and not (single.get("subset") or {}):
+            route = {**copy.deepcopy(route), "routeAction": {"single": with_version(single, version)}}
+            changed.append(route_label(route))
+        out.append(copy.deepcopy(route))
+    return out, changed
+
+
+def first_prefix(rt: Mapping[str, Any], managed: Managed) -> str | None:
+    """The path of the first managed route (what `status` shows as the prefix)."""
+    found: Sequence[Obj] = routes(rt)
+    if not managed.bases:
+        return None
+    first = matchers(found[managed.bases[0]])
+    return str(first[0].get("prefix")) if first and isinstance(first[0].get("prefix"), str) else None

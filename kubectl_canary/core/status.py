@@ -19,8 +19,8 @@ from kubectl_canary.core.errors import UnmanagedShape
 from kubectl_canary.core.kinds import Obj, annotations_of, labels_of
 from kubectl_canary.core.objects import state_annotations
 from kubectl_canary.core.policy import Policy
-from kubectl_canary.core.routes import Headers, RouteState, recognise
-from kubectl_canary.core.routetable import destinations
+from kubectl_canary.core.routes import Headers, Managed, RouteState, first_prefix, recognise
+from kubectl_canary.core.routetable import destinations, own_namespace
 from kubectl_canary.core.snapshot import Snapshot
 
 UNMANAGED = "unmanaged"
@@ -113,8 +113,8 @@ def _replicas(deployment: Obj | None) -> tuple[int | None, int | None]:
     return ready, int(desired) if desired is not None else 1
 
 
-def _annotation_drift(rt: Obj, state: RouteState) -> list[str]:
-    have, want = annotations_of(rt), state_annotations(state)
+def _annotation_drift(rt: Obj, service: str, state: RouteState) -> list[str]:
+    have, want = annotations_of(rt), state_annotations(service, state)
     found: list[str] = []
     for key in (names.PHASE, names.PRIMARY, names.CANARY, names.WEIGHT):
         if have.get(key) == want.get(key):
@@ -204,23 +204,25 @@ def status_of(snap: Snapshot, seen: Observed | None = None) -> Status:
         raise snap.not_found()
     drift: list[str] = []
     state: RouteState | None
+    managed: Managed | None
     try:
-        state = recognise(rt, snap.service)
+        managed = recognise(rt, snap.service, snap.upstream)
     except UnmanagedShape as err:
-        state, drift = None, [str(err)]
+        managed, drift = None, [str(err)]
+    state = managed.state if managed else None
     headers = state.headers if state else ()
     header_versions = {state.canary} if state and state.canary else {
         dict(d.subset).get(names.VERSION_KEY, "") for d in destinations(rt) if d.header_matched
     } - {""}
     if state is not None:
-        drift += _annotation_drift(rt, state)
+        drift += _annotation_drift(rt, snap.service, state)
     drift += _deployment_drift(snap, _roles(state))
     return Status(
         service=snap.service,
         namespace=snap.namespace,
-        routetable=names.routetable_name(snap.service),
+        routetable=snap.routetable_ref.name,
         phase=state.phase if state else UNMANAGED,
-        prefix=state.prefix if state else None,
+        prefix=first_prefix(rt, managed) if managed else None,
         primary=state.primary if state else None,
         canary=state.canary if state else None,
         weight=state.weight if state and state.canary else None,
@@ -299,17 +301,32 @@ class Summary:
 
 
 def summary_of(rt: Obj) -> Summary:
-    """The list line of a managed RouteTable (`S-routes`), from its routes."""
+    """The list line of a managed RouteTable, from its routes to the service its annotation names (the
+    RouteTable's name without `-routes` for one written before the annotation existed)."""
     meta = rt.get("metadata") or {}
     name = str(meta.get("name", ""))
-    service = name.removesuffix("-routes")
+    service = annotations_of(rt).get(names.SERVICE_ANNOTATION) or name.removesuffix("-routes")
     namespace = str(meta.get("namespace", ""))
     try:
-        state = recognise(rt, service)
+        state = _managed_of(rt, service).state
     except UnmanagedShape:
         return Summary(namespace, service, UNMANAGED, None, None, None)
     return Summary(namespace, service, state.phase, state.primary, state.canary,
                    state.weight if state.canary else None)
+
+
+def _managed_of(rt: Obj, service: str) -> Managed:
+    """The managed routes of a RouteTable read without its Upstream at hand (`list`): the routes to the
+    first Upstream they name that reads as managed (an adopted service's Upstream may have any name)."""
+    named = sorted({d.upstream for d in destinations(rt) if d.upstream is not None})
+    first: UnmanagedShape | None = None
+    for upstream in sorted(named, key=lambda u: u.name != service):
+        try:
+            return recognise(rt, service, upstream)
+        except UnmanagedShape as err:
+            first = first or err
+    raise first or UnmanagedShape(f"RouteTable {own_namespace(rt)}/{(rt.get('metadata') or {}).get('name')} "
+                                  "sends traffic to no Upstream")
 
 
 def render_list(summaries: list[Summary], all_namespaces: bool) -> str:

@@ -16,13 +16,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from kubectl_canary.core import names
-from kubectl_canary.core.errors import CanaryError, ClusterError, PartialWrite
+from kubectl_canary.core.errors import CanaryError, ClusterError, Modified, PartialWrite
 from kubectl_canary.core.kinds import (
     CANARY_POLICY,
     DEPLOYMENT,
+    HORIZONTAL_POD_AUTOSCALER,
     NAMESPACE,
     ROUTETABLE,
+    SERVICE,
+    UPSTREAM,
     Kind,
     Obj,
     ObjectRef,
@@ -32,7 +34,7 @@ from kubectl_canary.core.kinds import (
 from kubectl_canary.core.merge import merge_applied
 from kubectl_canary.core.plan import Plan
 from kubectl_canary.core.policy import Policy, governing, read_policies
-from kubectl_canary.core.snapshot import Snapshot, snapshot_of
+from kubectl_canary.core.snapshot import Snapshot, snapshot_of, upstream_of
 
 DryRun = Literal["none", "client", "server"]
 
@@ -82,11 +84,38 @@ def kind_of(ref: ObjectRef) -> Kind:
     return found
 
 
-def read_snapshot(store: Store, namespace: str, service: str) -> Snapshot:
-    """Read what a command needs to know about `service` from `store`."""
-    routetable = store.get(ROUTETABLE, namespace, names.routetable_name(service))
-    objects = ([routetable] if routetable is not None else []) + store.list(DEPLOYMENT, namespace)
-    return snapshot_of(service, namespace, objects)
+def _upstreams(store: Store, namespace: str, service: str) -> builtins.list[Obj]:
+    """The Upstreams that may send to Service `namespace/service`: the namespace's, and only when none
+    there does, every namespace's (Gloo's discovery writes them into its own); a user who may not list
+    those gets a warning, and the snapshot finds none."""
+    own = store.list(UPSTREAM, namespace)
+    if upstream_of(own, service, namespace) is not None:
+        return own
+    try:
+        return store.list(UPSTREAM, None)
+    except ClusterError as err:
+        store.warnings.append(
+            f"cannot look for an Upstream of Service {namespace}/{service} in other namespaces: {err}")
+        return own
+
+
+def _optional(store: Store, kind: Kind, namespace: str, why: str) -> builtins.list[Obj]:
+    try:
+        return store.list(kind, namespace)
+    except ClusterError as err:
+        store.warnings.append(f"cannot list {kind.plural} in namespace {namespace} ({why}): {err}")
+        return []
+
+
+def read_snapshot(store: Store, namespace: str, service: str, routetable: str | None = None) -> Snapshot:
+    """Read what a command needs to know about `service` from `store` (`routetable`: the one to manage,
+    when several RouteTables route to the service)."""
+    found = store.list(ROUTETABLE, namespace) + store.list(DEPLOYMENT, namespace)
+    service_obj = store.get(SERVICE, namespace, service)
+    found += [service_obj] if service_obj is not None else []
+    found += _upstreams(store, namespace, service)
+    found += _optional(store, HORIZONTAL_POD_AUTOSCALER, namespace, "autoscalers of the primary get a twin")
+    return snapshot_of(service, namespace, found, routetable)
 
 
 def read_governing(store: Store, namespace: str) -> tuple[Policy, ...]:
@@ -178,6 +207,8 @@ def execute(
                 outcome = Outcome(target, "deleted" if gone else "already gone")
             else:
                 outcome = _step(store, target, dry_run, known)
+        except Modified:
+            raise  # another writer came between the read and this write: the caller reads again and re-plans
         except CanaryError as err:
             if done and dry_run == "server":
                 raise _judged_alone(err, verb, target, done) from err

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 from kubectl_canary.core import names
-from kubectl_canary.core.errors import CanaryError, ClusterError
+from kubectl_canary.core.errors import CanaryError, ClusterError, ManagerConflict, Modified
 from kubectl_canary.core.kinds import CANARY_POLICY, VIRTUAL_SERVICE, Kind, Obj, ObjectRef
 from kubectl_canary.store import kind_of, kubeconfig
 from kubectl_canary.store.kubeconfig import Connection
@@ -59,6 +59,24 @@ def parse_warnings(values: Iterable[str]) -> list[str]:
         for match in _WARNING.finditer(value):
             found.append(re.sub(r"\\(.)", r"\1", match.group(3)))
     return found
+
+
+def people(manager: str) -> bool:
+    """Whether a field manager is a person's tool (`kubectl apply`, `create`, `edit`, `patch`, ...), whose
+    fields the plugin takes over, rather than a controller's (Argo CD, Flux, Helm), which it must not."""
+    return manager == "kubectl" or (manager.startswith("kubectl-") and manager != names.MANAGER)
+
+
+def conflict_managers(body: Any) -> tuple[str, ...]:
+    """The field managers named by a 409 apply answer's `FieldManagerConflict` causes."""
+    details = body.get("details") if isinstance(body, dict) else None
+    causes = details.get("causes") if isinstance(details, dict) else None
+    found = []
+    for cause in causes if isinstance(causes, builtins.list) else []:
+        match = _CONFLICT.search(str(cause.get("message") or "")) if isinstance(cause, dict) else None
+        if match and match.group(1) not in found:
+            found.append(match.group(1))
+    return tuple(found)
 
 
 def conflict_lines(body: Any) -> builtins.list[str]:
@@ -197,11 +215,14 @@ class ClusterStore:
         conflicts = conflict_lines(body) if status == 409 else []
         if conflicts:
             fields = "\n".join(f"  {line}" for line in conflicts)
-            return CanaryError(
+            return ManagerConflict(
                 f"cannot {verb} {what}: {len(conflicts)} field(s) already have another field manager:\n{fields}\n"
                 "re-run with --force-conflicts to take them over (the other manager may change them back on its "
-                "next sync), or make this change through that manager"
+                "next sync), or make this change through that manager",
+                conflict_managers(body),
             )
+        if status == 409:
+            return Modified(f"cannot {verb} {what}: it changed since it was read ({message or 'conflict'})")
         if status >= 500:
             return ClusterError(f"the cluster of context {self.context} failed to {verb} {what}: {status} {message}")
         return CanaryError(f"cannot {verb} {what}: {message or f'HTTP {status}'}")
@@ -236,9 +257,23 @@ class ClusterStore:
         return [{"apiVersion": kind.api_version, "kind": kind.kind, **item} for item in body.get("items") or []]
 
     def apply(self, obj: Obj, dry_run: bool) -> Obj:
+        """Server-side apply. Fields that only people's tools own (`kubectl apply`, `edit`, ...) are taken
+        over, with a warning naming them: a RouteTable's `routes` list is atomic, so a hand edit owns all
+        of it, and the plugin rewrites only its own routes in it. A controller's fields stop the write."""
+        try:
+            return self._apply(obj, dry_run, self.force_conflicts)
+        except ManagerConflict as err:
+            if not err.managers or not all(people(m) for m in err.managers):
+                raise
+            taken = str(err).split("\n")[1:-1]
+            self.warnings.append(f"{ObjectRef.of(obj)}: took over from {', '.join(err.managers)}: "
+                                 + "; ".join(line.strip() for line in taken))
+            return self._apply(obj, dry_run, force=True)
+
+    def _apply(self, obj: Obj, dry_run: bool, force: bool) -> Obj:
         ref = ObjectRef.of(obj)
         kind = kind_of(ref)
-        query = [("fieldManager", names.MANAGER)] + ([("force", "true")] if self.force_conflicts else [])
+        query = [("fieldManager", names.MANAGER)] + ([("force", "true")] if force else [])
         query += [("dryRun", "All")] if dry_run else []
         path = resource_path(kind, ref.namespace, ref.name)
         status, body = self._request("apply", str(ref), "PATCH", path, query, obj, APPLY_PATCH)

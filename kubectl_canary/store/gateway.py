@@ -16,10 +16,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from kubectl_canary.core import names
 from kubectl_canary.core.datapath import Observed, verdict
 from kubectl_canary.core.errors import ClusterError, StateConflict
-from kubectl_canary.core.kinds import ENDPOINT_SLICE, POD, ROUTETABLE, SERVICE, UPSTREAM, VIRTUAL_SERVICE, ObjectRef
+from kubectl_canary.core.kinds import ENDPOINT_SLICE, POD, ROUTETABLE, VIRTUAL_SERVICE, ObjectRef
 from kubectl_canary.core.snapshot import Snapshot
 from kubectl_canary.store import Store
 
@@ -34,14 +33,15 @@ def read_observed(store: Store, snap: Snapshot) -> Observed | None:
     try:
         parents = store.list(VIRTUAL_SERVICE, None)
     except ClusterError as err:
-        store.warnings.append(f"cannot tell which VirtualService delegates to {names.routetable_name(service)}: {err}")
+        store.warnings.append(f"cannot tell which VirtualService delegates to {snap.routetable_ref}: {err}")
         parents = None
+    selector = ",".join(f"{k}={v}" for k, v in sorted(snap.selector.items()))
     return Observed(
         routetable=snap.routetable,
-        upstream=store.get(UPSTREAM, ns, service),
-        service=store.get(SERVICE, ns, service),
+        upstream=snap.upstream_obj,
+        service=snap.service_obj,
         endpoint_slices=store.list(ENDPOINT_SLICE, ns, f"{SERVICE_NAME_LABEL}={service}"),
-        pods=store.list(POD, ns, f"{names.APP_KEY}={service}"),
+        pods=store.list(POD, ns, selector),
         virtualservices=parents,
     )
 

@@ -3,7 +3,8 @@
 It behaves like a small API server: objects are kept by `ObjectRef`, writes land by server-side
 apply's rule (`merge_applied`), and it records every call. It can be told to fail a chosen call
 (`fail_on=("delete", ObjectRef(...))`, or a set of such pairs; a None ref fails every call of that
-verb), so tests can show partial failures and their recovery, and to return server warnings.
+verb; a list is named by a ref without a name), so tests can show partial failures and their recovery,
+and to return server warnings.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import builtins
 import copy
 from collections.abc import Iterable
 
-from kubectl_canary.core.errors import CanaryError, ClusterError
+from kubectl_canary.core.errors import CanaryError, ClusterError, Modified
 from kubectl_canary.core.kinds import Kind, Obj, ObjectRef, labels_of
 from kubectl_canary.core.merge import merge_applied
 from kubectl_canary.core.selector import matcher
@@ -65,7 +66,8 @@ class MemoryStore:
         return copy.deepcopy(found) if found is not None else None
 
     def list(self, kind: Kind, namespace: str | None, label_selector: str | None = None) -> builtins.list[Obj]:
-        self._call("list", None)
+        # A list is recorded as its kind and namespace with no name (a None ref in `fail_on` fails them all).
+        self._call("list", ObjectRef(kind.kind, namespace or "", ""))
         wanted = matcher(label_selector)
         return [
             copy.deepcopy(obj)
@@ -76,7 +78,17 @@ class MemoryStore:
     def apply(self, obj: Obj, dry_run: bool) -> Obj:
         ref = ObjectRef.of(obj)
         self._call("apply", ref)
-        stored = merge_applied(self.objects.get(ref), obj)
+        before = self.objects.get(ref)
+        # As an API server: a write that names a resourceVersion is conditional on it; each write bumps it.
+        wanted = (obj.get("metadata") or {}).get("resourceVersion")
+        current = (before or {}).get("metadata", {}).get("resourceVersion")
+        if wanted and before is not None and str(wanted) != str(current):
+            raise Modified(f"cannot apply {ref}: it changed since it was read (resourceVersion {current}, "
+                           f"not {wanted})")
+        stored = merge_applied(before, obj)
+        if current or wanted:
+            last = str(current or wanted)
+            stored["metadata"]["resourceVersion"] = str(int(last) + 1) if last.isdigit() else last + "+1"
         self.warnings.extend(self.apply_warnings)
         if not dry_run:
             self.objects[ref] = copy.deepcopy(stored)

@@ -29,9 +29,12 @@ def api(tmp_path):
 
 def _weighted(fake: FakeApiServer) -> None:
     """A healthy service at weight 50: its objects, Accepted by Gloo, and one ready endpoint per version."""
-    objs = service_objects(RouteState("/echo", "v1", "v2", 50, (("stage", "canary"),)),
+    objs = service_objects(RouteState("v1", "v2", 50, (("stage", "canary"),)),
                            {"v1": "primary", "v2": "canary"})
     fake.answers[("GET", RT_PATH)] = (200, accepted(objs[2]), [])
+    fake.answers[("GET", RT_PATH.rpartition("/")[0])] = (200, {"items": [accepted(objs[2])]}, [])
+    fake.answers[("GET", "/apis/gloo.solo.io/v1/namespaces/echo/upstreams")] = (200, {"items": [accepted(objs[1])]}, [])
+    fake.answers[("GET", "/apis/autoscaling/v2/namespaces/echo/horizontalpodautoscalers")] = (200, {"items": []}, [])
     fake.answers[("GET", DEPLOYMENTS)] = (200, {"items": objs[3:]}, [])
     fake.answers[("GET", "/api/v1/namespaces/echo/services/echo")] = (200, objs[0], [])
     fake.answers[("GET", "/apis/gloo.solo.io/v1/namespaces/echo/upstreams/echo")] = (200, accepted(objs[1]), [])
@@ -64,13 +67,13 @@ def test_a_server_dry_run_sends_dry_run_all(run, api, tmp_path):
 
 
 def test_an_rbac_refusal_names_the_context_the_verb_and_the_object(run, api, tmp_path):
-    message = ('routetables.gateway.solo.io "echo-routes" is forbidden: User "dev" cannot get resource "routetables" '
+    message = ('routetables.gateway.solo.io is forbidden: User "dev" cannot list resource "routetables" '
                'in API group "gateway.solo.io" in the namespace "echo"')
-    api.answers[("GET", RT_PATH)] = (403, {"kind": "Status", "message": message}, [])
+    api.answers[("GET", RT_PATH.rpartition("/")[0])] = (403, {"kind": "Status", "message": message}, [])
     result = run("status", "echo", "--kubeconfig", str(tmp_path / "config"))
     assert result.exit_code == 1
-    assert result.stderr == (f"error: forbidden: context kind-dev may not get RouteTable echo/echo-routes "
-                             f"({message}); ask for RBAC permission to get routetables.gateway.solo.io in "
+    assert result.stderr == (f"error: forbidden: context kind-dev may not list routetables in namespace echo "
+                             f"({message}); ask for RBAC permission to list routetables.gateway.solo.io in "
                              "namespace echo\n")
 
 
@@ -81,8 +84,8 @@ def test_an_unreachable_cluster_names_the_context_and_the_verb(run, tmp_path):
     (tmp_path / "config").write_text(kubeconfig(f"http://127.0.0.1:{port}", context="kind-dev", current="kind-dev"))
     result = run("finish", "echo", "-n", "echo", "--kubeconfig", str(tmp_path / "config"))
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: cannot reach the cluster of context kind-dev to get RouteTable "
-                                    "echo/echo-routes: ")
+    assert result.stderr.startswith("error: cannot reach the cluster of context kind-dev to list routetables "
+                                    "in namespace echo: ")
     assert result.stderr.count("\n") == 1
 
 

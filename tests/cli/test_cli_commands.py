@@ -14,13 +14,14 @@ from kubectl_canary.core import names
 from kubectl_canary.core.errors import ClusterError
 from kubectl_canary.core.kinds import ObjectRef, annotations_of
 from kubectl_canary.core.routes import RouteState, recognise
+from kubectl_canary.core.routetable import UpstreamRef
 from kubectl_canary.store.kubeconfig import Connection
 from kubectl_canary.store.memory import MemoryStore
 
 from .conftest import objects_in, read_tree
 
-HEADER = RouteState("/echo", "v1", "v2", 0, (("stage", "canary"),))
-WEIGHTED = RouteState("/echo", "v1", "v2", 50, (("stage", "canary"),))
+HEADER = RouteState("v1", "v2", 0, (("stage", "canary"),))
+WEIGHTED = RouteState("v1", "v2", 50, (("stage", "canary"),))
 RT_KEY = "RouteTable/echo/echo-routes"
 
 
@@ -35,7 +36,8 @@ def memory(state=WEIGHTED, roles=None, **kwargs) -> MemoryStore:
 
 
 def rt_state(store: MemoryStore) -> RouteState:
-    return recognise(store.objects[ObjectRef("RouteTable", "echo", "echo-routes")], "echo")
+    rt = store.objects[ObjectRef("RouteTable", "echo", "echo-routes")]
+    return recognise(rt, "echo", UpstreamRef("echo", "echo")).state
 
 
 # The whole workflow in directory mode
@@ -61,7 +63,7 @@ def test_directory_workflow_prints_kubectl_like_lines(run, tmp_path):
     assert sorted(objects_in(tmp_path)) == ["Deployment/echo/echo-v2", RT_KEY, "Service/echo/echo",
                                             "Upstream/echo/echo"]
     rt = objects_in(tmp_path)[RT_KEY]
-    assert annotations_of(rt) == {names.PHASE: "stable", names.PRIMARY: "v2"}
+    assert annotations_of(rt) == {names.SERVICE_ANNOTATION: "echo", names.PHASE: "stable", names.PRIMARY: "v2"}
 
 
 def test_abort_in_directory_mode_keeps_the_canary_unless_asked(run, tmp_path):
@@ -84,7 +86,8 @@ def test_init_without_api_group_leaves_the_label_off_and_takes_the_options(run, 
     found = objects_in(tmp_path)
     rt = found["RouteTable/default/web-routes"]
     assert names.API_GROUP not in rt["metadata"]["labels"]
-    assert recognise(rt, "web") == RouteState("/api/web", "v3")
+    assert recognise(rt, "web", UpstreamRef("default", "web")).state == RouteState("v3")
+    assert rt["spec"]["routes"][0]["matchers"] == [{"prefix": "/api/web"}]
     container = found["Deployment/default/web-v3"]["spec"]["template"]["spec"]["containers"][0]
     assert (container["image"], container.get("args"), container["ports"]) == ("nginx:1.27", None,
                                                                                 [{"containerPort": 80}])
@@ -100,9 +103,9 @@ def test_init_into_a_new_directory_creates_it(run, tmp_path):
 
 
 def test_start_and_shift_on_the_cluster_interface(run):
-    store = memory(RouteState("/echo", "v1"), {"v1": "primary"})
+    store = memory(RouteState("v1"), {"v1": "primary"})
     ok(run("start", "echo", "--version", "v2", "--header", "x-beta=1", "--header", "tier=gold", store=store))
-    assert rt_state(store) == RouteState("/echo", "v1", "v2", 0, (("tier", "gold"), ("x-beta", "1")))
+    assert rt_state(store) == RouteState("v1", "v2", 0, (("tier", "gold"), ("x-beta", "1")))
     writes = [c for c in store.calls if c[0] in ("apply", "delete")]
     assert writes == [("apply", ObjectRef("Deployment", "echo", "echo-v2")),
                       ("apply", ObjectRef("RouteTable", "echo", "echo-routes"))]
@@ -111,7 +114,7 @@ def test_start_and_shift_on_the_cluster_interface(run):
 
 
 def test_start_no_route_then_start_adds_the_route(run):
-    store = memory(RouteState("/echo", "v1"), {"v1": "primary"})
+    store = memory(RouteState("v1"), {"v1": "primary"})
     result = ok(run("start", "echo", "--version", "v2", "--no-route", store=store))
     assert result.stdout == "deployment.apps/echo-v2 created\n"
     assert "route header traffic to it with `kubectl canary start echo --version v2`" in result.stderr
@@ -170,7 +173,7 @@ def test_finish_keep_old_on_the_cluster_interface(run):
     assert "deployment.apps/echo-v1 configured" in result.stdout and "kept (--keep-old)" in result.stderr
     v1 = store.objects[ObjectRef("Deployment", "echo", "echo-v1")]
     assert names.ROLE not in annotations_of(v1)
-    assert rt_state(store) == RouteState("/echo", "v2")
+    assert rt_state(store) == RouteState("v2")
 
 
 def test_abort_delete_canary_on_the_cluster_interface(run):
@@ -361,18 +364,18 @@ def test_list_shows_managed_services_in_one_or_all_namespaces(run, tmp_path):
     ("args", "store_state", "code", "message"),
     [
         (["shift", "nope", "--weight", "10"], WEIGHTED, 1,
-         "error: service nope not found in namespace echo: there is no RouteTable echo/nope-routes"),
+         "error: service nope not found in namespace echo: no RouteTable there routes to Upstream echo/nope"),
         (["start", "echo", "--version", "v3"], HEADER, 1,
          "error: a canary is already in progress for service echo in namespace echo (phase header, primary v1, "
          "canary v2 at weight 0)"),
-        (["start", "echo", "--version", "v1"], RouteState("/echo", "v1"), 1,
+        (["start", "echo", "--version", "v1"], RouteState("v1"), 1,
          "error: version v1 is already the primary of service echo"),
-        (["shift", "echo", "--weight", "10"], RouteState("/echo", "v1"), 1,
+        (["shift", "echo", "--weight", "10"], RouteState("v1"), 1,
          "error: no canary in progress for service echo in namespace echo (phase stable, primary v1)"),
-        (["finish", "echo"], RouteState("/echo", "v1"), 1, "nothing to finish"),
+        (["finish", "echo"], RouteState("v1"), 1, "nothing to finish"),
         (["shift", "echo", "--weight", "101"], WEIGHTED, 2, "Invalid value for '--weight': 101 is not in the range"),
         (["shift", "echo", "--weight", "-5"], WEIGHTED, 2, "Invalid value for '--weight'"),
-        (["start", "echo", "--version", "v2", "--header", "stage"], RouteState("/echo", "v1"), 2,
+        (["start", "echo", "--version", "v2", "--header", "stage"], RouteState("v1"), 2,
          "error: invalid --header 'stage': expected NAME=VALUE"),
         (["init", "echo", "--version", "v1", "--prefix", "echo"], None, 2, "error: invalid --prefix 'echo'"),
         (["status", "Echo"], WEIGHTED, 2, "error: invalid service name 'Echo'"),
@@ -403,8 +406,9 @@ def test_a_hand_edited_routetable_is_refused_saying_what_was_found(run):
     result = run("shift", "echo", "--weight", "60", store=store)
     assert result.exit_code == 1
     assert result.stderr == (
-        "error: RouteTable echo/echo-routes is not in a shape kubectl-canary manages: route 2 has 2 matchers, "
-        "expected 1; restore the routes it wrote (see `kubectl canary status`), or manage this service by hand\n"
+        "error: RouteTable echo/echo-routes is not in a shape kubectl-canary manages: route /echo splits traffic "
+        "between v1 and v2 without the header route the plugin writes above it; restore the routes it wrote "
+        "(see `kubectl canary status`), or manage this service by hand\n"
     )
 
 
@@ -445,7 +449,7 @@ def test_abort_that_fails_half_way_is_completed_by_a_rerun(run):
     result = run("abort", "echo", "--delete-canary", store=store)
     assert result.exit_code == 1
     assert "error: RouteTable echo/echo-routes configured; then delete Deployment echo/echo-v2 failed" in result.stderr
-    assert rt_state(store) == RouteState("/echo", "v1")
+    assert rt_state(store) == RouteState("v1")
     store.fail_on.clear()
     rerun = ok(run("abort", "echo", "--delete-canary", store=store))
     assert rerun.stdout.splitlines() == ["routetable.gateway.solo.io/echo-routes unchanged",

@@ -12,7 +12,7 @@ from kubectl_canary.core.kinds import ObjectRef
 from kubectl_canary.core.routes import RouteState
 from kubectl_canary.store.memory import MemoryStore
 
-WEIGHTED = RouteState("/echo", "v1", "v2", 50, (("stage", "canary"),))
+WEIGHTED = RouteState("v1", "v2", 50, (("stage", "canary"),))
 RT = ObjectRef("RouteTable", "echo", "echo-routes")
 
 
@@ -89,7 +89,7 @@ def test_no_drain_without_deletes_or_with_delay_0(run):
 
 def test_a_data_path_the_user_may_not_read_is_a_problem_not_an_error(run):
     store = live({"v1": 1, "v2": 1})
-    store.fail_on = {("get", ObjectRef("Service", "echo", "echo"))}  # e.g. a user who may not read Services
+    store.fail_on = {("list", ObjectRef("Pod", "echo", ""))}  # e.g. a user who may not list Pods
     result = run("status", "echo", "-o", "json", store=store)
     assert result.exit_code == 1 and result.stdout, result.output
     shown = json.loads(result.stdout)

@@ -13,7 +13,7 @@ from kubectl_canary.core.errors import ClusterError
 from kubectl_canary.core.routes import RouteState
 from kubectl_canary.store.memory import MemoryStore
 
-WEIGHTED = RouteState("/echo", "v1", "v2", 50, (("stage", "canary"),))
+WEIGHTED = RouteState("v1", "v2", 50, (("stage", "canary"),))
 
 
 def cluster() -> MemoryStore:

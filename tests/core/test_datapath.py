@@ -9,7 +9,7 @@ from conftest import accepted, data_path, service_objects
 from kubectl_canary.core.datapath import Observed, data_path_of, delegates_to, service_port_problem, verdict
 from kubectl_canary.core.routes import RouteState
 
-HEADER = RouteState("/echo", "v1", "v2", 0, (("stage", "canary"),))
+HEADER = RouteState("v1", "v2", 0, (("stage", "canary"),))
 
 
 def observed(ready: dict[str, int], **changes) -> Observed:

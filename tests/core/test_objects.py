@@ -62,20 +62,21 @@ def test_service_and_upstream():
 @pytest.mark.parametrize(
     ("state", "annotations"),
     [
-        (RouteState("/echo", "v1"), {names.PHASE: "stable", names.PRIMARY: "v1"}),
-        (RouteState("/echo", "v1", "v2"), {names.PHASE: "header", names.PRIMARY: "v1", names.CANARY: "v2",
+        (RouteState("v1"), {names.PHASE: "stable", names.PRIMARY: "v1"}),
+        (RouteState("v1", "v2"), {names.PHASE: "header", names.PRIMARY: "v1", names.CANARY: "v2",
                                            names.WEIGHT: "0"}),
-        (RouteState("/echo", "v1", "v2", 40), {names.PHASE: "weighted", names.PRIMARY: "v1", names.CANARY: "v2",
+        (RouteState("v1", "v2", 40), {names.PHASE: "weighted", names.PRIMARY: "v1", names.CANARY: "v2",
                                                names.WEIGHT: "40"}),
     ],
 )
 def test_state_annotations(state, annotations):
-    assert objects.state_annotations(state) == annotations
-    assert objects.routetable("echo", "echo", state, None)["metadata"]["annotations"] == annotations
+    expected = {names.SERVICE_ANNOTATION: "echo", **annotations}
+    assert objects.state_annotations("echo", state) == expected
+    assert objects.routetable("echo", "echo", state, None)["metadata"]["annotations"] == expected
 
 
 @pytest.mark.parametrize(("api_group", "labels"), [(None, MANAGED), ("", MANAGED),
                                                     ("example", {**MANAGED, "apiGroup": "example"})])
 def test_routetable_api_group_label_is_left_off_without_one(api_group, labels):
-    rt = objects.routetable("echo", "echo", RouteState("/echo", "v1"), api_group)
+    rt = objects.routetable("echo", "echo", RouteState("v1"), api_group)
     assert rt["metadata"]["labels"] == labels and rt["metadata"]["name"] == "echo-routes"

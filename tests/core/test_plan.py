@@ -7,16 +7,18 @@ import pytest
 from conftest import service_objects
 
 from kubectl_canary.core import names, objects
+from kubectl_canary.core.clone import Changes
 from kubectl_canary.core.errors import NotFound, StateConflict, UnmanagedShape, UsageError
 from kubectl_canary.core.kinds import ObjectRef, annotations_of
 from kubectl_canary.core.objects import Workload
 from kubectl_canary.core.plan import init_workload, plan_abort, plan_finish, plan_init, plan_shift, plan_start
 from kubectl_canary.core.routes import RouteState, recognise
+from kubectl_canary.core.routetable import UpstreamRef
 from kubectl_canary.core.snapshot import Snapshot, snapshot_of
 
-STABLE = RouteState("/echo", "v1")
-HEADER = RouteState("/echo", "v1", "v2", 0, (("stage", "canary"),))
-WEIGHTED = RouteState("/echo", "v1", "v2", 50, (("stage", "canary"),))
+STABLE = RouteState("v1")
+HEADER = RouteState("v1", "v2", 0, (("stage", "canary"),))
+WEIGHTED = RouteState("v1", "v2", 50, (("stage", "canary"),))
 
 
 def snap(state: RouteState | None, roles: dict[str, str | None], api_group: str | None = "example") -> Snapshot:
@@ -40,7 +42,7 @@ def written(plan, kind: str, name: str):
 
 
 def state_of(plan) -> RouteState:
-    return recognise(written(plan, "RouteTable", "echo-routes"), "echo")
+    return recognise(written(plan, "RouteTable", "echo-routes"), "echo", UpstreamRef("echo", "echo")).state
 
 
 # init
@@ -55,6 +57,11 @@ def test_init_writes_the_four_objects_in_write_order():
     assert written(plan, "RouteTable", "echo-routes")["metadata"]["labels"][names.API_GROUP] == "example"
 
 
+def prefix_of(plan):
+    """The path of the RouteTable's last route (the service's main route) in a plan."""
+    return written(plan, "RouteTable", "echo-routes")["spec"]["routes"][-1]["matchers"][0]["prefix"]
+
+
 @pytest.mark.parametrize(
     ("api_group", "prefix", "label", "expected_prefix"),
     [(None, None, None, "/echo"), ("team", "/api/echo", "team", "/api/echo")],
@@ -63,7 +70,7 @@ def test_init_options(api_group, prefix, label, expected_prefix):
     plan = plan_init(snap(None, {}), "v1", Workload(image="nginx", port=9000, replicas=3), api_group, prefix)
     rt = written(plan, "RouteTable", "echo-routes")
     assert rt["metadata"]["labels"].get(names.API_GROUP) == label
-    assert state_of(plan).prefix == expected_prefix
+    assert prefix_of(plan) == expected_prefix
     deployment = written(plan, "Deployment", "echo-v1")
     assert deployment["spec"]["replicas"] == 3
     assert written(plan, "Service", "echo")["spec"]["ports"][0]["targetPort"] == 9000
@@ -154,10 +161,10 @@ def test_start_again_on_a_deployed_version_adds_the_route_and_keeps_the_deployme
 @pytest.mark.parametrize(
     ("state", "headers", "expected"),
     [
-        (STABLE, (("x-beta", "1"),), RouteState("/echo", "v1", "v2", 0, (("x-beta", "1"),))),
-        (STABLE, (("b", "2"), ("a", "1")), RouteState("/echo", "v1", "v2", 0, (("a", "1"), ("b", "2")))),
+        (STABLE, (("x-beta", "1"),), RouteState("v1", "v2", 0, (("x-beta", "1"),))),
+        (STABLE, (("b", "2"), ("a", "1")), RouteState("v1", "v2", 0, (("a", "1"), ("b", "2")))),
         (WEIGHTED, None, WEIGHTED),
-        (WEIGHTED, (("x-beta", "1"),), RouteState("/echo", "v1", "v2", 50, (("x-beta", "1"),))),
+        (WEIGHTED, (("x-beta", "1"),), RouteState("v1", "v2", 50, (("x-beta", "1"),))),
     ],
 )
 def test_start_headers_default_and_rerun_keeps_the_weight(state, headers, expected):
@@ -171,7 +178,8 @@ def test_start_headers_default_and_rerun_keeps_the_weight(state, headers, expect
         ("hashicorp/http-echo", None, "hashicorp/http-echo", ["-text=version:echo-v2", "-listen=:8080"]),
         ("hashicorp/http-echo", "nginx:1", "nginx:1", None),
         ("registry/app:1", None, "registry/app:1", ["--serve"]),
-        ("registry/app:1", "registry/app:2", "registry/app:2", None),
+        # As `kubectl set image`: another image keeps the container's args (http-echo's name the version).
+        ("registry/app:1", "registry/app:2", "registry/app:2", ["--serve"]),
     ],
 )
 def test_start_copies_the_primary_workload(primary_image, image, expected_image, expected_args):
@@ -181,7 +189,7 @@ def test_start_copies_the_primary_workload(primary_image, image, expected_image,
     if primary_image != "hashicorp/http-echo":
         container["args"] = ["--serve"]
     objs[-1]["spec"]["replicas"] = 2
-    plan = plan_start(snapshot_of("echo", "echo", objs), "v2", image=image)
+    plan = plan_start(snapshot_of("echo", "echo", objs), "v2", Changes.parse([image] if image else []))
     deployment = written(plan, "Deployment", "echo-v2")
     new = deployment["spec"]["template"]["spec"]["containers"][0]
     assert (new["image"], new.get("args"), deployment["spec"]["replicas"]) == (expected_image, expected_args, 2)
@@ -190,11 +198,13 @@ def test_start_copies_the_primary_workload(primary_image, image, expected_image,
 @pytest.mark.parametrize(
     ("state", "roles", "version", "error", "message"),
     [
-        (None, {}, "v2", NotFound, "service echo not found in namespace echo: there is no RouteTable echo/echo-routes"),
+        (None, {}, "v2", NotFound,
+         "service echo not found in namespace echo: no RouteTable there routes to Upstream echo/echo"),
         (STABLE, {"v1": "primary"}, "v1", StateConflict, "version v1 is already the primary of service echo"),
         (HEADER, {"v1": "primary", "v2": "canary"}, "v3", StateConflict,
          "a canary is already in progress for service echo in namespace echo"),
-        (STABLE, {}, "v2", NotFound, "Deployment echo/echo-v1 of primary v1 not found, so its image cannot be copied"),
+        (STABLE, {}, "v2", NotFound,
+         "Deployment of primary v1 of service echo not found in namespace echo: the canary is a copy of it"),
         (STABLE, {"v1": "primary"}, "V2", UsageError, "invalid version 'V2'"),
     ],
 )
@@ -254,7 +264,7 @@ def test_finish_moves_traffic_before_deleting_the_old_primary():
     plan = plan_finish(snap(WEIGHTED, {"v1": "primary", "v2": "canary"}))
     assert steps(plan) == ["apply RouteTable echo/echo-routes", "apply Deployment echo/echo-v2",
                            "delete Deployment echo/echo-v1"]
-    assert state_of(plan) == RouteState("/echo", "v2")
+    assert state_of(plan) == RouteState("v2")
     assert annotations_of(written(plan, "Deployment", "echo-v2"))[names.ROLE] == "primary"
     assert "had weight 50" in plan.messages[0]
 
@@ -279,7 +289,7 @@ def test_finish_keep_old_keeps_the_old_deployment_without_its_role():
     ],
 )
 def test_finish_completes_a_finish_that_stopped_half_way(roles, keep_old, expected):
-    plan = plan_finish(snap(RouteState("/echo", "v2"), roles), keep_old)
+    plan = plan_finish(snap(RouteState("v2"), roles), keep_old)
     assert steps(plan) == expected
     assert "completing an earlier finish" in plan.messages[0]
 
@@ -292,7 +302,7 @@ def test_finish_completes_a_finish_that_stopped_half_way(roles, keep_old, expect
         # A canary deployed with --no-route is not in progress: it has never had traffic.
         (STABLE, {"v1": "primary", "v2": "canary"}, StateConflict, "nothing to finish"),
         # A Deployment kept by --keep-old has no role, so a later finish does not delete it.
-        (RouteState("/echo", "v2"), {"v1": None, "v2": "primary"}, StateConflict, "nothing to finish"),
+        (RouteState("v2"), {"v1": None, "v2": "primary"}, StateConflict, "nothing to finish"),
         (HEADER, {"v1": "primary"}, NotFound, "Deployment echo/echo-v2 (canary v2) not found"),
         (None, {}, NotFound, "service echo not found"),
     ],
@@ -351,17 +361,17 @@ def test_abort_errors(state, roles, error, message):
 
 
 def test_plans_keep_the_routetable_api_group_and_prefix():
-    objs = service_objects(RouteState("/api/echo", "v1", "v2", 10, (("stage", "canary"),)),
-                           {"v1": "primary", "v2": "canary"}, api_group="team-a")
+    objs = service_objects(RouteState("v1", "v2", 10, (("stage", "canary"),)),
+                           {"v1": "primary", "v2": "canary"}, api_group="team-a", prefix="/api/echo")
     plan = plan_finish(snapshot_of("echo", "echo", objs))
     rt = written(plan, "RouteTable", "echo-routes")
-    assert rt["metadata"]["labels"][names.API_GROUP] == "team-a" and state_of(plan).prefix == "/api/echo"
+    assert rt["metadata"]["labels"][names.API_GROUP] == "team-a" and prefix_of(plan) == "/api/echo"
 
 
 def test_start_again_with_an_image_updates_the_deployed_canary():
     objs = service_objects(STABLE, {"v1": "primary", "v2": "canary"})
     objs[-1]["spec"]["replicas"] = 4
-    plan = plan_start(snapshot_of("echo", "echo", objs), "v2", image="registry/app:2", no_route=True)
+    plan = plan_start(snapshot_of("echo", "echo", objs), "v2", Changes.parse(["registry/app:2"]), no_route=True)
     deployment = written(plan, "Deployment", "echo-v2")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert (container["image"], container.get("args"), deployment["spec"]["replicas"]) == ("registry/app:2", None, 4)

@@ -12,9 +12,9 @@ from kubectl_canary.core.snapshot import deployment_version, snapshot_of
 
 
 def test_snapshot_picks_the_service_objects_out_of_a_namespace():
-    other = service_objects(RouteState("/foxtrot", "v7"), {"v7": "primary"}, service="foxtrot")
-    elsewhere = service_objects(RouteState("/echo", "v9"), {"v9": "primary"}, namespace="prod")
-    mine = service_objects(RouteState("/echo", "v1", "v2"), {"v1": "primary", "v2": "canary"})
+    other = service_objects(RouteState("v7"), {"v7": "primary"}, service="foxtrot")
+    elsewhere = service_objects(RouteState("v9"), {"v9": "primary"}, namespace="prod")
+    mine = service_objects(RouteState("v1", "v2"), {"v1": "primary", "v2": "canary"})
     snap = snapshot_of("echo", "echo", other + elsewhere + mine)
     assert snap.routetable is mine[2]
     assert list(snap.deployments) == ["v1", "v2"]
@@ -36,16 +36,20 @@ def test_snapshot_of_the_seed_chart_objects_has_no_roles():
 )
 def test_api_group_comes_from_the_routetable_only(rt_group, ns_labels, expected):
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "echo", "labels": ns_labels}}
-    rt = objects.routetable("echo", "echo", RouteState("/echo", "v1"), rt_group)
+    rt = objects.routetable("echo", "echo", RouteState("v1"), rt_group)
     assert snapshot_of("echo", "echo", [rt, namespace]).api_group == expected
 
 
 @pytest.mark.parametrize(
-    ("selector", "expected"),
-    [({"app": "echo", "version": "v3"}, "v3"), ({"app": "other", "version": "v3"}, None), ({"app": "echo"}, None)],
+    ("labels", "expected"),
+    [({"app": "echo", "version": "v3"}, "v3"), ({"app": "other", "version": "v3"}, None), ({"app": "echo"}, None),
+     ({"app": "echo", "tier": "web", "version": "v3"}, "v3")],
 )
-def test_deployment_version_is_read_from_the_selector(selector, expected):
-    assert deployment_version({"spec": {"selector": {"matchLabels": selector}}}, "echo") == expected
+def test_deployment_version_is_read_from_the_pod_labels_the_service_selects(labels, expected):
+    # A Deployment's version is its pods' (SPEC 1): an adopted Deployment's selector need not name it.
+    deployment = {"spec": {"selector": {"matchLabels": {"app": "echo"}},
+                           "template": {"metadata": {"labels": labels}}}}
+    assert deployment_version(deployment, {"app": "echo"}) == expected
 
 
 def test_the_deployment_named_s_v_wins_over_another_with_the_same_version():

@@ -11,8 +11,8 @@ from kubectl_canary.core.routes import RouteState
 from kubectl_canary.core.snapshot import snapshot_of
 from kubectl_canary.core.status import Summary, render_list, render_table, status_of, summary_of
 
-STABLE = RouteState("/echo", "v1")
-WEIGHTED = RouteState("/echo", "v1", "v2", 30, (("stage", "canary"),))
+STABLE = RouteState("v1")
+WEIGHTED = RouteState("v1", "v2", 30, (("stage", "canary"),))
 
 
 def status(objs):
@@ -75,7 +75,7 @@ def test_a_hand_edited_routetable_is_reported_not_refused():
         {"destination": {"upstream": {"name": "echo"}, "subset": {"values": {"version": "v3"}}}, "weight": 5})
     st = status(objs)
     assert st.phase == "unmanaged" and st.primary is None
-    assert "not a multi route with two destinations" in st.drift[0]
+    assert "route /echo splits traffic 3 ways, expected primary and canary" in st.drift[0]
     assert [(v.version, v.header) for v in st.versions] == [("v1", False), ("v2", True)]
 
 
@@ -90,8 +90,9 @@ def test_unknown_service_says_how_to_create_it():
     with pytest.raises(NotFound) as err:
         status([])
     assert str(err.value) == (
-        "service echo not found in namespace echo: there is no RouteTable echo/echo-routes; "
-        "create it with `kubectl canary init echo --version V`"
+        "service echo not found in namespace echo: no RouteTable there routes to Upstream echo/echo; "
+        "create the service with `kubectl canary init echo --version V`, or bring one that runs already under "
+        "kubectl-canary with `kubectl canary adopt echo --version V`"
     )
 
 
@@ -121,7 +122,7 @@ def test_render_table_lists_drift_and_missing_deployments():
     [
         (STABLE, Summary("echo", "echo", "stable", "v1", None, None)),
         (WEIGHTED, Summary("echo", "echo", "weighted", "v1", "v2", 30)),
-        (RouteState("/echo", "v1", "v2", 0, (("a", "b"),)), Summary("echo", "echo", "header", "v1", "v2", 0)),
+        (RouteState("v1", "v2", 0, (("a", "b"),)), Summary("echo", "echo", "header", "v1", "v2", 0)),
     ],
 )
 def test_summary_of(state, summary):

@@ -214,7 +214,7 @@ def test_informer_caches_sync_and_follow_changes_as_the_webhook(
         assert lookup.wait_ready(60) and lookup.ready()
         assert not lookup.policies_cache.absent, "the CanaryPolicy CRD is installed: its cache really lists"
         # Objects created after the initial list reach the caches through the watches.
-        state = RouteState(prefix="/echo", primary="v1")
+        state = RouteState(primary="v1")
         policy = {"apiVersion": CANARY_POLICY.api_version, "kind": CANARY_POLICY.kind,
                   "metadata": {"name": f"e2e-{team}", "labels": {"e2e-team": team}},
                   # Governs no namespace: other tests share this control plane.
@@ -300,7 +300,7 @@ class Elsewhere:
 @pytest.fixture(scope="module")
 def elsewhere(control_plane: ControlPlane, identity: Identity) -> Iterator[Elsewhere]:
     team, other = f"e2e-rbac-team-{identity.suffix}", f"e2e-other-{identity.suffix}"
-    state = RouteState(prefix="/echo", primary="v1")
+    state = RouteState(primary="v1")
     created = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": team}},
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db-password", "namespace": team},
@@ -326,7 +326,7 @@ def _any_patch() -> list[Obj]:
 def _rt(e: Elsewhere, c: Clients, verb: str) -> Any:
     group, version, plural = ROUTETABLE.group, ROUTETABLE.version, ROUTETABLE.plural
     if verb == "create":
-        body = objects.routetable("intruder", e.team, RouteState(prefix="/intruder", primary="v1"), "example")
+        body = objects.routetable("intruder", e.team, RouteState(primary="v1"), "example")
         return c.custom.create_namespaced_custom_object(group, version, e.team, plural, body)
     if verb == "patch":
         return c.custom.patch_namespaced_custom_object(group, version, e.team, plural, "echo-routes", _any_patch())

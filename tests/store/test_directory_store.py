@@ -47,7 +47,7 @@ def files(root: Path) -> list[str]:
 
 def test_new_objects_get_one_file_each_at_a_stable_name(tmp_path):
     store = DirectoryStore(tmp_path)
-    for obj in service_objects(RouteState("/echo", "v1"), {"v1": "primary"}):
+    for obj in service_objects(RouteState("v1"), {"v1": "primary"}):
         store.apply(obj, dry_run=False)
     assert files(tmp_path) == ["echo/deployment-echo-v1.yaml", "echo/routetable-echo-routes.yaml",
                                "echo/service-echo.yaml", "echo/upstream-echo.yaml"]
@@ -59,7 +59,7 @@ def test_an_object_in_a_team_file_is_edited_in_place_and_the_rest_is_kept_verbat
     team = tmp_path / "team.yaml"
     team.write_text(TEAM_FILE)
     store = DirectoryStore(tmp_path)
-    service = service_objects(RouteState("/echo", "v1"), {})[0]
+    service = service_objects(RouteState("v1"), {})[0]
     stored = store.apply(service, dry_run=False)
     assert files(tmp_path) == ["team.yaml"]
     text = team.read_text()
@@ -72,7 +72,7 @@ def test_an_object_in_a_team_file_is_edited_in_place_and_the_rest_is_kept_verbat
 def test_a_team_field_survives_an_apply(tmp_path):
     (tmp_path / "svc.yaml").write_text(TEAM_FILE.replace("  selector:", "  sessionAffinity: ClientIP\n  selector:"))
     store = DirectoryStore(tmp_path)
-    store.apply(service_objects(RouteState("/echo", "v1"), {})[0], dry_run=False)
+    store.apply(service_objects(RouteState("v1"), {})[0], dry_run=False)
     assert store.get(SERVICE, "echo", "echo")["spec"]["sessionAffinity"] == "ClientIP"
 
 
@@ -89,7 +89,7 @@ def test_deleting_removes_the_document_then_the_file(tmp_path):
 
 
 def test_objects_inside_a_list_document_are_edited_and_deleted_in_the_list(tmp_path):
-    objs = service_objects(RouteState("/echo", "v1"), {"v1": "primary", "v2": "canary"})
+    objs = service_objects(RouteState("v1"), {"v1": "primary", "v2": "canary"})
     (tmp_path / "all.yaml").write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": objs}))
     store = DirectoryStore(tmp_path)
     changed = objs[-1] | {"metadata": {**objs[-1]["metadata"], "annotations": {names.ROLE: "primary"}}}
@@ -104,9 +104,9 @@ def test_dry_run_touches_nothing_but_returns_the_result(tmp_path):
     team = tmp_path / "team.yaml"
     team.write_text(TEAM_FILE)
     store = DirectoryStore(tmp_path)
-    rt = service_objects(RouteState("/echo", "v1"), {})[2]
+    rt = service_objects(RouteState("v1"), {})[2]
     assert store.apply(rt, dry_run=True)["metadata"]["name"] == "echo-routes"
-    assert store.apply(service_objects(RouteState("/echo", "v1"), {})[0], dry_run=True)["spec"]["ports"]
+    assert store.apply(service_objects(RouteState("v1"), {})[0], dry_run=True)["spec"]["ports"]
     assert store.delete(ObjectRef("Service", "echo", "echo"), dry_run=True) is True
     assert files(tmp_path) == ["team.yaml"] and team.read_text() == TEAM_FILE
 
@@ -123,7 +123,7 @@ def test_objects_without_a_namespace_are_in_the_default_one(tmp_path):
 def test_list_filters_by_namespace_and_label_selector(tmp_path):
     store = DirectoryStore(tmp_path)
     for ns in ("a", "b"):
-        for obj in service_objects(RouteState("/echo", "v1"), {"v1": "primary"}, namespace=ns):
+        for obj in service_objects(RouteState("v1"), {"v1": "primary"}, namespace=ns):
             store.apply(obj, dry_run=False)
     (tmp_path / "hand.yaml").write_text(yaml.safe_dump(
         {"apiVersion": "gateway.solo.io/v1", "kind": "RouteTable", "metadata": {"name": "x", "namespace": "a"}}))
@@ -145,7 +145,7 @@ def test_a_missing_directory_is_an_error_unless_created(tmp_path):
         DirectoryStore(tmp_path / "missing").get(SERVICE, "echo", "echo")
     store = DirectoryStore(tmp_path / "new", create=True)
     assert store.get(SERVICE, "echo", "echo") is None
-    store.apply(service_objects(RouteState("/echo", "v1"), {})[0], dry_run=False)
+    store.apply(service_objects(RouteState("v1"), {})[0], dry_run=False)
     assert files(tmp_path) == ["new/echo/service-echo.yaml"]
 
 
@@ -153,14 +153,14 @@ def test_a_stable_file_holding_other_objects_gets_the_new_one_appended(tmp_path)
     (tmp_path / "echo").mkdir()
     (tmp_path / "echo/service-echo.yaml").write_text(TEAM_FILE.split("---\n")[1])
     store = DirectoryStore(tmp_path)
-    store.apply(service_objects(RouteState("/echo", "v1"), {})[0], dry_run=False)
+    store.apply(service_objects(RouteState("v1"), {})[0], dry_run=False)
     kinds = [d["kind"] for d in yaml.safe_load_all((tmp_path / "echo/service-echo.yaml").read_text())]
     assert kinds == ["ConfigMap", "Service"]
 
 
 def test_status_and_server_fields_are_not_written(tmp_path):
     store = DirectoryStore(tmp_path)
-    obj = service_objects(RouteState("/echo", "v1"), {})[0]
+    obj = service_objects(RouteState("v1"), {})[0]
     obj["status"] = {"loadBalancer": {}}
     obj["metadata"]["resourceVersion"] = "12"
     store.apply(obj, dry_run=False)
@@ -180,7 +180,7 @@ def test_a_file_where_the_namespace_directory_belongs_is_named_with_the_fix(tmp_
     (tmp_path / "other").write_text("")
     store = DirectoryStore(tmp_path, default_namespace="other")
     with pytest.raises(CanaryError) as err:
-        store.apply(service_objects(RouteState("/web", "v1"), {}, namespace="other", service="web")[0], dry_run=False)
+        store.apply(service_objects(RouteState("v1"), {}, namespace="other", service="web")[0], dry_run=False)
     assert str(err.value) == (
         f"cannot write {tmp_path}/other/service-web.yaml: {tmp_path}/other is a file, not a directory; "
         "remove it or pick another -n/--files"
@@ -190,7 +190,7 @@ def test_a_file_where_the_namespace_directory_belongs_is_named_with_the_fix(tmp_
 def test_a_directory_where_a_manifest_belongs_is_named(tmp_path):
     (tmp_path / "echo" / "service-echo.yaml").mkdir(parents=True)
     with pytest.raises(CanaryError, match=r"cannot write .*/echo/service-echo.yaml: it is a directory; remove"):
-        DirectoryStore(tmp_path).apply(service_objects(RouteState("/echo", "v1"), {})[0], dry_run=False)
+        DirectoryStore(tmp_path).apply(service_objects(RouteState("v1"), {})[0], dry_run=False)
 
 
 def test_a_document_without_a_namespace_stays_without_one_when_replaced(tmp_path):
@@ -198,7 +198,7 @@ def test_a_document_without_a_namespace_stays_without_one_when_replaced(tmp_path
     team = tmp_path / "base.yaml"
     team.write_text(TEAM_FILE.replace("  namespace: echo\n", ""))
     store = DirectoryStore(tmp_path, default_namespace="echo")
-    stored = store.apply(service_objects(RouteState("/echo", "v1"), {})[0], dry_run=False)
+    stored = store.apply(service_objects(RouteState("v1"), {})[0], dry_run=False)
     assert stored["metadata"]["namespace"] == "echo"
     written = list(yaml.safe_load_all(team.read_text()))
     assert "namespace" not in written[0]["metadata"]

@@ -13,7 +13,7 @@ from kubectl_canary.core.routes import RouteState
 from kubectl_canary.store import execute, read_snapshot
 from kubectl_canary.store.memory import MemoryStore
 
-WEIGHTED = RouteState("/echo", "v1", "v2", 50, (("stage", "canary"),))
+WEIGHTED = RouteState("v1", "v2", 50, (("stage", "canary"),))
 V1 = ObjectRef("Deployment", "echo", "echo-v1")
 
 
@@ -24,7 +24,7 @@ def test_memory_store_keeps_objects_and_records_calls():
     assert store.delete(V1, dry_run=True) is True and store.get(DEPLOYMENT, "echo", "echo-v1") is not None
     assert store.delete(V1, dry_run=False) is True and store.delete(V1, dry_run=False) is False
     assert store.calls[0] == ("get", ObjectRef("Service", "echo", "echo"))
-    assert ("list", None) in store.calls
+    assert ("list", ObjectRef("Deployment", "echo", "")) in store.calls
 
 
 @pytest.mark.parametrize(
