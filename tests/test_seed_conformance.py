@@ -13,7 +13,7 @@ import yaml
 from click.testing import CliRunner
 from conftest import seed_objects
 
-from kubectl_canary.cli.commands import cli
+from kubectl_canary.cli.main import cli
 from kubectl_canary.core.kinds import Obj, ObjectRef
 
 STEPS = [

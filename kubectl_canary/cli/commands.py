@@ -1,131 +1,28 @@
-"""The `kubectl canary` commands: parse flags, read a snapshot, plan, execute, print.
+"""The `kubectl canary` commands but `adopt` (`cli.adoption`): parse flags, plan, execute, print.
 
-Each mutating command is the same four steps: open the store its flags name, read the service's
-`Snapshot`, call its pure `plan_*` function, and execute the plan (or print it, for
-`--dry-run=client -o`). Domain errors become `error: <message>` on stderr, exit 1 (usage errors 2),
-in `CanaryGroup`; click's own usage errors keep their exit code 2.
+See `cli.group` for the steps every mutating command shares.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import Any
 
 import click
 
+from kubectl_canary.cli.group import apply_plan, checked, cli, drain_option, routetable_option
 from kubectl_canary.cli.options import Env, Invocation, common_options, complete_services, invocation
-from kubectl_canary.cli.output import flush_warnings, note, outcome_line, render, render_objects, resource
+from kubectl_canary.cli.output import flush_warnings, note, render
 from kubectl_canary.core import names
 from kubectl_canary.core.clone import Changes
 from kubectl_canary.core.datapath import unreadable
-from kubectl_canary.core.errors import CanaryError, ClusterError, Modified, StateConflict, UsageError
+from kubectl_canary.core.errors import CanaryError, ClusterError, StateConflict, UsageError
 from kubectl_canary.core.kinds import ROUTETABLE, annotations_of
-from kubectl_canary.core.plan import Plan, init_workload, plan_abort, plan_finish, plan_init, plan_shift, plan_start
+from kubectl_canary.core.plan import init_workload, plan_abort, plan_finish, plan_init, plan_shift, plan_start
 from kubectl_canary.core.policy import Policy
-from kubectl_canary.core.snapshot import Snapshot
 from kubectl_canary.core.status import render_list, render_table, status_of, summary_of
-from kubectl_canary.store import Outcome, execute, read_governing, read_snapshot
-from kubectl_canary.store.gateway import drain, read_observed
-
-# Seconds between moving traffic off a Deployment and deleting it (see store.gateway.drain).
-DRAIN_DELAY = 5.0
-# How often a command reads and plans again when another writer keeps changing what it writes.
-ATTEMPTS = 3
-
-
-routetable_option = click.option(
-    "--routetable", metavar="NAME",
-    help="The RouteTable to manage, when several in the namespace route to the service (default: found).")
-
-
-class CanaryGroup(click.Group):
-    """A click group that turns a domain error into one line on stderr and its exit code."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except CanaryError as err:
-            click.echo(f"error: {err}", err=True)
-            ctx.exit(err.exit_code)
-
-
-@click.group(cls=CanaryGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="kubectl-canary", message="kubectl-canary %(version)s")
-@click.pass_context
-def cli(ctx: click.Context) -> None:
-    """Two-phase canary releases on Gloo Edge: header-matched traffic first, then weighted shifts.
-
-    State lives in the objects themselves (RouteTable annotations and routes, Deployment roles), in a
-    cluster or, with --files DIR, in a directory of manifests.
-    """
-    ctx.ensure_object(Env)
-
-
-def _run(inv: Invocation, snap: Snapshot, plan: Plan, drain_delay: float = 0.0) -> None:
-    """Execute `plan`, made from `snap`, on the invocation's store (or print it for `--dry-run=client -o`).
-
-    On a cluster, the plan's deletes wait `drain_delay` seconds after its writes (`store.gateway.drain`).
-    """
-    if inv.dry_run == "client" and inv.output:
-        click.echo(render_objects(list(plan.writes), inv.output), nl=False)
-        for ref in plan.deletes:
-            note(f"{resource(ref)} would be deleted (dry run)")
-        for message in plan.messages:
-            note(message)
-        return
-
-    def report(outcome: Outcome) -> None:
-        flush_warnings(inv.store)
-        if outcome.action == "deleted" and inv.output:
-            note(outcome_line(outcome, inv.dry_run))
-        elif not inv.output:
-            click.echo(outcome_line(outcome, inv.dry_run))
-
-    before_deletes = None
-    if inv.store.live and drain_delay > 0:
-        env = click.get_current_context().find_object(Env) or Env()
-        rt = snap.routetable_ref
-
-        def before_deletes() -> None:
-            note(f"waiting {drain_delay:g}s for the gateway to stop sending traffic to what is deleted next "
-                 "(--drain-delay)")
-            drain(inv.store, rt, drain_delay, sleep=env.sleep)
-
-    try:
-        outcomes = execute(inv.store, plan, inv.dry_run, report, snap.read_objects(), before_deletes)
-    finally:
-        flush_warnings(inv.store)
-    if inv.output:
-        click.echo(render_objects([o.obj for o in outcomes if o.obj is not None], inv.output), nl=False)
-    for message in plan.messages:
-        note(message)
-
-
-def _apply_plan(
-    inv: Invocation, service: str, routetable: str | None, planner: Callable[[Snapshot], Plan], drain_delay: float = 0.0
-) -> None:
-    """Read the service, plan, and run the plan; when another writer changed an object between the read
-    and a write (the writes are conditional on what was read), read again and plan anew."""
-    last: Modified | None = None
-    for _ in range(ATTEMPTS):
-        snap = read_snapshot(inv.store, inv.namespace, service, routetable)
-        try:
-            _run(inv, snap, planner(snap), drain_delay)
-            return
-        except Modified as err:
-            last = err
-            note(f"{err}; reading it again")
-    raise StateConflict(f"{last}; it changed again on each of {ATTEMPTS} tries: run the command again")
-
-
-def _checked(service: str, version: str | None = None, api_group: str | None = None) -> None:
-    """Validate a command's names before any store is opened: a usage error exits 2 without a cluster."""
-    names.check_service(service)
-    if version is not None:
-        names.check_version(service, version)
-    if api_group:
-        names.check_label_value("--api-group", api_group)
+from kubectl_canary.store import read_governing, read_snapshot
+from kubectl_canary.store.gateway import read_observed
 
 
 @cli.command()
@@ -141,11 +38,11 @@ def _checked(service: str, version: str | None = None, api_group: str | None = N
 def init(service: str, version: str, image: str | None, port: int | None, replicas: int | None, api_group: str | None,
          prefix: str | None, **common: Any) -> None:
     """Create SERVICE at --version: Service, Deployment, Upstream and RouteTable (phase stable)."""
-    _checked(service, version, api_group)
+    checked(service, version, api_group)
     if prefix is not None and not prefix.startswith("/"):
         raise UsageError(f"invalid --prefix {prefix!r}: a route prefix starts with '/', e.g. /{service}")
     inv = invocation(**common, create=True)
-    _apply_plan(inv, service, None, lambda snap: plan_init(
+    apply_plan(inv, service, None, lambda snap: plan_init(
         snap, version, init_workload(snap, version, image, port, replicas), api_group, prefix))
 
 
@@ -170,13 +67,13 @@ def start(service: str, version: str, images: tuple[str, ...], env: tuple[str, .
           **common: Any) -> None:
     """Deploy --version as the canary, a copy of the primary's Deployment, and route header-matched requests
     to it (phase header)."""
-    _checked(service, version)
+    checked(service, version)
     changes = Changes.parse(images, env, replicas, container)
     parsed = tuple(names.parse_header(h) for h in headers) or None
     if parsed is not None and len({n for n, _ in parsed}) != len(parsed):
         raise UsageError(f"--header names a header twice: {', '.join(f'{n}={v}' for n, v in parsed)}")
     inv = invocation(**common)
-    _apply_plan(inv, service, routetable, lambda snap: plan_start(snap, version, changes, parsed, no_route))
+    apply_plan(inv, service, routetable, lambda snap: plan_start(snap, version, changes, parsed, no_route))
 
 
 @cli.command()
@@ -187,14 +84,9 @@ def start(service: str, version: str, images: tuple[str, ...], env: tuple[str, .
 @common_options(writes=True)
 def shift(service: str, weight: int, routetable: str | None, **common: Any) -> None:
     """Send --weight percent of the traffic to the canary (phase weighted; 0 returns to phase header)."""
-    _checked(service)
+    checked(service)
     inv = invocation(**common)
-    _apply_plan(inv, service, routetable, lambda snap: plan_shift(snap, weight))
-
-
-drain_option = click.option(
-    "--drain-delay", type=click.FloatRange(min=0), default=DRAIN_DELAY, show_default=True, metavar="SECONDS",
-    help="On a cluster: how long the gateway gets to take the new routes before a Deployment is deleted.")
+    apply_plan(inv, service, routetable, lambda snap: plan_shift(snap, weight))
 
 
 @cli.command()
@@ -205,9 +97,9 @@ drain_option = click.option(
 @common_options(writes=True)
 def finish(service: str, keep_old: bool, drain_delay: float, routetable: str | None, **common: Any) -> None:
     """Make the canary the primary (all traffic), then delete the old primary's Deployment."""
-    _checked(service)
+    checked(service)
     inv = invocation(**common)
-    _apply_plan(inv, service, routetable, lambda snap: plan_finish(snap, keep_old), drain_delay)
+    apply_plan(inv, service, routetable, lambda snap: plan_finish(snap, keep_old), drain_delay)
 
 
 @cli.command()
@@ -218,9 +110,9 @@ def finish(service: str, keep_old: bool, drain_delay: float, routetable: str | N
 @common_options(writes=True)
 def abort(service: str, delete_canary: bool, drain_delay: float, routetable: str | None, **common: Any) -> None:
     """Send all traffic back to the primary; keep the canary's Deployment unless --delete-canary."""
-    _checked(service)
+    checked(service)
     inv = invocation(**common)
-    _apply_plan(inv, service, routetable, lambda snap: plan_abort(snap, delete_canary), drain_delay)
+    apply_plan(inv, service, routetable, lambda snap: plan_abort(snap, delete_canary), drain_delay)
 
 
 def _governing(inv: Invocation) -> tuple[Policy, ...] | None:
@@ -261,7 +153,7 @@ def status(service: str, watch: bool, timeout: float | None, routetable: str | N
     watches until the service is healthy, for a pipeline to gate on, as `kubectl argo rollouts status`.
     """
     env = click.get_current_context().find_object(Env) or Env()
-    _checked(service)
+    checked(service)
     inv = invocation(**common)
     if not watch and timeout is None:
         text, problems = _status_text(inv, service, routetable)

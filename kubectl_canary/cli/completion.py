@@ -71,7 +71,7 @@ def services(ctx: click.Context, param: click.Parameter, incomplete: str) -> lis
 
 def complete(args: list[str], env: Env | None = None) -> str:
     """Cobra's completion output for `kubectl canary ARGS`, whose last word is the one being completed."""
-    from kubectl_canary.cli.commands import cli
+    from kubectl_canary.cli.main import cli
 
     words, incomplete = (args[:-1], args[-1]) if args else ([], "")
     completer = ShellComplete(cli, {"obj": env or Env()}, "kubectl canary", "_KUBECTL_CANARY_COMPLETE")

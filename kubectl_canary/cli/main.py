@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from kubectl_canary.cli.commands import cli
+# Importing the command modules registers their commands on the group.
+from kubectl_canary.cli import adoption, commands  # noqa: F401
+from kubectl_canary.cli.group import cli
+
+__all__ = ["cli", "main"]
 
 
 def main() -> None:

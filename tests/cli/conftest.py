@@ -9,7 +9,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from kubectl_canary.cli.commands import cli
+from kubectl_canary.cli.main import cli
 from kubectl_canary.cli.options import Env
 from kubectl_canary.store import Store
 
