@@ -11,18 +11,24 @@ from typing import Any
 import click
 
 from kubectl_canary.cli.group import apply_plan, checked, cli, drain_option, routetable_option
+
 from kubectl_canary.cli.options import Env, Invocation, common_options, complete_services, invocation
 from kubectl_canary.cli.output import flush_warnings, note, render
 from kubectl_canary.core import names
 from kubectl_canary.core.clone import Changes
 from kubectl_canary.core.datapath import unreadable
+from kubectl_canary.core.deployments import init_workload, readiness
 from kubectl_canary.core.errors import CanaryError, ClusterError, StateConflict, UsageError
 from kubectl_canary.core.kinds import ROUTETABLE, annotations_of
-from kubectl_canary.core.plan import init_workload, plan_abort, plan_finish, plan_init, plan_shift, plan_start
+from kubectl_canary.core.plan import plan_abort, plan_finish, plan_init, plan_shift, plan_start
 from kubectl_canary.core.policy import Policy
 from kubectl_canary.core.status import render_list, render_table, status_of, summary_of
 from kubectl_canary.store import read_governing, read_snapshot
 from kubectl_canary.store.gateway import read_observed
+
+# How long `start` waits for a ready canary pod on a cluster, and how often it looks.
+READY_TIMEOUT = 120.0
+READY_POLL = 1.0
 
 
 @cli.command()
@@ -60,13 +66,20 @@ def init(service: str, version: str, image: str | None, port: int | None, replic
 @click.option("--header", "headers", multiple=True, metavar="NAME=VALUE",
               help="Header that routes a request to the canary (repeatable; default stage=canary).")
 @click.option("--no-route", is_flag=True, help="Only deploy the canary; add no route to it yet.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=READY_TIMEOUT, show_default=True, metavar="SECONDS",
+              help="On a cluster: how long to wait for a ready canary pod (0: do not wait).")
 @routetable_option
 @common_options(writes=True)
 def start(service: str, version: str, images: tuple[str, ...], env: tuple[str, ...], container: str | None,
-          replicas: int | None, headers: tuple[str, ...], no_route: bool, routetable: str | None,
+          replicas: int | None, headers: tuple[str, ...], no_route: bool, timeout: float, routetable: str | None,
           **common: Any) -> None:
     """Deploy --version as the canary, a copy of the primary's Deployment, and route header-matched requests
-    to it (phase header)."""
+    to it (phase header).
+
+    On a cluster it then waits, as `kubectl rollout status` does, until a canary pod is ready, and exits 1
+    naming what is not when none is within --timeout: until then header-matched requests go to the other
+    versions (Gloo's subset fallback), and `shift` gives the canary no weighted traffic.
+    """
     checked(service, version)
     changes = Changes.parse(images, env, replicas, container)
     parsed = tuple(names.parse_header(h) for h in headers) or None
@@ -74,19 +87,48 @@ def start(service: str, version: str, images: tuple[str, ...], env: tuple[str, .
         raise UsageError(f"--header names a header twice: {', '.join(f'{n}={v}' for n, v in parsed)}")
     inv = invocation(**common)
     apply_plan(inv, service, routetable, lambda snap: plan_start(snap, version, changes, parsed, no_route))
+    if inv.store.live and inv.dry_run == "none" and timeout > 0:
+        _wait_ready(inv, service, version, routetable, timeout)
+
+
+def _wait_ready(inv: Invocation, service: str, version: str, routetable: str | None, timeout: float) -> None:
+    """Until the canary Deployment reports a ready pod (StateConflict after `timeout` seconds)."""
+    env = click.get_current_context().find_object(Env) or Env()
+    deadline, said = env.clock() + timeout, ""
+    while True:
+        deployment = read_snapshot(inv.store, inv.namespace, service, routetable).deployment(version)
+        ready, desired = readiness(deployment) if deployment is not None else (0, 1)
+        if ready > 0 or desired == 0:
+            return
+        line = f"waiting for canary {version}: {ready} of {desired} pods ready"
+        if line != said:
+            note(line)
+            said = line
+        if env.clock() >= deadline:
+            raise StateConflict(
+                f"canary {version} of service {service} in namespace {inv.namespace} has 0 of {desired} pods ready "
+                f"after {timeout:g}s: header-matched requests go to the other versions until one is, and `shift` "
+                f"gives it no weighted traffic; see why with `kubectl canary status {service}` and "
+                f"`kubectl describe pods -n {inv.namespace} -l version={version}`")
+        env.sleep(READY_POLL)
 
 
 @cli.command()
 @click.argument("service", shell_complete=complete_services)
 @click.option("--weight", type=click.IntRange(0, 100), required=True,
               help="The canary's share (0..100) of the requests without the header.")
+@click.option("--force", is_flag=True, help="Shift even to a canary that has no ready pod.")
 @routetable_option
 @common_options(writes=True)
-def shift(service: str, weight: int, routetable: str | None, **common: Any) -> None:
-    """Send --weight percent of the traffic to the canary (phase weighted; 0 returns to phase header)."""
+def shift(service: str, weight: int, force: bool, routetable: str | None, **common: Any) -> None:
+    """Send --weight percent of the traffic to the canary (phase weighted; 0 returns to phase header).
+
+    On a cluster, a canary without a ready pod gets no weighted traffic unless --force.
+    """
     checked(service)
     inv = invocation(**common)
-    apply_plan(inv, service, routetable, lambda snap: plan_shift(snap, weight))
+    require_ready = inv.store.live and not force
+    apply_plan(inv, service, routetable, lambda snap: plan_shift(snap, weight, require_ready))
 
 
 @cli.command()

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubectl_canary.core import names, objects
+from kubectl_canary.core.deployments import PRIMARY_ROLE, reapplied
 from kubectl_canary.core.errors import NotFound, StateConflict, UnmanagedShape, UsageError
 from kubectl_canary.core.kinds import DEPLOYMENT, ROUTETABLE, Obj, ObjectRef, labels_of
-from kubectl_canary.core.plan import PRIMARY_ROLE, Plan, reapplied
+from kubectl_canary.core.plan import Plan
 from kubectl_canary.core.routes import RouteState, recognise, sends_to, set_versions
 from kubectl_canary.core.routetable import own_namespace
 from kubectl_canary.core.snapshot import Snapshot, pod_labels

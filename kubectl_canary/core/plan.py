@@ -13,18 +13,23 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from kubectl_canary.core import names, objects
-from kubectl_canary.core.clone import Changes, canary_deployment, canary_hpa, hpa_targeting
+from kubectl_canary.core.clone import Changes
+from kubectl_canary.core.deployments import (
+    CANARY_ROLE,
+    NO_CHANGES,
+    PRIMARY_ROLE,
+    canary_writes,
+    deployment_ref,
+    name_of,
+    readiness,
+    rebuilt,
+    removed,
+)
 from kubectl_canary.core.errors import NotFound, StateConflict, UsageError
-from kubectl_canary.core.kinds import DEPLOYMENT, ROUTETABLE, Obj, ObjectRef, labels_of, manifest
+from kubectl_canary.core.kinds import ROUTETABLE, Obj, ObjectRef, labels_of
 from kubectl_canary.core.objects import Workload
 from kubectl_canary.core.routes import Headers, Managed, RouteState, recognise, rewrite
 from kubectl_canary.core.snapshot import Snapshot
-
-PRIMARY_ROLE = "primary"
-CANARY_ROLE = "canary"
-# Set by the Deployment controller on every rollout: never copied or re-sent.
-REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
-NO_CHANGES = Changes()
 
 
 @dataclass(frozen=True)
@@ -54,12 +59,6 @@ def _describe(state: RouteState) -> str:
     return f"phase {state.phase}, primary {state.primary}, canary {state.canary} at weight {state.weight}"
 
 
-def _deployment_ref(snap: Snapshot, version: str) -> ObjectRef:
-    found = snap.deployment(version)
-    name = (found or {}).get("metadata", {}).get("name") or names.deployment_name(snap.service, version)
-    return ObjectRef(DEPLOYMENT.kind, snap.namespace, str(name))
-
-
 def _require_deployment(snap: Snapshot, version: str, why: str, advice: str) -> Obj:
     """The Deployment of `version`, which traffic is about to reach: NotFound (saying what to do) without it."""
     found = snap.deployment(version)
@@ -72,70 +71,6 @@ def _require_deployment(snap: Snapshot, version: str, why: str, advice: str) -> 
 
 def _redeploy(snap: Snapshot, version: str) -> str:
     return f"deploy it again with `kubectl canary start {snap.service} --version {version} --no-route`"
-
-
-def workload_of(deployment: Obj, service: str, version: str) -> Workload:
-    """How an existing Deployment runs (image, args, port, replicas), to rebuild it unchanged."""
-    spec = deployment.get("spec") or {}
-    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or [{}]
-    mine = [c for c in containers if c.get("name") == names.deployment_name(service, version)]
-    container = (mine or containers)[0]
-    ports = container.get("ports") or [{}]
-    return Workload(
-        image=str(container.get("image") or names.DEFAULT_IMAGE),
-        args=tuple(str(a) for a in container.get("args") or ()),
-        port=int(ports[0].get("containerPort") or names.CONTAINER_PORT),
-        replicas=int(spec["replicas"]) if spec.get("replicas") is not None else 1,
-    )
-
-
-def init_workload(
-    snap: Snapshot, version: str, image: str | None = None, port: int | None = None, replicas: int | None = None
-) -> Workload:
-    """The workload `init` writes: the existing Deployment's (so a re-run keeps a custom image), else the
-    defaults; each given flag replaces its field. http-echo's args are regenerated, as in `start`."""
-    existing = snap.deployment(version)
-    base = workload_of(existing, snap.service, version) if existing is not None else Workload()
-    new_image = image or base.image
-    new_port = base.port if port is None else port
-    args = None if objects.default_args(snap.service, version, new_image, new_port) else (
-        base.args if new_image == base.image else ()
-    )
-    return Workload(new_image, args, new_port, base.replicas if replicas is None else replicas)
-
-
-def reapplied(existing: Obj, annotations: dict[str, str | None]) -> Obj:
-    """An existing object written back whole with some annotations set (or, for None, removed).
-
-    The whole object, not the annotations alone: a server-side apply drops the fields the plugin applied
-    before and leaves out now. Its resourceVersion makes the write conditional, so an edit made since
-    the read is never overwritten; the Deployment controller's revision annotation is not ours to send.
-    """
-    out = manifest(existing)
-    version = (existing.get("metadata") or {}).get("resourceVersion")
-    meta = out.setdefault("metadata", {})
-    if version:
-        meta["resourceVersion"] = version
-    anns = {k: v for k, v in (meta.get("annotations") or {}).items() if k != REVISION_ANNOTATION}
-    for key, value in annotations.items():
-        if value is None:
-            anns.pop(key, None)
-        else:
-            anns[key] = value
-    if anns:
-        meta["annotations"] = anns
-    else:
-        meta.pop("annotations", None)
-    return out
-
-
-def _rebuilt(snap: Snapshot, version: str, role: str | None, workload: Workload | None = None) -> Obj:
-    """The Deployment of `version` with its role annotation: the existing one as it is, else a new one."""
-    existing = snap.deployment(version)
-    if existing is not None:
-        return reapplied(existing, {names.ROLE: role})
-    assert workload is not None  # callers pass a workload for a Deployment that does not exist yet
-    return objects.deployment(snap.service, snap.namespace, version, workload, role or PRIMARY_ROLE)
 
 
 def _routetable(
@@ -193,47 +128,6 @@ def plan_init(
     )
 
 
-def _name(obj: Obj) -> str:
-    return str((obj.get("metadata") or {}).get("name") or "")
-
-
-def _canary_writes(snap: Snapshot, primary: str, version: str, changes: Changes) -> list[Obj]:
-    """The canary's Deployment, a copy of the primary's (SPEC 1), and the twin of the primary's autoscaler.
-
-    A canary that is deployed already is written back as it is, or, given changes, as a copy of itself
-    with them (`start` again with another --image), conditional on the version it was read at.
-    """
-    existing = snap.deployment(version)
-    if existing is not None:
-        if changes == NO_CHANGES:
-            deployment = reapplied(existing, {names.ROLE: CANARY_ROLE})
-        else:
-            deployment = canary_deployment(existing, snap.service, snap.namespace, version, changes, CANARY_ROLE)
-            deployment["metadata"]["name"] = _name(existing)
-            if (existing.get("metadata") or {}).get("resourceVersion"):
-                deployment["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
-        return [deployment]
-    source = snap.deployment(primary)
-    if source is None:
-        raise NotFound(
-            f"Deployment of primary {primary} of service {snap.service} not found in namespace {snap.namespace}: "
-            f"the canary is a copy of it; recreate it, or `kubectl canary adopt {snap.service} --version {primary}` "
-            "to label the Deployment that runs it"
-        )
-    writes = [canary_deployment(source, snap.service, snap.namespace, version, changes, CANARY_ROLE)]
-    hpa = hpa_targeting(snap.hpas, _name(source))
-    if hpa is not None:
-        writes.append(canary_hpa(hpa, _name(writes[0])))
-    return writes
-
-
-def _removed(snap: Snapshot, version: str) -> list[ObjectRef]:
-    """What removing `version` deletes: its Deployment, and the autoscaler that scales it."""
-    ref = _deployment_ref(snap, version)
-    hpa = hpa_targeting(snap.hpas, ref.name)
-    return [ref] + ([ObjectRef.of(hpa)] if hpa is not None else [])
-
-
 def plan_start(
     snap: Snapshot,
     version: str,
@@ -266,7 +160,7 @@ def plan_start(
             f"(canary {', '.join(unrouted)} deployed without a route); run "
             f"`kubectl canary abort {snap.service} --delete-canary` before starting {version}"
         )
-    writes = _canary_writes(snap, state.primary, version, changes)
+    writes = canary_writes(snap, state.primary, version, changes)
     if no_route:
         note = "" if state.canary == version else (
             f"; route header traffic to it with `kubectl canary start {snap.service} --version {version}`"
@@ -282,8 +176,13 @@ def plan_start(
     return Plan(tuple(writes))
 
 
-def plan_shift(snap: Snapshot, weight: int) -> Plan:
-    """Give the canary `weight` percent of the traffic without the header (phase weighted, or header at 0)."""
+def plan_shift(snap: Snapshot, weight: int, require_ready: bool = False) -> Plan:
+    """Give the canary `weight` percent of the traffic without the header (phase weighted, or header at 0).
+
+    With `require_ready` (a cluster, where Deployments report their pods), a canary without a ready pod
+    gets no weighted share: Gloo's subset fallback would send that share to the other versions while the
+    routes claim otherwise, and the canary's first pod to turn ready would take it at once.
+    """
     if not 0 <= weight <= 100:
         raise UsageError(f"invalid --weight {weight}: use 0 to 100")
     state = _current(snap)
@@ -292,7 +191,15 @@ def plan_shift(snap: Snapshot, weight: int) -> Plan:
             f"no canary in progress for service {snap.service} in namespace {snap.namespace} ({_describe(state)}); "
             f"start one with `kubectl canary start {snap.service} --version V`"
         )
-    _require_deployment(snap, state.canary, f"canary {state.canary}", _redeploy(snap, state.canary))
+    canary = _require_deployment(snap, state.canary, f"canary {state.canary}", _redeploy(snap, state.canary))
+    ready, desired = readiness(canary)
+    if require_ready and weight > 0 and ready == 0:
+        raise StateConflict(
+            f"canary {state.canary} of service {snap.service} in namespace {snap.namespace} has 0 of {desired} pods "
+            f"ready (Deployment {name_of(canary)}), so it gets no weighted traffic: see why with `kubectl canary "
+            f"status {snap.service}` and `kubectl describe pods -n {snap.namespace} -l version={state.canary}`, "
+            "or shift anyway with --force"
+        )
     return Plan((_routetable(snap, replace(state, weight=weight)),))
 
 
@@ -324,17 +231,17 @@ def plan_finish(snap: Snapshot, keep_old: bool = False) -> Plan:
         messages.append(f"completing an earlier finish: {new_primary} is already the primary of {snap.service}")
     writes: list[Obj] = [_routetable(snap, RouteState(new_primary))]
     if snap.deployment(new_primary) is not None:
-        writes.append(_rebuilt(snap, new_primary, PRIMARY_ROLE))
+        writes.append(rebuilt(snap, new_primary, PRIMARY_ROLE))
     deletes: list[ObjectRef] = []
     for version in old:
         if snap.deployment(version) is None:
             continue
-        ref = _deployment_ref(snap, version)
+        ref = deployment_ref(snap, version)
         if keep_old:
-            writes.append(_rebuilt(snap, version, None))
+            writes.append(rebuilt(snap, version, None))
             messages.append(f"Deployment {ref.namespace}/{ref.name} kept (--keep-old); it receives no traffic")
         else:
-            deletes += _removed(snap, version)
+            deletes += removed(snap, version)
     return Plan(tuple(writes), tuple(deletes), tuple(messages))
 
 
@@ -357,7 +264,7 @@ def plan_abort(snap: Snapshot, delete_canary: bool = False) -> Plan:
             messages.append(f"service {snap.service} is already stable on {state.primary}: nothing to abort")
     deletes: tuple[ObjectRef, ...] = ()
     if delete_canary:
-        deletes = tuple(ref for v in canaries for ref in _removed(snap, v))
+        deletes = tuple(ref for v in canaries for ref in removed(snap, v))
     elif state.canary is not None and canaries:
         messages.append(
             f"Deployment {snap.namespace}/{names.deployment_name(snap.service, state.canary)} kept without "

@@ -35,6 +35,8 @@ def _weighted(fake: FakeApiServer) -> None:
     fake.answers[("GET", RT_PATH.rpartition("/")[0])] = (200, {"items": [accepted(objs[2])]}, [])
     fake.answers[("GET", "/apis/gloo.solo.io/v1/namespaces/echo/upstreams")] = (200, {"items": [accepted(objs[1])]}, [])
     fake.answers[("GET", "/apis/autoscaling/v2/namespaces/echo/horizontalpodautoscalers")] = (200, {"items": []}, [])
+    for deployment in objs[3:]:
+        deployment["status"] = {"readyReplicas": 1}
     fake.answers[("GET", DEPLOYMENTS)] = (200, {"items": objs[3:]}, [])
     fake.answers[("GET", "/api/v1/namespaces/echo/services/echo")] = (200, objs[0], [])
     fake.answers[("GET", "/apis/gloo.solo.io/v1/namespaces/echo/upstreams/echo")] = (200, accepted(objs[1]), [])

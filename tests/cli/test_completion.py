@@ -40,7 +40,7 @@ def lines(args: list[str], store: MemoryStore | None = None) -> list[str]:
     [
         (["s"], ["shift\t", "start\t", "status\t", ":4"]),
         (["shift", "--we"], ["--weight\tThe canary's share (0..100) of the requests without the header.", ":4"]),
-        (["shift", "echo", "--force"], ["--force-conflicts\t", ":4"]),
+        (["finish", "echo", "--force"], ["--force-conflicts\t", ":4"]),
         (["status", "--as-"], ["--as-group\t", "--as-uid\t", ":4"]),
         (["shift", ""], ["billing", "echo", ":4"]),
         (["finish", "-n", "shop", "c"], ["cart", ":4"]),

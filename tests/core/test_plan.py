@@ -8,10 +8,11 @@ from conftest import service_objects
 
 from kubectl_canary.core import names, objects
 from kubectl_canary.core.clone import Changes
+from kubectl_canary.core.deployments import init_workload
 from kubectl_canary.core.errors import NotFound, StateConflict, UnmanagedShape, UsageError
 from kubectl_canary.core.kinds import ObjectRef, annotations_of
 from kubectl_canary.core.objects import Workload
-from kubectl_canary.core.plan import init_workload, plan_abort, plan_finish, plan_init, plan_shift, plan_start
+from kubectl_canary.core.plan import plan_abort, plan_finish, plan_init, plan_shift, plan_start
 from kubectl_canary.core.routes import RouteState, recognise
 from kubectl_canary.core.routetable import UpstreamRef
 from kubectl_canary.core.snapshot import Snapshot, snapshot_of
