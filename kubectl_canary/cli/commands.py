@@ -11,7 +11,6 @@ from typing import Any
 import click
 
 from kubectl_canary.cli.group import apply_plan, checked, cli, drain_option, routetable_option
-
 from kubectl_canary.cli.options import Env, Invocation, common_options, complete_services, invocation
 from kubectl_canary.cli.output import flush_warnings, note, render
 from kubectl_canary.core import names

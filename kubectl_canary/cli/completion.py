@@ -19,7 +19,7 @@ from click.shell_completion import CompletionItem, ShellComplete
 
 from kubectl_canary.cli.options import Env, store_options
 from kubectl_canary.core import names
-from kubectl_canary.core.kinds import NAMESPACE, ROUTETABLE
+from kubectl_canary.core.kinds import NAMESPACE, ROUTETABLE, annotations_of
 from kubectl_canary.store import Store
 
 # Cobra's ShellCompDirective bits (kubectl passes them on to the shell's completion script).
@@ -59,12 +59,13 @@ def namespaces(ctx: click.Context, param: click.Parameter, incomplete: str) -> l
 
 
 def services(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
-    """SERVICE: the services of the namespace (-n, else the context's) that have a RouteTable `S-routes`."""
+    """SERVICE: the services of the namespace (-n, else the context's) that a RouteTable routes: the one
+    its `kubectl-canary.io/service` annotation names, else `S` of a RouteTable `S-routes`."""
     def read(store: Store) -> list[str]:
         namespace = ctx.params.get("namespace") or store.default_namespace
-        found = (names.service_of(str((o.get("metadata") or {}).get("name") or "")) for o in store.list(
-            ROUTETABLE, namespace))
-        return [service for service in found if service]
+        found = (annotations_of(o).get(names.SERVICE_ANNOTATION) or names.service_of(
+            str((o.get("metadata") or {}).get("name") or "")) for o in store.list(ROUTETABLE, namespace))
+        return sorted({service for service in found if service})
 
     return _names(ctx, incomplete, read)
 
