@@ -130,28 +130,27 @@ def _annotation_drift(rt: Obj, service: str, state: RouteState) -> list[str]:
 
 def _deployment_drift(snap: Snapshot, roles: dict[str, str]) -> list[str]:
     found: list[str] = []
+
+    def named(version: str) -> str:
+        existing = snap.deployment(version)
+        name = (existing or {}).get("metadata", {}).get("name") or names.deployment_name(snap.service, version)
+        return f"Deployment {snap.namespace}/{name}"
+
     for version, role in roles.items():
         if snap.deployment(version) is None:
-            found.append(
-                f"Deployment {snap.namespace}/{names.deployment_name(snap.service, version)} does not exist, "
-                f"but the routes send traffic to {role} {version}"
-            )
+            found.append(f"{named(version)} does not exist, but the routes send traffic to {role} {version}")
         elif snap.role(version) != role:
-            found.append(
-                f"Deployment {snap.namespace}/{names.deployment_name(snap.service, version)} has role "
-                f"{snap.role(version) or 'none'} but the routes make {version} the {role}"
-            )
+            found.append(f"{named(version)} has role {snap.role(version) or 'none'} but the routes make {version} "
+                         f"the {role}")
     for version in snap.deployments:
         if version not in roles and snap.role(version) == "primary":
-            found.append(
-                f"Deployment {snap.namespace}/{names.deployment_name(snap.service, version)} has role primary "
-                f"but receives no traffic; `kubectl canary finish {snap.service}` completes the earlier finish"
-            )
+            found.append(f"{named(version)} has role primary but receives no traffic; "
+                         f"`kubectl canary finish {snap.service}` completes the earlier finish")
         elif version not in roles and snap.role(version) == "canary":
             found.append(
-                f"Deployment {snap.namespace}/{names.deployment_name(snap.service, version)} has role canary "
-                f"but receives no traffic; route to it with `kubectl canary start {snap.service} --version "
-                f"{version}`, or remove it with `kubectl canary abort {snap.service} --delete-canary`"
+                f"{named(version)} has role canary but receives no traffic; route to it with `kubectl canary "
+                f"start {snap.service} --version {version}`, or remove it with `kubectl canary abort "
+                f"{snap.service} --delete-canary`"
             )
     return found
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from kubectl_canary.core import names
 from kubectl_canary.core.kinds import DEPLOYMENT, ROUTETABLE, Kind
 from kubectl_canary.store.cluster import resource_path
 
@@ -48,14 +47,15 @@ def _follow(store: Any, kind: Kind, namespace: str, field_selector: str | None, 
 
 
 def wait_for_change(store: Any, namespace: str, service: str, timeout: float) -> bool:
-    """Return once the RouteTable of `service` or a Deployment of `namespace` changed since `store` last
-    read them (`store.versions`), or after `timeout` seconds. False when a watch failed (a user who may
-    not watch, an expired resourceVersion): the caller then waits before reading again, as polling would."""
+    """Return once a RouteTable or a Deployment of `namespace` changed since `store` last listed them
+    (`store.versions`), or after `timeout` seconds: the service's RouteTable may have any name, so every
+    RouteTable of the namespace is watched, as the snapshot lists them. False when a watch failed (a user
+    who may not watch, an expired resourceVersion): the caller then waits before reading again, as polling
+    would."""
     woken = threading.Event()
     failed: list[BaseException] = []
-    rt = names.routetable_name(service)
     watches = [
-        (ROUTETABLE, f"metadata.name={rt}", store.versions.get((ROUTETABLE.plural, namespace, rt))),
+        (ROUTETABLE, None, store.versions.get((ROUTETABLE.plural, namespace, None))),
         (DEPLOYMENT, None, store.versions.get((DEPLOYMENT.plural, namespace, None))),
     ]
     for kind, selector, version in watches:

@@ -280,10 +280,11 @@ def test_a_server_and_token_alone_reach_the_cluster(api, tmp_path, monkeypatch):
 
 
 def test_waiting_for_a_change_watches_both_kinds_from_the_last_read(api, store):
-    api.answers[("GET", RT_PATH)] = (200, {**RT, "metadata": {**RT["metadata"], "resourceVersion": "41"}}, [])
+    tables = "/apis/gateway.solo.io/v1/namespaces/echo/routetables"
+    api.answers[("GET", tables)] = (200, {"metadata": {"resourceVersion": "41"}, "items": [RT]}, [])
     deployments = "/apis/apps/v1/namespaces/echo/deployments"
     api.answers[("GET", deployments)] = (200, {"metadata": {"resourceVersion": "42"}, "items": []}, [])
-    store.get(ROUTETABLE, "echo", "echo-routes")
+    store.list(ROUTETABLE, "echo")  # as a snapshot reads them: the RouteTable may have any name
     store.list(DEPLOYMENT, "echo")
     # Both collections now answer as a watch does: one event a line.
     event = {"type": "MODIFIED", "object": {**RT, "metadata": {**RT["metadata"], "resourceVersion": "43"}}}
@@ -299,7 +300,7 @@ def test_waiting_for_a_change_watches_both_kinds_from_the_last_read(api, store):
     while len(watches()) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert watches()["/apis/gateway.solo.io/v1/namespaces/echo/routetables"] == {
-        "watch": "true", "timeoutSeconds": "5", "fieldSelector": "metadata.name=echo-routes", "resourceVersion": "41"}
+        "watch": "true", "timeoutSeconds": "5", "resourceVersion": "41"}
     assert watches()[deployments]["resourceVersion"] == "42"
 
 
