@@ -85,7 +85,8 @@ def start(service: str, version: str, images: tuple[str, ...], env: tuple[str, .
     if parsed is not None and len({n for n, _ in parsed}) != len(parsed):
         raise UsageError(f"--header names a header twice: {', '.join(f'{n}={v}' for n, v in parsed)}")
     inv = invocation(**common)
-    apply_plan(inv, service, routetable, lambda snap: plan_start(snap, version, changes, parsed, no_route))
+    apply_plan(inv, service, routetable, lambda snap: plan_start(snap, version, changes, parsed, no_route),
+               autoscalers=True)
     if inv.store.live and inv.dry_run == "none" and timeout > 0:
         _wait_ready(inv, service, version, routetable, timeout)
 
@@ -140,7 +141,7 @@ def finish(service: str, keep_old: bool, drain_delay: float, routetable: str | N
     """Make the canary the primary (all traffic), then delete the old primary's Deployment."""
     checked(service)
     inv = invocation(**common)
-    apply_plan(inv, service, routetable, lambda snap: plan_finish(snap, keep_old), drain_delay)
+    apply_plan(inv, service, routetable, lambda snap: plan_finish(snap, keep_old), drain_delay, autoscalers=True)
 
 
 @cli.command()
@@ -153,7 +154,8 @@ def abort(service: str, delete_canary: bool, drain_delay: float, routetable: str
     """Send all traffic back to the primary; keep the canary's Deployment unless --delete-canary."""
     checked(service)
     inv = invocation(**common)
-    apply_plan(inv, service, routetable, lambda snap: plan_abort(snap, delete_canary), drain_delay)
+    apply_plan(inv, service, routetable, lambda snap: plan_abort(snap, delete_canary), drain_delay,
+               autoscalers=True)
 
 
 def _governing(inv: Invocation) -> tuple[Policy, ...] | None:

@@ -103,13 +103,15 @@ def run_plan(inv: Invocation, snap: Snapshot, plan: Plan, drain_delay: float = 0
 
 
 def apply_plan(
-    inv: Invocation, service: str, routetable: str | None, planner: Callable[[Snapshot], Plan], drain_delay: float = 0.0
+    inv: Invocation, service: str, routetable: str | None, planner: Callable[[Snapshot], Plan],
+    drain_delay: float = 0.0, autoscalers: bool = False,
 ) -> None:
     """Read the service, plan, and run the plan; when another writer changed an object between the read
-    and a write (the writes are conditional on what was read), read again and plan anew."""
+    and a write (the writes are conditional on what was read), read again and plan anew. `autoscalers`:
+    the plan writes or deletes a Deployment, so it needs the namespace's HorizontalPodAutoscalers."""
     last: Modified | None = None
     for _ in range(ATTEMPTS):
-        snap = read_snapshot(inv.store, inv.namespace, service, routetable)
+        snap = read_snapshot(inv.store, inv.namespace, service, routetable, autoscalers)
         try:
             run_plan(inv, snap, planner(snap), drain_delay)
             return

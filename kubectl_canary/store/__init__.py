@@ -107,14 +107,19 @@ def _optional(store: Store, kind: Kind, namespace: str, why: str) -> builtins.li
         return []
 
 
-def read_snapshot(store: Store, namespace: str, service: str, routetable: str | None = None) -> Snapshot:
+def read_snapshot(
+    store: Store, namespace: str, service: str, routetable: str | None = None, autoscalers: bool = False
+) -> Snapshot:
     """Read what a command needs to know about `service` from `store` (`routetable`: the one to manage,
-    when several RouteTables route to the service)."""
+    when several RouteTables route to the service; `autoscalers`: for the commands that write or delete a
+    Deployment, whose autoscaler gets a twin or goes with it; a user who may not list them is warned)."""
     found = store.list(ROUTETABLE, namespace) + store.list(DEPLOYMENT, namespace)
     service_obj = store.get(SERVICE, namespace, service)
     found += [service_obj] if service_obj is not None else []
     found += _upstreams(store, namespace, service)
-    found += _optional(store, HORIZONTAL_POD_AUTOSCALER, namespace, "autoscalers of the primary get a twin")
+    if autoscalers:
+        found += _optional(store, HORIZONTAL_POD_AUTOSCALER, namespace, "an autoscaler of the primary gets a twin "
+                           "for the canary, and goes with the Deployment it scales")
     return snapshot_of(service, namespace, found, routetable)
 
 

@@ -391,3 +391,24 @@ def test_start_refuses_a_new_version_beside_an_unrouted_canary():
 @pytest.mark.parametrize("roles", [{"v1": "primary", "v2": None}, {"v1": "primary", "v0": "primary"}])
 def test_start_ignores_unrouted_deployments_without_the_canary_role(roles):
     assert steps(plan_start(snap(STABLE, roles), "v3"))[-1] == "apply RouteTable echo/echo-routes"
+
+
+def _hpa(target: str) -> dict:
+    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": target, "namespace": "echo"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+                     "minReplicas": 2, "maxReplicas": 5}}
+
+
+def test_an_autoscaler_of_the_primary_gets_a_twin_that_goes_with_the_deployment_it_scales():
+    started = plan_start(snapshot_of("echo", "echo", [*service_objects(STABLE, {"v1": "primary"}),
+                                                     _hpa("echo-v1")]), "v2")
+    twin = written(started, "HorizontalPodAutoscaler", "echo-v2")
+    assert twin["spec"]["scaleTargetRef"]["name"] == "echo-v2" and twin["spec"]["maxReplicas"] == 5
+    both = [*service_objects(WEIGHTED, {"v1": "primary", "v2": "canary"}), _hpa("echo-v1"), _hpa("echo-v2")]
+    hpa = "HorizontalPodAutoscaler"
+    assert ObjectRef(hpa, "echo", "echo-v1") in plan_finish(snapshot_of("echo", "echo", both)).deletes
+    aborted = plan_abort(snapshot_of("echo", "echo", both), delete_canary=True).deletes
+    assert set(aborted) == {ObjectRef("Deployment", "echo", "echo-v2"), ObjectRef(hpa, "echo", "echo-v2")}
+    kept = plan_finish(snapshot_of("echo", "echo", both), keep_old=True).deletes
+    assert kept == ()
