@@ -206,4 +206,4 @@ def test_an_unreachable_cluster_is_one_line_naming_context_and_verb(
                            "echo")
     shifted = kubectl_canary("shift", "echo", "--weight", "10", "-n", "echo", kubeconfig=closed, check=False)
     assert shifted.returncode == 1
-    assert shifted.stderr.startswith(f"error: cannot reach the cluster of context {CONTEXT} to get ")
+    assert shifted.stderr.startswith(f"error: cannot reach the cluster of context {CONTEXT} to list ")
