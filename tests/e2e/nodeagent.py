@@ -158,6 +158,7 @@ class Agent:
         """The agent is stopped: no pod process may outlive it."""
         for run in list(self.runs.values()):
             run.kill_now()
+        self.mount_points.release_all()
         os._exit(0)
 
     def lookup(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:

@@ -14,6 +14,7 @@ PODINFO_UNREADY...; POST /readyz/enable and /readyz/disable flip readiness at ru
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -51,10 +52,21 @@ def service(name: str, namespace: str, port: int = PORT) -> dict[str, Any]:
 
 
 def get(ip: str, path: str = "/", port: int = PORT, method: str = "GET") -> Any:
-    """podinfo's JSON answer (raises urllib.error.HTTPError on a status >= 400)."""
+    """podinfo's JSON answer, None for an empty one (raises urllib.error.HTTPError on a status >= 400)."""
     req = urllib.request.Request(f"http://{ip}:{port}{path}", method=method)
     with _OPENER.open(req, timeout=5) as resp:
-        return json.loads(resp.read())
+        body = resp.read()
+    return json.loads(body) if body else None
+
+
+def answer(ip: str, path: str = "/", port: int = PORT) -> Any:
+    """podinfo's JSON answer, or None while nothing accepts connections there (starting, restarting)."""
+    try:
+        return get(ip, path, port)
+    except urllib.error.HTTPError:
+        raise
+    except OSError:
+        return None
 
 
 def env(ip: str, port: int = PORT) -> dict[str, str]:

@@ -182,7 +182,7 @@ class PodRun(threading.Thread):
                 prober.start()
 
     def _probed(self, c: Container, prober: probes.Prober) -> None:
-        if prober.passed is False and prober.kind == "readiness":
+        if prober.kind == "readiness" and not prober.last_ok:
             self._event("Unhealthy", f"Readiness probe failed: {prober.message}")
         self.wake.set()
 

@@ -76,7 +76,8 @@ def _http(get: dict[str, Any], container: dict[str, Any], pod_ip: str, timeout: 
 
 
 class Prober(threading.Thread):
-    """Runs one probe of one container instance on its schedule and keeps its result."""
+    """Runs one probe of one container instance on its schedule and keeps its result; calls
+    on_change when the result changes and after every failed probe (the kubelet's Unhealthy event)."""
 
     def __init__(self, kind: str, probe: dict[str, Any], container: dict[str, Any], pod_ip: str, run: Exec,
                  on_change: Callable[[Prober], None]) -> None:
@@ -85,6 +86,7 @@ class Prober(threading.Thread):
         self.on_change = on_change
         self.passed: bool | None = False if kind == "readiness" else None
         self.message = ""
+        self.last_ok = False
         self._stop_event = threading.Event()
 
     def stop(self) -> None:
@@ -100,11 +102,14 @@ class Prober(threading.Thread):
         while True:
             started = time.monotonic()
             ok, self.message = check(p, self.container, self.pod_ip, self.run_exec)
+            self.last_ok = ok
             if self._stop_event.is_set():
                 return
             streak = (ok, streak[1] + 1 if streak[0] == ok else 1)
-            if streak[1] >= need[ok] and self.passed is not ok:
+            changed = streak[1] >= need[ok] and self.passed is not ok
+            if changed:
                 self.passed = ok
+            if changed or not ok:
                 self.on_change(self)
             if self.kind == "startup" and ok and self.passed:
                 return  # a startup probe stops once it has passed

@@ -143,12 +143,21 @@ class MountPoints:
         with self._lock:
             for t in targets:
                 self._users[t] -= 1
-                if self._users[t]:
-                    continue
-                del self._users[t]
-                for p in reversed(self._made.pop(t, [])):
-                    with contextlib.suppress(OSError):
-                        p.unlink() if p.is_file() else p.rmdir()
+                if not self._users[t]:
+                    del self._users[t]
+                    self._remove(t)
+
+    def release_all(self) -> None:
+        """The node stops (its containers are gone): remove every mount point it made."""
+        with self._lock:
+            for t in list(self._made):
+                self._remove(t)
+            self._users.clear()
+
+    def _remove(self, target: str) -> None:
+        for p in reversed(self._made.pop(target, [])):
+            with contextlib.suppress(OSError):
+                p.unlink() if p.is_file() and not p.is_dir() else p.rmdir()
 
 
 def launch(sandbox: PodSandbox, argv: Sequence[str], env: Mapping[str, str], cwd: Path, mounts: Sequence[Mount],

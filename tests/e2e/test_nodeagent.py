@@ -211,7 +211,7 @@ def test_an_unready_podinfo_is_running_but_not_ready(control_plane: ControlPlane
     _apply(cp, podinfo.deployment("unready", ns, [app]), podinfo.service("unready", ns))
     pod = _container_status(cp, ns, "app=unready", "podinfod", lambda c: "running" in c["state"])
     ip = pod["status"]["podIP"]
-    _until("podinfo serving", lambda: podinfo.get(ip)["hostname"] == pod["metadata"]["name"])
+    _until("podinfo serving", lambda: (podinfo.answer(ip) or {}).get("hostname") == pod["metadata"]["name"])
     with pytest.raises(urllib.error.HTTPError) as readyz:
         podinfo.get(ip, "/readyz")
     assert readyz.value.code == 503
@@ -245,5 +245,5 @@ def test_a_failing_liveness_probe_restarts_the_container(control_plane: ControlP
                for e in events)
     # The same pod (name, address) keeps running the restarted container.
     pod = _container_status(cp, ns, "app=sick", "podinfod", lambda c: "running" in c["state"] and c["restartCount"])
-    _until("the restarted podinfo serving", lambda: podinfo.get(pod["status"]["podIP"])["hostname"]
+    _until("the restarted podinfo serving", lambda: (podinfo.answer(pod["status"]["podIP"]) or {}).get("hostname")
            == pod["metadata"]["name"])
