@@ -58,7 +58,7 @@ class Agent:
         self.core = client.CoreV1Api(self.api)
         self.coord = client.CoordinationV1Api(self.api)
         self.images = catalogue()
-        self.mount_points = MountPoints()
+        self.mount_points = MountPoints(log)
         self.runs: dict[str, PodRun] = {}  # pod uid -> run
         self.lock = threading.Lock()
         self.free_ips = [str(ip) for ip in POD_NETWORK.hosts() if str(ip) != NODE_IP]
@@ -130,7 +130,8 @@ class Agent:
             return
         if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             return
-        unsupported = [c for c in spec["containers"] if image_repo(c["image"]) not in self.images]
+        unsupported = [c for c in [*(spec.get("initContainers") or []), *spec["containers"]]
+                       if image_repo(c["image"]) not in self.images]
         if unsupported:
             self._refuse(pod, unsupported)
             return
@@ -158,7 +159,6 @@ class Agent:
         """The agent is stopped: no pod process may outlive it."""
         for run in list(self.runs.values()):
             run.kill_now()
-        self.mount_points.release_all()
         os._exit(0)
 
     def lookup(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
@@ -242,6 +242,9 @@ class Agent:
                     version = pods.metadata.resource_version
                 for event in watch.Watch().stream(self.core.list_pod_for_all_namespaces, resource_version=version,
                                                   timeout_seconds=60, allow_watch_bookmarks=True):
+                    if event["type"] == "BOOKMARK":  # the client leaves a bookmark's object a dict
+                        version = event["raw_object"]["metadata"]["resourceVersion"]
+                        continue
                     obj = event["object"]
                     version = obj.metadata.resource_version
                     if event["type"] in ("ADDED", "MODIFIED"):

@@ -4,14 +4,15 @@
 2. its volumes, materialised in the pod's directory (podvolumes.py); a missing ConfigMap or Secret
    leaves every container waiting in `ContainerCreating`, with a `FailedMount` event, until it exists;
    they are refreshed every few seconds, as the kubelet refreshes them (it takes about a minute);
-3. each container: its environment and command line resolved (podenv.py; a missing reference means
-   `CreateContainerConfigError` and another try a second later), its volumes mounted, its process
-   started; its startup, readiness and liveness probes running (probes.py). A container without a
-   readinessProbe is ready once it runs and accepts connections on each TCP port it declares (the
-   kubelet says ready at once; a process here takes a moment to listen, which a real image does not).
-   A container that exits, or whose liveness probe fails, is restarted (restartPolicy Always and
-   OnFailure), after a back-off of 0, 1, 2, 4, 8, 10, 10... seconds (the kubelet's is 10 s doubling to
-   5 min) during which it waits in `CrashLoopBackOff`;
+3. its init containers, one after the other to completion (a sidecar, restartPolicy Always, only
+   until it has started), then its containers. For each: its environment and command line resolved
+   (podenv.py; a missing reference means `CreateContainerConfigError` and another try a second
+   later), its volumes mounted, its process started; its startup, readiness and liveness probes
+   running (probes.py). A container without a readinessProbe is ready once it runs and accepts
+   connections on each TCP port it declares (the kubelet says ready at once; a process here takes a
+   moment to listen, which a real image does not). A container that exits, or whose liveness probe
+   fails, is restarted (restartPolicy Always and OnFailure), after a back-off of 0, 1, 2, 4, 8, 10,
+   10... seconds (the kubelet's is 10 s doubling to 5 min) during which it waits in `CrashLoopBackOff`;
 4. its status, reported whenever it changes (podstatus.py);
 5. on deletion: preStop hooks (exec, httpGet), SIGTERM, SIGKILL after the grace period, then the
    sandbox and volumes go and the pod is removed.
@@ -45,7 +46,6 @@ class Container:
     state: ContainerState
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
-    targets: list[str] = field(default_factory=list)  # acquired mount points
     probers: dict[str, probes.Prober] = field(default_factory=dict)
     retry_at: float = 0.0
     killing: bool = False
@@ -61,8 +61,11 @@ class PodRun(threading.Thread):
         self.dir: Path = agent.logdir / f"{self.namespace}_{self.name}_{self.uid[:8]}"
         pod.setdefault("status", {}).update(podIP=ip, podIPs=[{"ip": ip}], hostIP=sandbox.NODE_IP,
                                             hostIPs=[{"ip": sandbox.NODE_IP}])
-        self.containers = [Container(c, agent.images[repo], ContainerState(c["name"], c["image"], f"local-process://{repo}"))
-                           for c in pod["spec"]["containers"] for repo in [images.image_repo(c["image"])]]
+        inits = pod["spec"].get("initContainers") or []
+        self.inits = [self._container(c, agent.images, "PodInitializing" if i else "ContainerCreating")
+                      for i, c in enumerate(inits)]
+        self.containers = [self._container(c, agent.images, "PodInitializing" if inits else "ContainerCreating")
+                           for c in pod["spec"]["containers"]]
         self.conditions = Conditions()
         self.start_time = pod["status"].get("startTime") or now()
         self.sandbox: sandbox.PodSandbox | None = None
@@ -73,6 +76,15 @@ class PodRun(threading.Thread):
         self.said: dict[str, str] = {}  # event reason -> the last message sent with it
         self.last_status: dict[str, Any] = {}
 
+    @staticmethod
+    def _container(spec: dict[str, Any], known: dict[str, images.Image], waiting: str) -> Container:
+        repo = images.image_repo(spec["image"])
+        state = ContainerState(spec["name"], spec["image"], f"local-process://{repo}", waiting=(waiting, ""))
+        return Container(spec, known[repo], state)
+
+    def _all(self) -> list[Container]:
+        return [*self.inits, *self.containers]
+
     # ---- what the agent calls ------------------------------------------------------------------
 
     def stop(self, grace: float) -> None:
@@ -82,7 +94,7 @@ class PodRun(threading.Thread):
 
     def kill_now(self) -> None:
         """The agent itself stops: no process may outlive it."""
-        for c in self.containers:
+        for c in self._all():
             if c.proc is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(c.proc.pid, signal.SIGKILL)
@@ -110,10 +122,21 @@ class PodRun(threading.Thread):
             self.sandbox = sandbox.PodSandbox(self.ip, sandbox.hostname(self.name, self.pod["spec"].get("hostname")))
             self.agent.log(f"sandbox of {self.namespace}/{self.name} on {self.ip}")
         self._volumes()
-        if self.volumes is not None:
+        if self.volumes is not None and self._inits_done():
             for c in self.containers:
                 self._step(c)
         self._report()
+
+    def _inits_done(self) -> bool:
+        """Run the init containers one after the other; a sidecar (restartPolicy Always) keeps running."""
+        for c in self.inits:
+            sidecar = c.spec.get("restartPolicy") == "Always"
+            if c.state.terminated is not None and c.state.terminated.get("exitCode") == 0:
+                continue
+            self._step(c, init=not sidecar)
+            if not (sidecar and c.state.started) and (c.state.terminated or {}).get("exitCode") != 0:
+                return False
+        return True
 
     def _volumes(self) -> None:
         if self.volumes is not None and time.monotonic() < self.volumes_at:
@@ -126,14 +149,14 @@ class PodRun(threading.Thread):
             if self.volumes is None:
                 self._event("FailedMount", f"MountVolume.SetUp failed: {err}")
 
-    def _step(self, c: Container) -> None:
+    def _step(self, c: Container, init: bool = False) -> None:
         if c.proc is None:
             if c.state.terminated is None and time.monotonic() >= c.retry_at:
                 self._create(c)
             return
         code = c.proc.poll()
         if code is not None:
-            self._exited(c, code)
+            self._exited(c, code, init)
             return
         c.state.container_id = f"local-process://{c.proc.pid}"
         live = c.probers.get("liveness")
@@ -167,7 +190,7 @@ class PodRun(threading.Thread):
             c.retry_at = time.monotonic() + 1
             self._event("Failed", f"Error: {err}")
             return
-        c.targets = self.agent.mount_points.acquire(mounts)
+        self.agent.mount_points.make(mounts)
         with open(self.agent.logdir / f"{self.namespace}_{self.name}_{c.spec['name']}.log", "ab") as out:
             c.proc = sandbox.launch(self.sandbox, argv, env, c.image.workdir, mounts, out)
         c.env, c.killing, c.listening = env, False, False
@@ -193,20 +216,19 @@ class PodRun(threading.Thread):
             return sandbox.exec_in(c.proc.pid, cmd, c.env, c.image.workdir, timeout)
         return run
 
-    def _exited(self, c: Container, code: int) -> None:
+    def _exited(self, c: Container, code: int, init: bool = False) -> None:
         for prober in c.probers.values():
             prober.stop()
         c.probers = {}
-        self.agent.mount_points.release(c.targets)
-        c.targets = []
         finished = {"exitCode": code if code >= 0 else 128 - code, "reason": "Completed" if code == 0 else "Error",
                     "startedAt": c.state.running_since, "finishedAt": now(), "containerID": c.state.container_id}
         assert c.proc is not None
         c.proc = None
         c.state.running_since, c.state.ready, c.state.started = "", False, False
         policy = self.pod["spec"].get("restartPolicy", "Always")
-        if policy == "Never" or (policy == "OnFailure" and code == 0):
+        if (code == 0 and init) or policy == "Never" or (policy == "OnFailure" and code == 0):
             c.state.terminated = finished
+            c.state.ready = init and code == 0  # the kubelet calls a completed init container ready
             return
         c.state.last_terminated = finished
         c.state.restarts += 1
@@ -236,7 +258,7 @@ class PodRun(threading.Thread):
 
     def _terminate(self, grace: float) -> None:
         deadline = time.monotonic() + grace
-        running = [c for c in self.containers if c.proc is not None]
+        running = [c for c in self._all() if c.proc is not None]
         hooks = [threading.Thread(target=self._pre_stop, args=(c, grace), daemon=True) for c in running]
         for t in hooks:
             t.start()
@@ -256,7 +278,6 @@ class PodRun(threading.Thread):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(c.proc.pid, signal.SIGKILL)
                 c.proc.wait()
-            self.agent.mount_points.release(c.targets)
         if self.sandbox is not None:
             self.sandbox.destroy()
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -275,7 +296,7 @@ class PodRun(threading.Thread):
 
     def _report(self) -> None:
         status = pod_status([c.state for c in self.containers], self.conditions, self.sandbox is not None,
-                            self.ip, sandbox.NODE_IP, self.start_time)
+                            self.ip, sandbox.NODE_IP, self.start_time, [c.state for c in self.inits])
         if status != self.last_status and self.agent.patch_status(self.namespace, self.name, status):
             ready = next(cond["status"] for cond in status["conditions"] if cond["type"] == "Ready")
             if ready != next((cond["status"] for cond in self.last_status.get("conditions", [])

@@ -1,7 +1,7 @@
 """A pod's status as the kubelet reports it, from the state of its containers: phase, conditions
 (PodReadyToStartContainers, Initialized, ContainersReady, Ready, PodScheduled, with a
-lastTransitionTime that moves only when the status does) and one containerStatus per container
-(state, lastState, ready, started, restartCount).
+lastTransitionTime that moves only when the status does) and one containerStatus per container and
+init container (state, lastState, ready, started, restartCount).
 """
 
 from __future__ import annotations
@@ -75,17 +75,28 @@ def phase(containers: list[ContainerState]) -> str:
     return "Running"
 
 
+def _init_done(c: ContainerState) -> bool:
+    return (c.terminated or {}).get("exitCode") == 0 or c.started
+
+
 def pod_status(containers: list[ContainerState], conditions: Conditions, sandbox_ready: bool, pod_ip: str,
-               host_ip: str, start_time: str) -> dict[str, Any]:
+               host_ip: str, start_time: str, inits: list[ContainerState] | None = None) -> dict[str, Any]:
+    inits = inits or []
     unready = [c.name for c in containers if not c.ready]
     message = f"containers with unready status: [{' '.join(unready)}]"
-    conds = [conditions.set("PodReadyToStartContainers", sandbox_ready), conditions.set("Initialized", True),
+    pending = [c.name for c in inits if not _init_done(c)]
+    conds = [conditions.set("PodReadyToStartContainers", sandbox_ready),
+             conditions.set("Initialized", not pending, "ContainersNotInitialized",
+                            f"containers with incomplete status: [{' '.join(pending)}]"),
              conditions.set("Ready", not unready, "ContainersNotReady", message),
              conditions.set("ContainersReady", not unready, "ContainersNotReady", message),
              conditions.set("PodScheduled", True)]
-    status: dict[str, Any] = {"phase": phase(containers), "conditions": conds, "hostIP": host_ip,
-                              "hostIPs": [{"ip": host_ip}], "startTime": start_time,
-                              "containerStatuses": [c.status() for c in containers]}
+    failed_init = any((c.terminated or {}).get("exitCode", 0) != 0 for c in inits)
+    status: dict[str, Any] = {"phase": "Failed" if failed_init else "Pending" if pending else phase(containers),
+                              "conditions": conds, "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
+                              "startTime": start_time, "containerStatuses": [c.status() for c in containers]}
+    if inits:
+        status["initContainerStatuses"] = [c.status() for c in inits]
     if sandbox_ready:
         status.update(podIP=pod_ip, podIPs=[{"ip": pod_ip}])
     return status

@@ -10,8 +10,7 @@
 - a container is a process that joins the pod's namespaces (`nsenter --net --uts`) and gets a mount
   namespace of its own (`unshare --mount --propagation private`), where each volume's directory is
   bind-mounted onto its mountPath (read-only where the volume is). Mount points that do not exist on
-  the node are created (empty; the mounts are invisible outside the container) and removed again
-  once no container uses them.
+  the node are created (empty; the mounts are invisible outside the container) and left in place.
 
 No root file system of its own: the program runs from the node's file system (images.py maps
 the image's programs to built binaries). Needs root (or CAP_SYS_ADMIN and CAP_NET_ADMIN).
@@ -26,7 +25,7 @@ import shutil
 import signal
 import subprocess
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -117,47 +116,27 @@ class PodSandbox:
 
 
 class MountPoints:
-    """Creates the mount points that do not exist on the node and removes them when unused."""
+    """Creates the mount points that do not exist on the node. They stay (empty directories, or empty
+    files for a subPath file): another node agent on this machine (another test run) may have
+    containers mounted on the same path, and removing a directory detaches the mounts on it in every
+    mount namespace."""
 
-    def __init__(self) -> None:
+    def __init__(self, log: Callable[[str], None]) -> None:
         self._lock = threading.Lock()
-        self._users: dict[str, int] = {}
-        self._made: dict[str, list[Path]] = {}
+        self._log = log
 
-    def acquire(self, mounts: Sequence[Mount]) -> list[str]:
+    def make(self, mounts: Sequence[Mount]) -> None:
         with self._lock:
             for m in mounts:
                 target = Path(m.target)
-                if m.target not in self._users:
-                    made = [p for p in [*reversed(target.parents), target] if not p.exists() and not p.is_symlink()]
-                    for p in made:
-                        if p == target and m.source.is_file():
-                            p.touch()
-                        else:
-                            p.mkdir()
-                    self._made[m.target] = made
-                self._users[m.target] = self._users.get(m.target, 0) + 1
-            return [m.target for m in mounts]
-
-    def release(self, targets: Sequence[str]) -> None:
-        with self._lock:
-            for t in targets:
-                self._users[t] -= 1
-                if not self._users[t]:
-                    del self._users[t]
-                    self._remove(t)
-
-    def release_all(self) -> None:
-        """The node stops (its containers are gone): remove every mount point it made."""
-        with self._lock:
-            for t in list(self._made):
-                self._remove(t)
-            self._users.clear()
-
-    def _remove(self, target: str) -> None:
-        for p in reversed(self._made.pop(target, [])):
-            with contextlib.suppress(OSError):
-                p.unlink() if p.is_file() and not p.is_dir() else p.rmdir()
+                for p in [*reversed(target.parents), target]:
+                    if p.exists() or p.is_symlink():
+                        continue
+                    if p == target and m.source.is_file():
+                        p.touch()
+                    else:
+                        p.mkdir()
+                    self._log(f"made mount point {p} on the node (it stays)")
 
 
 def launch(sandbox: PodSandbox, argv: Sequence[str], env: Mapping[str, str], cwd: Path, mounts: Sequence[Mount],

@@ -12,6 +12,7 @@ exists; readiness follows podinfo's /readyz; a failing liveness probe restarts t
 from __future__ import annotations
 
 import json
+import pathlib
 import time
 import urllib.error
 import urllib.request
@@ -247,3 +248,22 @@ def test_a_failing_liveness_probe_restarts_the_container(control_plane: ControlP
     pod = _container_status(cp, ns, "app=sick", "podinfod", lambda c: "running" in c["state"] and c["restartCount"])
     _until("the restarted podinfo serving", lambda: (podinfo.answer(pod["status"]["podIP"]) or {}).get("hostname")
            == pod["metadata"]["name"])
+
+
+def test_init_containers_run_first_and_share_an_emptydir(control_plane: ControlPlane, namespace: str) -> None:
+    cp, ns = control_plane, namespace
+    work = [{"name": "work", "mountPath": "/work"}]
+    init = {"name": "prepare", "image": podinfo.IMAGE, "volumeMounts": work,
+            "command": ["sh", "-c", "echo prepared by $(HOSTNAME_SEEN) > /work/init.txt"],
+            "env": [{"name": "HOSTNAME_SEEN", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]}
+    app = podinfo.container(args=("--config-path=/work",), volumeMounts=work,
+                            readinessProbe=podinfo.http_probe("/readyz"))
+    _apply(cp, podinfo.deployment("init", ns, [app], initContainers=[init], volumes=[{"name": "work", "emptyDir": {}}]))
+    pod = _until("the pod Ready", lambda: [p for p in _pods(cp, ns, "app=init") if _ready(p)])[0]
+    name = pod["metadata"]["name"]
+    assert podinfo.get(pod["status"]["podIP"], "/configs") == {"init.txt": f"prepared by {name}\n"}
+    (init_status,) = pod["status"]["initContainerStatuses"]
+    assert init_status["state"]["terminated"]["reason"] == "Completed" and init_status["ready"]
+    initialized = next(c for c in pod["status"]["conditions"] if c["type"] == "Initialized")
+    assert initialized["status"] == "True"
+    assert not pathlib.Path("/work/init.txt").exists()  # the mount was the container's, not the node's
