@@ -26,6 +26,10 @@ from kubectl_canary.core.objects import Workload
 from . import podinfo
 from .controlplane import ControlPlane
 
+# podinfo's own manifests probe with podcli on localhost, inside the pod (its network namespace).
+PODCLI_PROBE = {"exec": {"command": ["podcli", "check", "http", "localhost:9898/healthz"]}, "periodSeconds": 1,
+                "timeoutSeconds": 2, "failureThreshold": 2}
+
 
 def _pods(cp: ControlPlane, ns: str, selector: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = json.loads(cp.kubectl("get", "pods", "-n", ns, "-l", selector, "-o",
@@ -137,7 +141,7 @@ def test_podinfo_runs_with_its_config_from_a_secret_and_a_configmap(control_plan
         envFrom=[{"configMapRef": {"name": "shop-config"}, "prefix": "CFG_"}, {"secretRef": {"name": "shop-secrets"}}],
         volumeMounts=[{"name": "config", "mountPath": "/etc/podinfo/config", "readOnly": True},
                       {"name": "data", "mountPath": "/data"}],
-        readinessProbe=podinfo.http_probe("/readyz"), livenessProbe=podinfo.http_probe("/healthz", port=9898),
+        readinessProbe=podinfo.http_probe("/readyz"), livenessProbe=PODCLI_PROBE,
         resources={"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}},
         securityContext={"allowPrivilegeEscalation": False})
     shipper = {"name": "log-shipper", "image": "hashicorp/http-echo:1.0",
@@ -232,16 +236,20 @@ def test_an_unready_podinfo_is_running_but_not_ready(control_plane: ControlPlane
         ([ip], True)]
 
 
-def test_a_failing_liveness_probe_restarts_the_container(control_plane: ControlPlane, namespace: str) -> None:
+@pytest.mark.parametrize(("probe", "says"), [
+    (podinfo.http_probe("/healthz", failures=2), "Liveness probe failed: HTTP probe 503"),
+    (PODCLI_PROBE, "Liveness probe failed: exit code 1"),
+], ids=["httpGet", "exec-podcli"])
+def test_a_failing_liveness_probe_restarts_the_container(control_plane: ControlPlane, namespace: str,
+                                                         probe: dict[str, Any], says: str) -> None:
     cp, ns = control_plane, namespace
-    app = podinfo.container(args=("--unhealthy",), livenessProbe=podinfo.http_probe("/healthz", failures=2))
+    app = podinfo.container(args=("--unhealthy",), livenessProbe=probe)
     _apply(cp, podinfo.deployment("sick", ns, [app]))
     pod = _container_status(cp, ns, "app=sick", "podinfod", lambda c: c["restartCount"] >= 1)
     status = _status(pod, "podinfod")
     assert set(status["lastState"]["terminated"]) >= {"exitCode", "startedAt", "finishedAt"}
     events = _events(cp, ns, pod)
-    assert any(e["reason"] == "Unhealthy" and "Liveness probe failed: HTTP probe 503" in e["message"]
-               for e in events)
+    assert any(e["reason"] == "Unhealthy" and says in e["message"] for e in events), events
     assert any(e["reason"] == "Killing" and "failed liveness probe, will be restarted" in e["message"]
                for e in events)
     # The same pod (name, address) keeps running the restarted container.
