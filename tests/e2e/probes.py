@@ -66,13 +66,19 @@ def _http(get: dict[str, Any], container: dict[str, Any], pod_ip: str, timeout: 
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
     headers = {"User-Agent": USER_AGENT, "Accept": "*/*"}
     headers.update({h["name"]: h["value"] for h in get.get("httpHeaders") or []})
+    path = get.get("path") or "/"
+    url = f"{get.get('scheme', 'HTTP').lower()}://{host}:{port}{path}"
     try:
-        conn.request("GET", get.get("path") or "/", headers=headers)
+        conn.request("GET", path, headers=headers)
         resp = conn.getresponse()
-        body = resp.read(1024).decode(errors="replace")
+        resp.read(10240)
+    except OSError as err:  # the kubelet's wording: Get "URL": dial tcp ...: connection refused
+        return False, f'Get "{url}": {err.strerror or err}'
     finally:
         conn.close()
-    return 200 <= resp.status < 400, f"HTTP probe {resp.status}: {body.strip()[:200]}"
+    if 200 <= resp.status < 400:
+        return True, f"HTTP probe succeeded with statuscode: {resp.status}"
+    return False, f"HTTP probe failed with statuscode: {resp.status}"
 
 
 class Prober(threading.Thread):

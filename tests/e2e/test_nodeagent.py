@@ -225,8 +225,8 @@ def test_an_unready_podinfo_is_running_but_not_ready(control_plane: ControlPlane
     assert pod["status"]["phase"] == "Running" and not _ready(pod)
     ready = next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")
     assert (ready["reason"], ready["message"]) == ("ContainersNotReady", "containers with unready status: [podinfod]")
-    assert any(e["reason"] == "Unhealthy" and "Readiness probe failed: HTTP probe 503" in e["message"]
-               for e in _events(cp, ns, pod))
+    says = "Readiness probe failed: HTTP probe failed with statuscode: 503"
+    assert any(e["reason"] == "Unhealthy" and says in e["message"] for e in _events(cp, ns, pod))
 
     podinfo.get(ip, "/readyz/enable", method="POST")  # podinfo says ready now: the probe notices
     _until("the pod Ready", lambda: _ready(_pods(cp, ns, "app=unready")[0]), timeout=15)
@@ -237,7 +237,7 @@ def test_an_unready_podinfo_is_running_but_not_ready(control_plane: ControlPlane
 
 
 @pytest.mark.parametrize(("probe", "says"), [
-    (podinfo.http_probe("/healthz", failures=2), "Liveness probe failed: HTTP probe 503"),
+    (podinfo.http_probe("/healthz", failures=2), "Liveness probe failed: HTTP probe failed with statuscode: 503"),
     (PODCLI_PROBE, "Liveness probe failed: exit code 1"),
 ], ids=["httpGet", "exec-podcli"])
 def test_a_failing_liveness_probe_restarts_the_container(control_plane: ControlPlane, namespace: str,
