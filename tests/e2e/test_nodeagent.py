@@ -283,8 +283,9 @@ def test_a_volume_of_a_missing_configmap_holds_the_pod_until_it_exists(control_p
     app = podinfo.container(args=("--config-path=/etc/podinfo",),
                             volumeMounts=[{"name": "config", "mountPath": "/etc/podinfo"}])
     _apply(cp, podinfo.deployment("vol", ns, [app], volumes=[{"name": "config", "configMap": {"name": "vol"}}]))
-    pod = _until("a FailedMount event", lambda: [p for p in _pods(cp, ns, "app=vol") if any(
-        e["reason"] == "FailedMount" and 'configmap "vol" not found' in e["message"] for e in _events(cp, ns, p))])[0]
+    pod = _until("a FailedMount event and the status", lambda: [p for p in _pods(cp, ns, "app=vol") if any(
+        e["reason"] == "FailedMount" and 'configmap "vol" not found' in e["message"] for e in _events(cp, ns, p))
+        and p["status"].get("containerStatuses")])[0]
     assert _status(pod, "podinfod")["state"]["waiting"]["reason"] == "ContainerCreating"
     assert pod["status"]["phase"] == "Pending"
     _apply(cp, _configmap(ns, "vol", **{"settings.yaml": "level: debug\n"}))
