@@ -20,8 +20,9 @@ K8S_VERSION=v1.37.2
 HELM_VERSION=v3.22.0
 GLOO_VERSION=v1.22.1
 KREW_VERSION=v0.4.3
-# github.com/stefanprodan/podinfo's tags (6.x) lack the /v6 module suffix, so the Go module proxy
-# serves them only as pseudo-versions; this one is the commit tagged 6.9.2 (2025-09-10).
+# podinfo's releases (6.x) are not Go module versions of github.com/stefanprodan/podinfo (its go.mod
+# has no /v6 suffix), so the Go module proxy serves them as pseudo-versions; this one is the commit of
+# 2025-09-10 whose pkg/version says 6.9.2 (build_podinfo checks `podinfo --version`).
 PODINFO_VERSION=v1.8.1-0.20250910200901-e86405a8674e
 PODINFO_APP_VERSION=6.9.2
 

@@ -275,3 +275,31 @@ def test_init_containers_run_first_and_share_an_emptydir(control_plane: ControlP
     initialized = next(c for c in pod["status"]["conditions"] if c["type"] == "Initialized")
     assert initialized["status"] == "True"
     assert not pathlib.Path("/work/init.txt").exists()  # the mount was the container's, not the node's
+
+
+def test_a_volume_of_a_missing_configmap_holds_the_pod_until_it_exists(control_plane: ControlPlane,
+                                                                      namespace: str) -> None:
+    cp, ns = control_plane, namespace
+    app = podinfo.container(args=("--config-path=/etc/podinfo",),
+                            volumeMounts=[{"name": "config", "mountPath": "/etc/podinfo"}])
+    _apply(cp, podinfo.deployment("vol", ns, [app], volumes=[{"name": "config", "configMap": {"name": "vol"}}]))
+    pod = _until("a FailedMount event and the status", lambda: [p for p in _pods(cp, ns, "app=vol") if any(
+        e["reason"] == "FailedMount" and 'configmap "vol" not found' in e["message"] for e in _events(cp, ns, p))
+        and p["status"].get("containerStatuses")])[0]
+    assert _status(pod, "podinfod")["state"]["waiting"]["reason"] == "ContainerCreating"
+    assert pod["status"]["phase"] == "Pending"
+    _apply(cp, _configmap(ns, "vol", **{"settings.yaml": "level: debug\n"}))
+    pod = _until("the pod Ready", lambda: [p for p in _pods(cp, ns, "app=vol") if _ready(p)])[0]
+    assert podinfo.get(pod["status"]["podIP"], "/configs") == {"settings.yaml": "level: debug\n"}
+
+
+def test_a_container_that_exits_is_restarted_with_a_back_off(control_plane: ControlPlane, namespace: str) -> None:
+    cp, ns = control_plane, namespace
+    _apply(cp, podinfo.deployment("crash", ns, [podinfo.container(args=("--no-such-flag",))]))
+    pod = _container_status(cp, ns, "app=crash", "podinfod", lambda c: c["restartCount"] >= 2 and c["state"].get(
+        "waiting", {}).get("reason") == "CrashLoopBackOff")
+    status = _status(pod, "podinfod")
+    assert status["lastState"]["terminated"]["exitCode"] == 2  # podinfo's exit code for a bad flag
+    assert status["lastState"]["terminated"]["reason"] == "Error"
+    assert "back-off" in status["state"]["waiting"]["message"] and not _ready(pod)
+    assert pod["status"]["phase"] == "Running"  # it has run: the kubelet calls a crash-looping pod Running
