@@ -118,8 +118,14 @@ def test_the_budget_counts_from_the_memos_creation_and_none_means_none():
     clock.now += 0.1
     with pytest.raises(Late):
         memo.upstream("gloo", "web", fresh=True)
-    unbounded = Memo(Slow(clock, seconds=60), budget=None, clock=clock)
-    assert [unbounded.deployments(ns, fresh=True) for ns in ("echo", "other", "gloo")]
+    slow = Slow(clock, seconds=60)
+    unbounded = Memo(slow, budget=None, clock=clock)
+    start = clock.now
+    # three minute-long fresh reads, each asked and answered: no budget refuses the third
+    assert [names(unbounded.deployments(ns, fresh=True)) for ns in ("echo", "other", "gloo")] == [
+        ["echo/echo-v1"], ["other/web-v1"], []]
+    assert slow.fresh == ["deployments echo", "deployments other", "deployments gloo"]
+    assert clock.now - start == 180
 
 
 def timeout_seconds(path: Path) -> set[int]:
