@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -12,9 +13,11 @@ import yaml
 
 
 class FakeApiServer:
-    """Answers each (method, path) with a canned (status, body, extra headers) and records the requests."""
+    """Answers each (method, path) with a canned (status, body, extra headers) and records the requests;
+    each answer after `delay` seconds (an API server too busy to answer at once)."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
         self.answers: dict[tuple[str, str], tuple[int, object, list[tuple[str, str]]]] = {}
         self.requests: list[dict] = []
         fake = self
@@ -31,6 +34,8 @@ class FakeApiServer:
                     "header_values": {k.lower(): self.headers.get_all(k) for k in self.headers},
                     "body": json.loads(body) if body else None,
                 })
+                if fake.delay:
+                    time.sleep(fake.delay)
                 status, payload, headers = fake.answers.get((self.command, url.path), (404, {"message": "nf"}, []))
                 data = json.dumps(payload).encode()
                 self.send_response(status)
