@@ -47,3 +47,15 @@ def missing_tool(reason: str) -> NoReturn:
         pytest.fail(f"{reason} ({REQUIRE}=1 or CI=true: a missing tool fails the run instead of skipping)",
                     pytrace=False)
     pytest.skip(f"{reason} (skipped: set {REQUIRE}=1 to fail instead)")
+
+
+def built_tool(name: str) -> str:
+    """The path of a tool the e2e build makes (build-tools.sh, in $KUBECTL_CANARY_CACHE), e.g. the kubectl
+    whose behaviour a differential test compares with ours; a missing one is a missing tool."""
+    # tests/ is not a package: pytest puts tests/ on sys.path, so the e2e package imports as `e2e`.
+    from e2e import tools
+
+    path = tools.tool(name)
+    if not path.exists():
+        missing_tool(f"{name} is not built at {path} (make tools)")
+    return str(path)
