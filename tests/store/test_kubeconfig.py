@@ -165,8 +165,13 @@ def servers() -> Iterator[dict[str, FakeApiServer]]:
         api.close()
 
 
+@pytest.fixture(scope="module")
+def kubectl() -> str:
+    return built_tool("kubectl")  # before HOME moves: the tools cache may be under it
+
+
 @pytest.fixture
-def merged_files(tmp_path, monkeypatch, servers):
+def merged_files(tmp_path, monkeypatch, servers, kubectl):
     ca = base64.b64encode(servers["DEV"].ca_pem).decode()  # one CA certifies both
     dev, prod = ({"server": servers[name].url, "certificate-authority-data": ca} for name in ("DEV", "PROD"))
     (tmp_path / "a").write_text(config(
@@ -200,8 +205,7 @@ def _received(servers: dict[str, FakeApiServer]) -> list[tuple[str, str | None, 
 
 
 @pytest.mark.parametrize("case", FLAGS.values(), ids=FLAGS.keys())
-def test_the_plugin_connects_where_kubectl_connects(merged_files, servers, case):
-    kubectl = built_tool("kubectl")
+def test_the_plugin_connects_where_kubectl_connects(merged_files, servers, kubectl, case):
     given = {"server": lambda v: servers[v].url, "kubeconfig": lambda v: str(merged_files / v)}
     case = {k: given[k](v) if k in given else v for k, v in case.items()}
     args = [f"{KUBECTL_FLAG[k]}={item}" for k, v in case.items() for item in (v if isinstance(v, tuple) else [v])]
