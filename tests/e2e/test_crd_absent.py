@@ -66,12 +66,16 @@ def test_without_gloos_crds_the_plugin_names_what_the_cluster_does_not_serve(bar
                               "are its CRDs installed?")
     # Both optional kinds (their CRDs may be absent on a cluster the plugin works with) are simply empty.
     assert store(bare).list(CANARY_POLICY, None) == [] and store(bare).list(VIRTUAL_SERVICE, None) == []
-    for args in (["list", "-A"], ["init", "echo", "--version", "v1", "-n", NAMESPACE]):
-        shown = plugin(bare, *args)
-        assert shown.returncode == 1, shown
-        assert "does not serve" in shown.stderr and "(gateway.solo.io/v1); are its CRDs installed?" in shown.stderr, (
-            args, shown.stderr)
-    assert bare.kubectl("get", "deployments", "-n", NAMESPACE, "-o", "name").stdout == ""  # nothing was written
+    # Every command says so, before it writes anything: a RouteTable of a kind the cluster does not serve is
+    # not "no RouteTable" (`status` would suggest `init`, and `init` would write the Service and Deployment
+    # and then fail on the Upstream with kube-apiserver's bare "404 page not found").
+    for args in (["list", "-A"], ["init", "echo", "--version", "v1", "-n", NAMESPACE], ["status", "echo"],
+                 ["shift", "echo", "--weight", "10"]):
+        shown = plugin(bare, *args, *([] if "-n" in args or "-A" in args else ["-n", NAMESPACE]))
+        assert (shown.returncode, shown.stderr) == (1, f"error: the cluster of context {CONTEXT} does not serve "
+                                                       "routetables (gateway.solo.io/v1); are its CRDs installed?\n")
+    # nothing was written: init found out before its first write
+    assert bare.kubectl("get", "deployments,services", "-n", NAMESPACE, "-o", "name").stdout == ""
 
 
 def test_without_the_policy_crd_there_are_no_policies_until_it_is_installed(bare: ControlPlane) -> None:
