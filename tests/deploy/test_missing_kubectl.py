@@ -1,4 +1,5 @@
-"""Without kubectl the deploy tests cannot render the install; they skip on a laptop and fail in CI (tests/required.py)."""
+"""Without kubectl the deploy tests cannot render the install; they skip on a laptop and fail in CI
+(tests/required.py)."""
 
 from __future__ import annotations
 
