@@ -8,8 +8,8 @@ objects (its pure rule, or the webhook itself, registered, on a server dry run):
 - an Upstream without `subsetSpec`, and a static Upstream, ignore a route's subset;
 - a `multi` destination without a weight gets no traffic (a missing weight counts as 0);
 - a route without matchers matches every path (`prefix: /`);
-- delegation: a `ref` without a namespace, and a `selector` without `namespaces`, resolve in the
-  VirtualService's own namespace.
+- delegation: a `ref` without a namespace delegates to nothing (Gloo looks it up in namespace "", and
+  warns); a `selector` without `namespaces` selects in the VirtualService's own namespace.
 
 Each test has its own VirtualService (domain `<namespace>-<tag>.e2e`) and RouteTables, so no other test's
 routes are in the way.
@@ -248,19 +248,31 @@ def test_a_missing_weight_counts_as_zero_and_a_route_without_matchers_matches_ev
 # ---- delegation ---------------------------------------------------------------------------------------
 
 
-def test_a_delegation_ref_without_a_namespace_is_the_virtual_services_own(
+def test_a_delegation_ref_without_a_namespace_delegates_to_nothing(
     control_plane: ControlPlane, gateway: Gateway, echo: Rollout, namespace: str, applied: Callable[[Obj], Obj],
 ) -> None:
-    # Two RouteTables named `delegated`: one in the VirtualService's namespace (to v1), one in gloo-system
-    # (to v2). The VirtualService, in the test's namespace, names it without a namespace.
+    # Two RouteTables of the same name: one in the VirtualService's namespace (to v1), one in gloo-system
+    # (to v2). The VirtualService, in the test's namespace, names it without a namespace: Gloo looks the ref
+    # up as written (namespace ""), finds neither, warns and drops the route.
     name = f"delegated-{namespace}"[:63]
     here = applied(route_table(namespace, name, [route("/", version(namespace, "v1"))]))
     there = applied(route_table(GLOO_NAMESPACE, name, [route("/", version(namespace, "v2"))]))
-    vs = applied(virtual_service(namespace, "by-ref", f"{namespace}-ref.e2e", {"ref": {"name": name}}))
-    state = gloo_state(control_plane, "virtualservice", namespace, "by-ref")
-    assert state["state"] == "Accepted", state
-    only(gateway, Site("", f"{namespace}-ref.e2e"), "/x", echo.version("v1"))
+    site = Site("", f"{namespace}-ref.e2e")
+    # First the ref with its namespace: it reaches that RouteTable.
+    vs = applied(virtual_service(namespace, "by-ref", site.host, {"ref": {"name": name, "namespace": namespace}}))
+    assert gloo_state(control_plane, "virtualservice", namespace, "by-ref")["state"] == "Accepted"
+    only(gateway, site, "/x", echo.version("v1"))
     assert delegates_to(vs, here) and not delegates_to(vs, there)
+    # Without it: neither RouteTable of that name, in the VirtualService's namespace or in gloo-system.
+    del vs["spec"]["virtualHost"]["routes"][0]["delegateAction"]["ref"]["namespace"]
+    applied(vs)
+    deadline = time.monotonic() + 60
+    while (state := gloo_state(control_plane, "virtualservice", namespace, "by-ref"))["state"] == "Accepted":
+        assert time.monotonic() < deadline, state
+        time.sleep(0.5)
+    assert state["state"] == "Warning" and f"route table .{name} missing" in state["reason"], state
+    only(gateway, site, "/x", "HTTP 404: ")
+    assert not delegates_to(vs, here) and not delegates_to(vs, there)
 
 
 def test_a_delegation_selector_without_namespaces_selects_in_the_virtual_services_own(
