@@ -178,8 +178,12 @@ class Watched:
 class InformerLookup:
     """A Lookup over watch caches of the cluster (see the module docstring)."""
 
-    def __init__(self, api: client.ApiClient, absent_retry: float = ABSENT_RETRY) -> None:
+    def __init__(self, api: client.ApiClient, absent_retry: float = ABSENT_RETRY, policy_kind: Kind = CANARY_POLICY,
+                 ) -> None:
+        # `policy_kind`: the kind of the optional policy cache (CanaryPolicy; a test names a kind whose CRD
+        # it installs later, to show the cache picking it up).
         self.api = api
+        self.policy_kind = policy_kind
         self.absent_retry = absent_retry
         # Deployments are read through the generic /apis/{group}/{version} client too: dicts, no models.
         self.custom = client.CustomObjectsApi(api)
@@ -191,7 +195,7 @@ class InformerLookup:
         self.deployments_cache = self._watch(DEPLOYMENT, self._list_custom(DEPLOYMENT))
         self.namespaces = self._watch(NAMESPACE, lambda **kwargs: self.core.list_namespace(**kwargs))
         self.routetables_cache = self._watch(ROUTETABLE, self._list_custom(ROUTETABLE))
-        self.policies_cache = self._watch(CANARY_POLICY, self._list_custom(CANARY_POLICY), optional=True)
+        self.policies_cache = self._watch(policy_kind, self._list_custom(policy_kind), optional=True)
         self.services = self._watch(SERVICE, lambda **kwargs: self.core.list_service_for_all_namespaces(**kwargs))
         self.deployments_by_namespace: Index[str] = Index(lambda d: (namespace_of(d),))
         self.upstreams_by_pods: Index[str] = Index(pods_namespaces)
@@ -306,7 +310,7 @@ class InformerLookup:
     def policies(self) -> Sequence[Obj]:
         if self.policies_cache.ready:
             return [] if self.policies_cache.absent else self.policies_cache.cached()
-        return self._list_all("the CanaryPolicies", CANARY_POLICY)
+        return self._list_all(f"the {self.policy_kind.kind}s", self.policy_kind)
 
     def upstreams_for(self, namespace: str) -> Sequence[Obj]:
         if self.upstreams.ready:

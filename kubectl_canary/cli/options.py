@@ -63,6 +63,10 @@ class Duration(click.ParamType[float, Any]):
             seconds = -1.0
         if seconds < 0:
             self.fail(f"{value!r}: a timeout is whole seconds or a number with a unit (e.g. 1s | 2m | 3h)", param, ctx)
+        if seconds == 0 and any(c in "123456789" for c in text):
+            # Under a microsecond, durationpy's resolution: still a timeout (kubectl's times out at once), not
+            # 0, which means none.
+            seconds = 1e-6
         return seconds
 
 

@@ -123,7 +123,9 @@ def delegates_to(vs: Mapping[str, Any], rt: Mapping[str, Any]) -> bool:
             continue
         ref = action.get("ref") or ({"name": action["name"], "namespace": action.get("namespace")}
                                     if action.get("name") else None)
-        if isinstance(ref, dict) and ref.get("name") == rt_name and (ref.get("namespace") or vs_ns) == rt_ns:
+        # Gloo looks a ref up exactly as written (gateway translator, RouteTableList.Find): without a
+        # namespace it names no RouteTable at all, and Gloo warns "route table .NAME missing".
+        if isinstance(ref, dict) and ref.get("name") == rt_name and ref.get("namespace") == rt_ns:
             return True
         selector = action.get("selector")
         if isinstance(selector, dict) and _selects(selector, str(vs_ns), rt):

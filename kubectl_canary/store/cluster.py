@@ -98,6 +98,14 @@ def conflict_lines(body: Any) -> builtins.list[str]:
     return lines
 
 
+def unserved(body: Any) -> bool:
+    """Whether a 404 answer says the path is not served at all (kube-apiserver's plain `404 page not found`
+    for a resource type it does not know, as when a CRD is not installed), not that an object is missing
+    (a `Status` with reason NotFound)."""
+    return not (isinstance(body, dict) and body.get("kind") == "Status") and str(
+        body.get("message") if isinstance(body, dict) else body).startswith("404 page not found")
+
+
 class ClusterStore:
     """A `Store` over the cluster that kubectl's connection flags select (or the in-cluster service account).
 
@@ -227,9 +235,19 @@ class ClusterStore:
             return ClusterError(f"the cluster of context {self.context} failed to {verb} {what}: {status} {message}")
         return CanaryError(f"cannot {verb} {what}: {message or f'HTTP {status}'}")
 
+    def _not_served(self, kind: Kind) -> ClusterError:
+        return ClusterError(
+            f"the cluster of context {self.context} does not serve {kind.plural} ({kind.api_version}); "
+            "are its CRDs installed?"
+        )
+
     def get(self, kind: Kind, namespace: str, name: str) -> Obj | None:
         ref = ObjectRef(kind.kind, namespace if kind.namespaced else "", name)
         status, body = self._request("get", str(ref), "GET", resource_path(kind, namespace, name))
+        if status == 404 and unserved(body) and kind not in OPTIONAL_KINDS:
+            # Not "no such object": no such kind. Reading it as absent would let `init` write the objects
+            # of the kinds that are served and then fail on the first that is not.
+            raise self._not_served(kind)
         if status == 404:
             return None
         if status != 200:
@@ -246,10 +264,7 @@ class ClusterStore:
         if status == 404 and kind in OPTIONAL_KINDS:
             return []
         if status == 404:
-            raise ClusterError(
-                f"the cluster of context {self.context} does not serve {kind.plural} ({kind.api_version}); "
-                "are its CRDs installed?"
-            )
+            raise self._not_served(kind)
         if status != 200:
             raise self._refused(status, body, "list", what, kind, namespace)
         self.versions[(kind.plural, namespace, None)] = str((body.get("metadata") or {}).get("resourceVersion") or "")
@@ -277,6 +292,8 @@ class ClusterStore:
         query += [("dryRun", "All")] if dry_run else []
         path = resource_path(kind, ref.namespace, ref.name)
         status, body = self._request("apply", str(ref), "PATCH", path, query, obj, APPLY_PATCH)
+        if status == 404 and unserved(body):
+            raise self._not_served(kind)
         if status not in (200, 201):
             raise self._refused(status, body, "apply", str(ref), kind, ref.namespace)
         stored: Obj = body

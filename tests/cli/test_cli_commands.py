@@ -4,10 +4,17 @@ cluster: what it prints, what it leaves in the store, and its exit codes."""
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import yaml
 from conftest import service_objects
+from required import built_tool
+from store.fake_apiserver import FakeApiServer, kubeconfig
 
 from kubectl_canary.cli.options import Env, StoreOptions
 from kubectl_canary.core import names
@@ -203,13 +210,59 @@ def test_the_store_gets_the_flags_and_the_namespace_defaults_to_the_context(run)
     assert seen[-1].create is True and seen[-1].namespace == "other"
 
 
-# kubectl's ParseTimeout: whole seconds, else a Go duration; 0 is kubectl's "no timeout".
-@pytest.mark.parametrize(("flag", "seconds"),
-                         [("30", 30.0), ("0", 0.0), ("1m30s", 90.0), ("500ms", 0.5), ("2h", 7200.0)])
-def test_request_timeout_reads_like_kubectl(run, flag, seconds):
+@pytest.fixture(scope="module")
+def kubectl_timeout() -> Iterator[Callable[[str], float | None]]:
+    """kubectl_timeout(flag): the timeout the built kubectl sends with `--request-timeout=flag` (the
+    `timeout` of its request, in seconds; 0 when it sends none), or None when kubectl refuses the flag."""
+    kubectl = built_tool("kubectl")
+    api = FakeApiServer()
+    api.answers[("GET", "/api/v1/namespaces/echo")] = (200, {"kind": "Namespace", "apiVersion": "v1",
+                                                             "metadata": {"name": "echo"}}, [])
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config"
+        config.write_text(kubeconfig(api.url))
+
+        def sent(flag: str) -> float | None:
+            api.requests.clear()
+            proc = subprocess.run([kubectl, f"--kubeconfig={config}", "get", "--raw", "/api/v1/namespaces/echo",
+                                   f"--request-timeout={flag}"], capture_output=True, text=True, timeout=60)
+            if proc.returncode != 0 and "deadline exceeded" in proc.stderr:
+                return -1.0  # a timeout too short for any request
+            if proc.returncode != 0:
+                assert "Invalid timeout value" in proc.stderr, proc.stderr
+                return None
+            (request,) = api.requests
+            return go_duration(request["query"].get("timeout", "0s"))
+
+        yield sent
+    api.close()
+
+
+def go_duration(text: str) -> float:
+    """Seconds of a duration as Go's time.Duration.String() writes it (`1h30m0s`, `500ms`)."""
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+    return sum(float(n) * units[u] for n, u in re.findall(r"([\d.]+)(h|ms|m|s|us|µs|ns)", text))
+
+
+# What the built kubectl makes of each `--request-timeout` (its ParseTimeout: whole seconds, else a Go
+# duration; 0 is "no timeout"), and what the plugin makes of it: the same timeout, or a usage error where
+# kubectl refuses the flag. Not here: a negative duration with a unit (`-1s`), which kubectl sends on as
+# `timeout=-1s` and the plugin refuses, naming the syntax.
+@pytest.mark.parametrize("flag", ["30", "0", "007", "-0", "1m30s", "500ms", "2h", "90m", "0s", "-0s", "1.5s", ".5s",
+                                  "5.s", "+5s", "1h2m3.5s", "1ns", "999ns", "1.5", "abc", "-5", "5x", "1e3", "5 s",
+                                  "1h-2m"])
+def test_request_timeout_reads_like_kubectl(run, kubectl_timeout, flag):
     seen: list[StoreOptions] = []
-    ok(run("status", "echo", "--request-timeout", flag, env=Env(lambda o: seen.append(o) or memory())))
-    assert seen[0].connection.request_timeout == seconds
+    result = run("status", "echo", "--request-timeout", flag, env=Env(lambda o: seen.append(o) or memory()))
+    expected = kubectl_timeout(flag)
+    if expected is None:
+        assert result.exit_code == 2 and "a timeout is whole seconds or a number with a unit" in result.stderr
+    elif expected < 0:  # kubectl gave up before any request: a timeout, however short, not "none" (0)
+        ok(result)
+        assert 0 < seen[0].connection.request_timeout <= 1e-6
+    else:
+        ok(result)
+        assert seen[0].connection.request_timeout == pytest.approx(expected, abs=1e-9)
 
 
 # Dry runs and output formats

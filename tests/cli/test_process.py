@@ -16,12 +16,16 @@ PLUGIN = BIN / "kubectl-canary"
 
 
 def _kubectl() -> str | None:
-    """kubectl from PATH, else the one the e2e tool build leaves in the cache."""
+    """kubectl from PATH, else the one the e2e tool build leaves in its cache (${KUBECTL_CANARY_CACHE:-
+    ~/.cache/kubectl-canary}, as build-tools.sh says)."""
     found = shutil.which("kubectl")
     if found:
         return found
-    built = sorted(Path.home().glob(".cache/kubectl-canary/k8s-*/bin/kubectl"))
-    return str(built[-1]) if built else None
+    # tests/ is not a package: pytest puts tests/ on sys.path, so the e2e package imports as `e2e`.
+    from e2e import tools
+
+    built = tools.tool("kubectl")
+    return str(built) if built.exists() else None
 
 
 def _imports(*args: str, cwd: Path) -> list[str]:
@@ -60,7 +64,7 @@ def test_a_cluster_run_does_import_it(tmp_path):
 def test_kubectl_finds_the_plugin(tmp_path):
     kubectl = _kubectl()
     if kubectl is None:
-        missing_tool("no kubectl on PATH or in ~/.cache/kubectl-canary: cannot show kubectl finding the plugin")
+        missing_tool("no kubectl on PATH or in the tools cache (make tools): cannot show kubectl finding the plugin")
     # PATH holds only the plugin's directory and a link to kubectl, so no other plugin can shadow it.
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "kubectl").symlink_to(kubectl)

@@ -79,7 +79,7 @@ def test_unknown_virtualservices_are_not_a_problem_and_not_shown() -> None:
     ({"selector": {"labels": {"apiGroup": "example"}}}, False),  # only the VirtualService's own namespace
     ({"selector": {"labels": {"apiGroup": "example"}, "namespaces": ["echo"]}}, True),
     ({"ref": {"name": "echo-routes", "namespace": "echo"}}, True),
-    ({"ref": {"name": "echo-routes"}}, False),  # a ref without namespace means gloo-system
+    ({"ref": {"name": "echo-routes"}}, False),  # a ref without namespace names nothing (tests/e2e/test_gloo_rules)
     ({"name": "echo-routes", "namespace": "echo"}, True),  # the deprecated fields
 ])
 def test_delegation_follows_gloos_rules(action, selects) -> None:
@@ -87,6 +87,13 @@ def test_delegation_follows_gloos_rules(action, selects) -> None:
     vs = {"metadata": {"name": "app", "namespace": "gloo-system"},
           "spec": {"virtualHost": {"routes": [{"delegateAction": action}]}}}
     assert delegates_to(vs, rt) is selects
+
+
+def test_a_ref_without_namespace_names_nothing_even_beside_its_virtual_service() -> None:
+    rt = service_objects(HEADER, {})[2]
+    vs = {"metadata": {"name": "app", "namespace": "echo"},
+          "spec": {"virtualHost": {"routes": [{"delegateAction": {"ref": {"name": "echo-routes"}}}]}}}
+    assert delegates_to(vs, rt) is False
 
 
 @pytest.mark.parametrize(("statuses", "state"), [

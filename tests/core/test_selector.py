@@ -21,6 +21,7 @@ LABELS = {"app.kubernetes.io/managed-by": "kubectl-canary", "apiGroup": "example
     ],
 )
 def test_selector_terms(selector, matches):
+    # kubectl's own answers on the same selectors: tests/e2e/test_kubectl_parity.py
     assert matcher(selector)(LABELS) is matches
 
 
@@ -64,6 +65,7 @@ NS_LABELS = {"team": "web", "env": "prod", "kubernetes.io/metadata.name": "shop"
     ],
 )
 def test_label_selector_matches_like_the_api_server(selector, matches):
+    # compared with `kubectl get --selector` on real objects in tests/e2e/test_kubectl_parity.py
     assert label_selector(selector, "namespaceSelector").matches(NS_LABELS) is matches
 
 

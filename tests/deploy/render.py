@@ -2,7 +2,7 @@
 
 Used by the fast tests here and by tests/e2e/test_deploy.py. Rendering needs kubectl (its built-in
 kustomize): the system kubectl by default, else the one the e2e tools build; without either the tests
-skip, and in CI (CI=true) they fail.
+skip, and in CI (tests/required.py) they fail.
 """
 
 from __future__ import annotations

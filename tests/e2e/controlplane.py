@@ -178,8 +178,12 @@ class ControlPlane:
     CertAuthority, also usable for webhook serving certs), `dir` (temp dir with logs and certs).
     """
 
-    def __init__(self, startup_timeout: float = 90.0, extra_apiserver_args: Sequence[str] = ()) -> None:
+    def __init__(self, startup_timeout: float = 90.0, extra_apiserver_args: Sequence[str] = (),
+                 node: bool = True) -> None:
+        # node=False: etcd and kube-apiserver only (no controllers, no node agent), a bare API server for
+        # what needs no pod, such as a cluster without this project's or Gloo's CRDs (test_crd_absent).
         self.startup_timeout = startup_timeout
+        self.node = node
         self.extra_apiserver_args = list(extra_apiserver_args)
         self.dir = Path()
         self.server = ""
@@ -208,8 +212,9 @@ class ControlPlane:
             self._start_apiserver(etcd_url)
             self.kubeconfig = self._write_kubeconfig("admin", self.dir / "admin.crt", self.dir / "admin.key")
             self._wait_ready()
-            self._start_controller_manager()
-            self._start_node_agent()
+            if self.node:
+                self._start_controller_manager()
+                self._start_node_agent()
         except BaseException:
             self.stop()
             raise

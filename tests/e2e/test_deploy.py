@@ -228,6 +228,22 @@ def test_server_refuses_what_strict_validation_should_catch(
     assert proc.returncode != 0 and "targetPorts" in proc.stderr, proc.stderr
 
 
+def test_the_namespace_warns_of_a_pod_that_breaks_restricted(
+    control_plane: ControlPlane, install_namespace: str
+) -> None:
+    # The control for "no PodSecurity warning" above: the same dry-run of the shipped Deployment, its
+    # security contexts removed, does warn, so this API server and namespace do say it when a pod breaks it.
+    deployment = load_all((BASE / "deployment.yaml").read_text(encoding="utf-8"))[0]
+    pod = deployment["spec"]["template"]["spec"]
+    del pod["securityContext"]
+    for container in pod["containers"]:
+        container.pop("securityContext", None)
+    proc = dry_run(control_plane, [deployment])
+    assert proc.returncode == 0, proc.stderr  # enforce judges pods; the Deployment is admitted with a warning
+    assert 'would violate PodSecurity "restricted:latest"' in proc.stderr, proc.stderr
+    assert "allowPrivilegeEscalation != false" in proc.stderr and "runAsNonRoot != true" in proc.stderr, proc.stderr
+
+
 # ---- the CanaryPolicy CRD, really applied -------------------------------------------------------
 
 

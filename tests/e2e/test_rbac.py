@@ -142,8 +142,8 @@ def identity(control_plane: ControlPlane) -> Iterator[Identity]:
     """The shipped RBAC bound to a new user; its namespace and webhook configurations; the policy CRD."""
     suffix = secrets.token_hex(3)
     namespace, configuration, user = f"e2e-rbac-{suffix}", f"e2e-rbac-{suffix}", f"e2e-canary-webhook-{suffix}"
-    if CRD.exists():
-        control_plane.install_crds([CRD])
+    assert CRD.is_file(), f"{CRD} is missing: the shipped RBAC is shown against the shipped CRD"
+    control_plane.install_crds([CRD])
     control_plane.kubectl("create", "namespace", namespace)
     kubeconfig = control_plane.kubeconfig_for_user(user)
     configurations = as_list(webhook_configurations(configuration, namespace))

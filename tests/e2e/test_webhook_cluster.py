@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,7 +27,7 @@ import yaml
 from kubectl_canary.core import objects
 from kubectl_canary.core.kinds import Kind
 from kubectl_canary.core.objects import Workload
-from webhook.cache import InformerLookup, Watched, api_client
+from webhook.cache import InformerLookup, api_client
 
 from .controlplane import ControlPlane
 from .webhook import WebhookProcess, destination, route_table
@@ -84,16 +83,9 @@ def test_the_watch_caches_follow_the_cluster_and_pick_up_a_crd_installed_later(
     late = Kind(f"late-{secrets.token_hex(3)}.e2e.kubectl-canary.io/v1alpha1", "LatePolicy", "latepolicies",
                 namespaced=False)
     control_plane.kubectl("create", "-f", "-", input=as_list([objects.upstream("echo", namespace)]))
-    lookup = InformerLookup(api_client(str(control_plane.kubeconfig)), absent_retry=0.2)
-    # Not a mock: the policy cache watches a real kind of this cluster, built exactly as InformerLookup
-    # builds its CanaryPolicy cache (optional), only the kind is one whose CRD is certainly not installed yet.
-    stop = threading.Event()
-
-    def list_late(**kwargs: Any) -> Any:
-        return lookup.custom.list_cluster_custom_object(late.group, late.version, late.plural, **kwargs)
-
-    lookup.policies_cache = Watched(late, list_late, optional=True, stop=stop, absent_retry=0.2)
-    lookup.policies_cache.follow(lookup.compiled_policies)  # as InformerLookup has its own policy cache followed
+    # Not a mock: the product's own policy cache (optional: its CRD may be absent), watching a real kind of
+    # this cluster, one whose CRD is certainly not installed yet.
+    lookup = InformerLookup(api_client(str(control_plane.kubeconfig)), absent_retry=0.2, policy_kind=late)
     crd = tmp_path / "late-crd.yaml"
     crd.write_text(yaml.safe_dump(late_crd(late)), encoding="utf-8")
     lookup.start()
@@ -121,7 +113,6 @@ def test_the_watch_caches_follow_the_cluster_and_pick_up_a_crd_installed_later(
         # The compiled policies followed the same events (no spec: every default).
         assert [p.name for p in lookup.policy_set()[0]] == ["everyone", "team-a"]
     finally:
-        stop.set()
         lookup.stop()
         control_plane.kubectl("delete", "crd", f"{late.plural}.{late.group}", "--ignore-not-found", "--wait=false",
                               check=False)

@@ -162,6 +162,18 @@ class Step:
         return self.header if record.header else self.plain
 
 
+def during(records: Iterable[Record], steps: list[Step]) -> dict[str, int]:
+    """For each step taken under load (began < settled), the requests sent while it was being taken:
+    from its command's start until the gateway had taken it."""
+    taken = [s for s in steps if s.began < s.settled]
+    counts = dict.fromkeys((s.name for s in taken), 0)
+    for rec in records:
+        for step in taken:
+            if step.began <= rec.sent < step.settled:
+                counts[step.name] += 1
+    return counts
+
+
 def judge(records: Iterable[Record], steps: list[Step]) -> list[str]:
     """Every record that failed, or landed on a version no step in force at the time allows."""
     bad: list[str] = []

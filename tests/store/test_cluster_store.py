@@ -166,18 +166,8 @@ def test_an_unreachable_cluster_names_the_context_and_the_verb(tmp_path, monkeyp
     assert message.endswith("; check that the cluster is running or choose another --context/--kubeconfig")
 
 
-def test_kubeconfig_paths_merge_like_kubectl(tmp_path, monkeypatch):
-    first, second = tmp_path / "a", tmp_path / "b"
-    first.write_text(kubeconfig("http://127.0.0.1:1", context="a", namespace="team-a", current="a"))
-    second.write_text(kubeconfig("http://127.0.0.1:2", context="b", namespace=None, current="b"))
-    monkeypatch.setenv("KUBECONFIG", f"{first}:{tmp_path / 'missing'}:{second}")
-    # The first file that sets current-context wins, as in kubectl.
-    assert (ClusterStore().context, ClusterStore().default_namespace) == ("a", "team-a")
-    picked = ClusterStore(Connection(context="b"))
-    assert (picked.describe(), picked.default_namespace) == ("context b", "default")
-    # Clusters merge by name as contexts do: both files call theirs "c", and the first file's wins.
-    assert picked.api.configuration.host == "http://127.0.0.1:1"
-    assert ClusterStore(Connection(kubeconfig=str(second))).context == "b"
+# How KUBECONFIG's files merge, and which context, cluster and user the flags pick: compared with the built
+# kubectl on the same files in tests/store/test_kubeconfig.py.
 
 
 @pytest.mark.parametrize(

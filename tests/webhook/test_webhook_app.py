@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from whapi import slow_cluster
 from whsupport import admission_review, applied, cluster, dest, namespace, routetable, single, weighted, weights_of
 
 from kubectl_canary.core.errors import ClusterError
@@ -381,5 +384,30 @@ def test_a_routetable_write_is_admitted_when_the_configuration_says_ignore(unrea
 
 
 @pytest.mark.parametrize(("timeout", "budget"), [(5, 2.5), (10, 2.5), (4, 1.5), (2, 0.2)])
-def test_fresh_reads_stop_in_time_to_answer_within_the_configured_timeout(timeout, budget):
+def test_the_fresh_budget_follows_the_configured_timeout(timeout, budget):
     assert Settings(timeout_seconds=timeout).fresh_budget == budget
+
+
+@pytest.mark.parametrize("timeout", [3, 10])
+def test_a_slow_api_server_is_answered_within_the_configured_timeout(tmp_path, timeout):
+    # Each read takes 0.3 s; validating REVIEW reads five times (1.5 s). With `timeoutSeconds: 10` the
+    # budget (2.5 s) holds them all and the write is judged. With 3 it is 0.5 s: the third fresh read is
+    # not asked, and the webhook refuses in its own words long before kube-apiserver would give up on it.
+    with slow_cluster(tmp_path, delay=0.3) as (api, lookup):
+        client = create_app(lookup, Settings(timeout_seconds=timeout)).test_client()
+        began = time.monotonic()
+        status, answer = post(client, "/validate", REVIEW)
+        took = time.monotonic() - began
+        asked = [r["path"] for r in api.requests]
+    assert status == 200 and took < timeout, took  # kube-apiserver's limit for this webhook
+    response = answer["response"]
+    if timeout == 10:
+        assert response["allowed"] is True, response
+        assert "/apis/apps/v1/namespaces/echo/deployments" in asked
+    else:
+        assert response["allowed"] is False
+        assert re.fullmatch(
+            r"canary-webhook cannot decide now, so the request is refused \(failurePolicy Fail\); retry in a "
+            r"moment: could not confirm .* within 0.5 s: this request has taken \d+\.\d s already "
+            r"\(is the API server slow\?\)", response["status"]["message"]), response
+        assert len(asked) == 2 and "/apis/apps/v1/namespaces/echo/deployments" not in asked, asked

@@ -6,6 +6,8 @@ import copy
 
 import jsonpatch
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from whrules import mutate
 from whsupport import NS, context, dest, multi, namespace, routetable, single, weighted, weights_of
 
@@ -29,7 +31,16 @@ from webhook.mutation import largest_remainder, normalised
 )
 def test_largest_remainder_gives_exactly_100_with_ties_to_the_earlier(weights, expected):
     assert largest_remainder(weights) == expected
-    assert sum(expected) == 100
+
+
+@settings(deadline=None, database=None)
+@given(st.lists(st.one_of(st.integers(0, 3), st.integers(0, 2**32 - 1)), min_size=1, max_size=30).filter(any))
+def test_largest_remainder_sums_to_100_and_each_share_is_within_one_of_the_exact(weights):
+    got = largest_remainder(weights)
+    assert sum(got) == 100 and len(got) == len(weights)
+    whole = sum(weights)
+    # each is its exact share rounded down or up: |got * whole - w * 100| < whole
+    assert all(abs(g * whole - w * 100) < whole for g, w in zip(got, weights, strict=True))
 
 
 @pytest.mark.parametrize(

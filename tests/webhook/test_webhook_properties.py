@@ -112,7 +112,15 @@ PROPERTY = settings(deadline=None, database=None, suppress_health_check=[HealthC
 def test_no_input_raises_and_the_patch_applies_as_valid_json(case):
     review, objects, config = case
     mutated, validated = decide(review, objects, config)
-    assert validated.allowed in (True, False)
+    # the verdict follows its problems (the settings enforce): refused exactly when one of them denies,
+    # and the answer kube-apiserver reads says so, with the reason a user sees
+    denying = [p for p in validated.problems if p.deny and not p.recorded_only]
+    assert validated.allowed is (not denying)
+    answer = validated.to_response("u")["response"]
+    assert answer["allowed"] is validated.allowed
+    if denying:
+        assert answer["status"]["code"] == 403 and answer["status"]["message"] == validated.message
+        assert validated.message and denying[0].message[:40] in validated.message
     if not mutated.patch:
         return
     patched = jsonpatch.apply_patch(review.obj, list(mutated.patch))
