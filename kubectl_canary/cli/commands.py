@@ -13,6 +13,7 @@ import click
 from kubectl_canary.cli.group import apply_plan, checked, cli, drain_option, routetable_option
 from kubectl_canary.cli.options import Env, Invocation, common_options, complete_services, invocation
 from kubectl_canary.cli.output import flush_warnings, note, render
+from kubectl_canary.cli.values_mode import run_values, show_status, take_values
 from kubectl_canary.core import names
 from kubectl_canary.core.clone import Changes
 from kubectl_canary.core.datapath import unreadable
@@ -22,6 +23,7 @@ from kubectl_canary.core.kinds import ROUTETABLE, annotations_of
 from kubectl_canary.core.plan import plan_abort, plan_finish, plan_init, plan_shift, plan_start
 from kubectl_canary.core.policy import Policy
 from kubectl_canary.core.status import render_list, render_table, status_of, summary_of
+from kubectl_canary.core.values import values_abort, values_finish, values_init, values_shift, values_start
 from kubectl_canary.store import read_governing, read_snapshot
 from kubectl_canary.store.gateway import read_observed
 
@@ -46,6 +48,10 @@ def init(service: str, version: str, image: str | None, port: int | None, replic
     checked(service, version, api_group)
     if prefix is not None and not prefix.startswith("/"):
         raise UsageError(f"invalid --prefix {prefix!r}: a route prefix starts with '/', e.g. /{service}")
+    if (path := take_values(common)) is not None:
+        run_values(path, common, lambda values, where: values_init(
+            values, service, version, api_group, prefix, image, replicas, where), create=True)
+        return
     inv = invocation(**common, create=True)
     apply_plan(inv, service, None, lambda snap: plan_init(
         snap, version, init_workload(snap, version, image, port, replicas), api_group, prefix))
@@ -84,6 +90,10 @@ def start(service: str, version: str, images: tuple[str, ...], env: tuple[str, .
     parsed = tuple(names.parse_header(h) for h in headers) or None
     if parsed is not None and len({n for n, _ in parsed}) != len(parsed):
         raise UsageError(f"--header names a header twice: {', '.join(f'{n}={v}' for n, v in parsed)}")
+    if (path := take_values(common)) is not None:
+        run_values(path, common, lambda values, where: values_start(
+            values, service, version, changes, parsed, no_route, where))
+        return
     inv = invocation(**common)
     apply_plan(inv, service, routetable, lambda snap: plan_start(snap, version, changes, parsed, no_route),
                autoscalers=True)
@@ -126,6 +136,9 @@ def shift(service: str, weight: int, force: bool, routetable: str | None, **comm
     On a cluster, a canary without a ready pod gets no weighted traffic unless --force.
     """
     checked(service)
+    if (path := take_values(common)) is not None:
+        run_values(path, common, lambda values, where: values_shift(values, service, weight, where))
+        return
     inv = invocation(**common)
     require_ready = inv.store.live and not force
     apply_plan(inv, service, routetable, lambda snap: plan_shift(snap, weight, require_ready))
@@ -140,6 +153,9 @@ def shift(service: str, weight: int, force: bool, routetable: str | None, **comm
 def finish(service: str, keep_old: bool, drain_delay: float, routetable: str | None, **common: Any) -> None:
     """Make the canary the primary (all traffic), then delete the old primary's Deployment."""
     checked(service)
+    if (path := take_values(common)) is not None:
+        run_values(path, common, lambda values, where: values_finish(values, service, keep_old, where))
+        return
     inv = invocation(**common)
     apply_plan(inv, service, routetable, lambda snap: plan_finish(snap, keep_old), drain_delay, autoscalers=True)
 
@@ -153,6 +169,9 @@ def finish(service: str, keep_old: bool, drain_delay: float, routetable: str | N
 def abort(service: str, delete_canary: bool, drain_delay: float, routetable: str | None, **common: Any) -> None:
     """Send all traffic back to the primary; keep the canary's Deployment unless --delete-canary."""
     checked(service)
+    if (path := take_values(common)) is not None:
+        run_values(path, common, lambda values, where: values_abort(values, service, delete_canary, where))
+        return
     inv = invocation(**common)
     apply_plan(inv, service, routetable, lambda snap: plan_abort(snap, delete_canary), drain_delay,
                autoscalers=True)
@@ -197,6 +216,9 @@ def status(service: str, watch: bool, timeout: float | None, routetable: str | N
     """
     env = click.get_current_context().find_object(Env) or Env()
     checked(service)
+    if (path := take_values(common)) is not None:
+        show_status(path, service, common.get("output"))
+        return
     inv = invocation(**common)
     if not watch and timeout is None:
         text, problems = _status_text(inv, service, routetable)
@@ -235,6 +257,8 @@ def status(service: str, watch: bool, timeout: float | None, routetable: str | N
 @common_options(outputs=("table", "yaml", "json"))
 def list_services(all_namespaces: bool, **common: Any) -> None:
     """List the services kubectl-canary manages, with their phase and weights."""
+    if take_values(common) is not None:
+        raise UsageError("a values file holds one service: use `kubectl canary status S --values FILE`")
     inv = invocation(**common)
     # RouteTables of any name are managed once they carry the state annotations (adopted ones need not
     # carry the plugin's managed-by label: Helm or another tool may own that label).
