@@ -96,8 +96,8 @@ def test_start_copies_the_primary_settings_with_the_changes():
     values = {"deployment": {"v1": {"image": "shop:1", "env": [{"name": "A", "value": "1"}], "replicas": 3}},
               "routes": {"primary": {"version": "v1"}}}
     out = applied(values, values_start(values, "echo", "v2", Changes.parse(["shop:2"], ["B=2"], 1), no_route=True))
-    assert out["deployment"]["v2"] == {"image": "shop:2", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
-                                       "replicas": 1}
+    env = [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
+    assert out["deployment"]["v2"] == {"image": "shop:2", "env": env, "replicas": 1}
     assert out["deployment"]["v1"]["image"] == "shop:1"
 
 
@@ -116,7 +116,8 @@ def test_start_with_other_headers_changes_only_the_header_rule():
         (1, lambda v: values_finish(v, "echo"), StateConflict, "nothing to finish"),
         (1, lambda v: values_init(v, "echo", "v2"), StateConflict, "already exists"),
         ({}, lambda v: values_start(v, "echo", "v2"), StateConflict, "routes.primary.version is not set"),
-        ({"deployment": {"v1": {}}, "routes": {"primary": {"version": "v1"}, "canary": {"version": "v2", "weight": 300}}},
+        ({"deployment": {"v1": {}},
+          "routes": {"primary": {"version": "v1"}, "canary": {"version": "v2", "weight": 300}}},
          lambda v: values_shift(v, "echo", 10), InvalidObject, "routes.canary.weight is 300"),
         ({"deployment": ["v1"], "routes": {}}, lambda v: values_shift(v, "echo", 10), InvalidObject,
          "deployment is list, expected a map"),
