@@ -63,6 +63,8 @@ class Status:
     policies: tuple[Policy, ...] | None = None
     # What Gloo and the endpoints say; None where the store keeps no status (a directory).
     datapath: DataPath | None = None
+    # Steps of the workflow in progress (a canary deployed, not yet routed), with the command that continues.
+    steps: tuple[str, ...] = ()
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -96,6 +98,7 @@ class Status:
                 for v in self.versions
             ],
             "drift": list(self.drift),
+            "next": list(self.steps),
             "policies": None if self.policies is None else [p.to_dict(self.namespace) for p in self.policies],
             "gloo": None if self.datapath is None else [
                 {"kind": g.kind, "name": g.name, "state": g.state, "reason": g.reason} for g in self.datapath.gloo
@@ -146,13 +149,22 @@ def _deployment_drift(snap: Snapshot, roles: dict[str, str]) -> list[str]:
         if version not in roles and snap.role(version) == "primary":
             found.append(f"{named(version)} has role primary but receives no traffic; "
                          f"`kubectl canary finish {snap.service}` completes the earlier finish")
-        elif version not in roles and snap.role(version) == "canary":
-            found.append(
-                f"{named(version)} has role canary but receives no traffic; route to it with `kubectl canary "
-                f"start {snap.service} --version {version}`, or remove it with `kubectl canary abort "
-                f"{snap.service} --delete-canary`"
-            )
+        elif version not in roles and snap.role(version) == "canary" and "canary" in roles.values():
+            found.append(f"{named(version)} has role canary but receives no traffic while canary "
+                         f"{next(v for v, r in roles.items() if r == 'canary')} is routed; remove it with "
+                         f"`kubectl -n {snap.namespace} delete deployment {named(version).rsplit('/', 1)[1]}`")
     return found
+
+
+def _next_steps(snap: Snapshot, roles: dict[str, str]) -> list[str]:
+    """A canary deployed before any route goes to it (`start --no-route`, the seed's values-2): a step of
+    the workflow, not drift."""
+    if "canary" in roles.values():
+        return []
+    return [f"canary {version} is deployed without traffic (start --no-route); route header traffic to it with "
+            f"`kubectl canary start {snap.service} --version {version}`, or remove it with `kubectl canary abort "
+            f"{snap.service} --delete-canary`"
+            for version in snap.deployments if version not in roles and snap.role(version) == "canary"]
 
 
 def _version_rows(snap: Snapshot, state: RouteState | None, header_versions: set[str]) -> tuple[VersionStatus, ...]:
@@ -229,6 +241,7 @@ def status_of(snap: Snapshot, seen: Observed | None = None) -> Status:
         api_group=labels_of(rt).get(names.API_GROUP),
         versions=_version_rows(snap, state, header_versions),
         drift=tuple(drift),
+        steps=tuple(_next_steps(snap, _roles(state))),
         datapath=None if seen is None else data_path_of(seen, snap.service, routed_versions(state)),
     )
 
@@ -279,6 +292,7 @@ def render_table(status: Status) -> str:
                      *endpoints])
     lines += ["", columns(rows), ""]
     lines += ["Drift:       none"] if not status.drift else ["Drift:"] + [f"  - {d}" for d in status.drift]
+    lines += [("Next:" if i == 0 else "").ljust(13) + step for i, step in enumerate(status.steps)]
     if path is not None:
         lines += ["Problems:    none"] if not path.problems else ["Problems:"] + [f"  - {p}" for p in path.problems]
     return "\n".join(lines)

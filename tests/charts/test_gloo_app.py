@@ -6,8 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.charts.chart import CHART, HELMS, helm, render, render_error
+from kubectl_canary.core import objects
+from kubectl_canary.core.values import read_state
+from tests.charts.chart import CHART, HELMS, SEED_VALUES, helm, render, render_error
 
 SEED_1: dict[str, Any] = {"deployment": {"v1": {}}, "routes": {"apiGroup": "example", "primary": {"version": "v1"}}}
 
@@ -101,3 +104,16 @@ def test_the_service_port_is_the_upstream_port(tmp_path):
 @pytest.mark.parametrize("name", HELMS)
 def test_bad_values_are_refused_naming_the_field(values, message, name, tmp_path):
     assert message in render_error(values, tmp_path, name=name)
+
+
+@pytest.mark.parametrize("step", range(1, 7))
+def test_the_release_carries_the_state_annotations_the_plugin_writes(step):
+    values = yaml.safe_load((SEED_VALUES / f"values-{step}.yaml").read_text(encoding="utf-8"))
+    state = read_state(values)
+    objs = render(SEED_VALUES / f"values-{step}.yaml")
+    rt = next(o for o in objs if o["kind"] == "RouteTable")
+    assert state.routes is not None
+    assert rt["metadata"]["annotations"] == objects.state_annotations("echo", state.routes)
+    roles = {o["spec"]["selector"]["matchLabels"]["version"]: o["metadata"]["annotations"]["kubectl-canary.io/role"]
+             for o in objs if o["kind"] == "Deployment"}
+    assert roles == {v: "primary" if v == state.routes.primary else "canary" for v in state.versions}

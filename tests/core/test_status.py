@@ -146,9 +146,12 @@ def test_render_list():
     assert render_list(summaries[:1], all_namespaces=False).splitlines()[0].startswith("SERVICE")
 
 
-def test_an_unrouted_canary_deployment_is_drift():
+def test_an_unrouted_canary_deployment_is_the_next_step_not_drift():
+    # The seed's values-2 (`start --no-route`): a state of the workflow.
     st = status(service_objects(STABLE, {"v1": "primary", "v2": "canary"}))
-    assert st.drift == (
-        "Deployment echo/echo-v2 has role canary but receives no traffic; route to it with "
+    assert st.drift == ()
+    assert st.steps == (
+        "canary v2 is deployed without traffic (start --no-route); route header traffic to it with "
         "`kubectl canary start echo --version v2`, or remove it with `kubectl canary abort echo --delete-canary`",
     )
+    assert "Next:        canary v2 is deployed without traffic" in render_table(st)
