@@ -227,7 +227,8 @@ def _status_text(inv: Invocation, service: str, routetable: str | None,
     current = dataclasses.replace(current, policies=_governing(inv))
     flush_warnings(inv.store)
     if inv.output in ("yaml", "json"):
-        return render({**current.to_dict(), **({"release": release} if release else {})}, inv.output).rstrip("\n"), current.problems
+        data = {**current.to_dict(), **({"release": release} if release else {})}
+        return render(data, inv.output).rstrip("\n"), current.problems
     return "\n".join([render_table(current), *release_lines(release)]), current.problems
 
 
