@@ -39,7 +39,12 @@ def render(values: Path | dict[str, Any], release: str = "echo", namespace: str 
         values = path
     proc = helm("template", release, str(CHART), "-n", namespace, "-f", str(values), name=name)
     assert proc.returncode == 0, proc.stderr
-    return [d for d in yaml.safe_load_all(proc.stdout) if d]
+    return flatten([d for d in yaml.safe_load_all(proc.stdout) if d])
+
+
+def flatten(docs: list[Obj]) -> list[Obj]:
+    """The objects Helm creates from rendered documents: a `List`'s items in order (as Helm does)."""
+    return [item for d in docs for item in (d.get("items") or [] if d.get("kind") == "List" else [d])]
 
 
 def render_error(values: dict[str, Any], tmp: Path, name: str = "helm") -> str:

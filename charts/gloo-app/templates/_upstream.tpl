@@ -1,3 +1,5 @@
+{{/* The Upstream (rendered inside list.yaml). */}}
+{{- define "gloo-app.upstream" -}}
 apiVersion: gloo.solo.io/v1
 kind: Upstream
 metadata:
@@ -16,3 +18,4 @@ spec:
       selectors:
       - keys:
         - version
+{{- end -}}

@@ -1,3 +1,5 @@
+{{/* The RouteTable with the seed's routes (rendered inside list.yaml; empty without routes.primary.version). */}}
+{{- define "gloo-app.routetable" -}}
 {{- $prefix := include "gloo-app.prefix" . -}}
 {{- $canary := .Values.routes.canary -}}
 {{- $primary := .Values.routes.primary.version -}}
@@ -60,3 +62,4 @@ spec:
         {{- include "gloo-app.destination" (list $ $primary) | nindent 8 }}
     {{- end }}
 {{- end }}
+{{- end -}}
