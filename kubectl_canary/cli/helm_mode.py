@@ -22,7 +22,7 @@ import click
 from kubectl_canary.cli.options import Env, Invocation
 from kubectl_canary.cli.output import note
 from kubectl_canary.cli.values_mode import Planner
-from kubectl_canary.core.errors import StateConflict, UsageError
+from kubectl_canary.core.errors import CanaryError, StateConflict, UsageError
 from kubectl_canary.core.snapshot import Snapshot
 from kubectl_canary.core.values import Edit, read_state
 from kubectl_canary.store import read_snapshot
@@ -189,7 +189,11 @@ def release_status(inv: Invocation, snap: Snapshot, common: Mapping[str, Any] | 
     if helm is None:
         out["warning"] = "helm is not on PATH: revision unknown"
         return out
-    release = helm.release(name, inv.namespace)
+    try:
+        release = helm.release(name, inv.namespace)
+    except CanaryError as err:
+        out["warning"] = str(err)
+        return out
     if release is None:
         out["warning"] = f"helm finds no release {name} in namespace {inv.namespace}"
         return out

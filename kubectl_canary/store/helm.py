@@ -94,7 +94,9 @@ class Helm:
         return self.run("version", "--template", "{{.Version}}").stdout.strip()
 
     def release(self, name: str, namespace: str) -> Release | None:
-        proc = self.run("list", "-n", namespace, "--filter", f"^{name}$", "--all", "-o", "json")
+        # The statuses a release can be changed from (Helm 4 has no --all); `helm list` alone shows deployed only.
+        proc = self.run("list", "-n", namespace, "--filter", f"^{name}$", "--deployed", "--failed", "--pending",
+                        "-o", "json")
         if proc.returncode != 0:
             raise HelmError(f"helm list -n {namespace} failed: {proc.stderr.strip()}")
         for item in json.loads(proc.stdout or "[]"):
