@@ -80,7 +80,8 @@ def release_values(binary: Path, name: str, ns: str) -> dict:
 
 
 def revisions(binary: Path, name: str, ns: str) -> int:
-    return len(json.loads(helm(binary, "history", name, "-n", ns, "-o", "json").stdout))
+    """The release's latest revision (`helm upgrade` keeps only the last 10 in its history)."""
+    return max(int(r["revision"]) for r in json.loads(helm(binary, "history", name, "-n", ns, "-o", "json").stdout))
 
 
 def test_the_seeds_helm_workflow_lands_where_the_seed_says(helm_bin, rollout, site, namespace, new_namespace):
@@ -173,7 +174,9 @@ def test_the_plugin_drives_the_release_through_the_seeds_values_without_a_failed
                 shown = svc.run("status", "echo", "-n", namespace).stdout
                 assert "Next:        canary v2 is deployed without traffic" in shown and "Drift:       none" in shown
         # A second release, rolled back from a weighted split: the traffic first, then v3 goes.
+        before = revisions(helm_bin, "echo", namespace)
         _step(svc, steps, "start v3", ["start", "--version", "v3"], {"v2"}, {"v3"})
+        assert revisions(helm_bin, "echo", namespace) == before + 2, "v3 deployed first, then routed"
         _step(svc, steps, "shift 30", ["shift", "--weight", "30"], {"v2", "v3"}, {"v3"})
         before = revisions(helm_bin, "echo", namespace)
         _step(svc, steps, "abort --delete-canary", ["abort", "--delete-canary", "--drain-delay", "3"], {"v2"},
