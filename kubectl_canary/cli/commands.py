@@ -11,7 +11,14 @@ from typing import Any
 import click
 
 from kubectl_canary.cli.group import apply_plan, checked, cli, drain_option, routetable_option
-from kubectl_canary.cli.helm_mode import chart_option, install, release_lines, release_status, through_helm
+from kubectl_canary.cli.helm_mode import (
+    chart_option,
+    install,
+    release_lines,
+    release_status,
+    through_helm,
+    with_revisions,
+)
 from kubectl_canary.cli.options import Env, Invocation, common_options, complete_services, invocation
 from kubectl_canary.cli.output import flush_warnings, note, render
 from kubectl_canary.cli.values_mode import run_values, show_status, take_values
@@ -296,8 +303,9 @@ def list_services(all_namespaces: bool, **common: Any) -> None:
     # carry the plugin's managed-by label: Helm or another tool may own that label).
     listed = inv.store.list(ROUTETABLE, None if all_namespaces else inv.namespace)
     found = [rt for rt in listed if names.PHASE in annotations_of(rt)]
+    summaries = with_revisions(inv, common, sorted((summary_of(rt) for rt in found),
+                                                   key=lambda s: (s.namespace, s.service)), all_namespaces)
     flush_warnings(inv.store)
-    summaries = sorted((summary_of(rt) for rt in found), key=lambda s: (s.namespace, s.service))
     if inv.output in ("yaml", "json"):
         click.echo(render([s.to_dict() for s in summaries], inv.output), nl=False)
     elif not summaries:

@@ -13,6 +13,7 @@ traffic first, wait for the gateway, and plan again. Writing the release's objec
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from kubectl_canary.cli.output import note
 from kubectl_canary.cli.values_mode import Planner
 from kubectl_canary.core.errors import CanaryError, StateConflict, UsageError
 from kubectl_canary.core.snapshot import Snapshot
+from kubectl_canary.core.status import Summary
 from kubectl_canary.core.values import Edit, read_state
 from kubectl_canary.store import read_snapshot
 from kubectl_canary.store.helm import CHART_NAME, Helm, Release, default_chart, release_of
@@ -224,3 +226,20 @@ def release_lines(info: Mapping[str, Any] | None) -> list[str]:
         lines.append(f"Warning:     {info['warning']}")
     return lines
 
+
+
+def with_revisions(inv: Invocation, common: Mapping[str, Any], summaries: list[Summary],
+                   all_namespaces: bool) -> list[Summary]:
+    """For `list`: the revision of each service's Helm release (one `helm list`), when helm is on PATH."""
+    if not any(s.release for s in summaries):
+        return summaries
+    helm = Helm.find(connection_of(common))
+    try:
+        found = helm.revisions(None if all_namespaces else inv.namespace) if helm else {}
+    except CanaryError as err:
+        inv.store.warnings.append(str(err))
+        found = {}
+    if helm is None:
+        inv.store.warnings.append("helm is not on PATH: the revisions of Helm releases are not shown")
+    return [dataclasses.replace(s, revision=found.get((s.namespace, s.release))) if s.release else s
+            for s in summaries]

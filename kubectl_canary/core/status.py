@@ -308,9 +308,16 @@ class Summary:
     primary: str | None
     canary: str | None
     weight: int | None
+    # The Helm release that owns the RouteTable, and its revision when known (`helm list`).
+    release: str | None = None
+    revision: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        found = asdict(self)
+        for key in ("release", "revision"):
+            if found[key] is None:
+                del found[key]
+        return found
 
 
 def summary_of(rt: Obj) -> Summary:
@@ -320,12 +327,13 @@ def summary_of(rt: Obj) -> Summary:
     name = str(meta.get("name", ""))
     service = annotations_of(rt).get(names.SERVICE_ANNOTATION) or name.removesuffix("-routes")
     namespace = str(meta.get("namespace", ""))
+    release = annotations_of(rt).get(names.HELM_RELEASE) or None
     try:
         state = _managed_of(rt, service).state
     except UnmanagedShape:
-        return Summary(namespace, service, UNMANAGED, None, None, None)
+        return Summary(namespace, service, UNMANAGED, None, None, None, release)
     return Summary(namespace, service, state.phase, state.primary, state.canary,
-                   state.weight if state.canary else None)
+                   state.weight if state.canary else None, release)
 
 
 def _managed_of(rt: Obj, service: str) -> Managed:
@@ -344,10 +352,17 @@ def _managed_of(rt: Obj, service: str) -> Managed:
 
 def render_list(summaries: list[Summary], all_namespaces: bool) -> str:
     """The `list` table, with a NAMESPACE column for -A (as kubectl prints one)."""
+    helm = any(s.release for s in summaries)
     head = (["NAMESPACE"] if all_namespaces else []) + ["SERVICE", "PHASE", "PRIMARY", "CANARY", "WEIGHT"]
-    rows = [head] + [
+    rows = [head + (["RELEASE"] if helm else [])] + [
         ([s.namespace] if all_namespaces else []) + [s.service, s.phase, _dash(s.primary), _dash(s.canary),
-                                                      _dash(s.weight)]
+                                                      _dash(s.weight)] + ([_release(s)] if helm else [])
         for s in summaries
     ]
     return columns(rows)
+
+
+def _release(summary: Summary) -> str:
+    if not summary.release:
+        return "-"
+    return summary.release + (f" (revision {summary.revision})" if summary.revision is not None else "")

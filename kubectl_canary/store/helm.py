@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kubectl_canary.core import names
 from kubectl_canary.core.errors import ClusterError, NotFound
 from kubectl_canary.store.kubeconfig import Connection
 
 # Annotations Helm 3 and 4 put on every object of a release.
-RELEASE_NAME = "meta.helm.sh/release-name"
+RELEASE_NAME = names.HELM_RELEASE
 RELEASE_NAMESPACE = "meta.helm.sh/release-namespace"
 CHART_NAME = "gloo-app"
 # How long `helm upgrade --wait` may take (Helm's own default is 5m).
@@ -111,6 +112,15 @@ class Helm:
         if proc.returncode != 0:
             raise NotFound(f"Helm release {namespace}/{name}: {proc.stderr.strip()}")
         return "" if proc.stdout.strip() in ("", "null", "{}") else proc.stdout
+
+    def revisions(self, namespace: str | None) -> dict[tuple[str, str], int]:
+        """The revision of every release in `namespace` (None: all namespaces), by (namespace, name)."""
+        scope = ["-A"] if namespace is None else ["-n", namespace]
+        proc = self.run("list", *scope, "--deployed", "--failed", "--pending", "-o", "json")
+        if proc.returncode != 0:
+            raise HelmError(f"helm list failed: {proc.stderr.strip()}")
+        return {(str(i.get("namespace")), str(i.get("name"))): int(i.get("revision") or 0)
+                for i in json.loads(proc.stdout or "[]")}
 
     def history(self, name: str, namespace: str) -> list[dict[str, Any]]:
         proc = self.run("history", name, "-n", namespace, "-o", "json")

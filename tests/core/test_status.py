@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from conftest import seed_objects, service_objects
 
@@ -155,3 +157,15 @@ def test_an_unrouted_canary_deployment_is_the_next_step_not_drift():
         "`kubectl canary start echo --version v2`, or remove it with `kubectl canary abort echo --delete-canary`",
     )
     assert "Next:        canary v2 is deployed without traffic" in render_table(st)
+
+
+def test_list_shows_the_helm_release_of_a_service_and_its_revision():
+    rt = seed_objects(4)[-1]
+    rt["metadata"]["annotations"] = {names.HELM_RELEASE: "echo", names.SERVICE_ANNOTATION: "echo"}
+    plain = summary_of(seed_objects(1)[-1])
+    helm = summary_of(rt)
+    assert (helm.release, helm.to_dict()["release"]) == ("echo", "echo") and "release" not in plain.to_dict()
+    lines = render_list([dataclasses.replace(helm, revision=4), plain], all_namespaces=False).splitlines()
+    assert lines[0].split() == ["SERVICE", "PHASE", "PRIMARY", "CANARY", "WEIGHT", "RELEASE"]
+    assert lines[1].split()[-3:] == ["echo", "(revision", "4)"] and lines[2].split()[-1] == "-"
+    assert "RELEASE" not in render_list([plain], all_namespaces=False)

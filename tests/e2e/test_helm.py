@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -210,6 +211,27 @@ def test_a_direct_write_to_the_release_is_refused_and_a_forced_one_is_flagged(
     monkeypatch.setenv("PATH", path)
     shown = kubectl_canary("status", "echo", "-n", namespace, check=False).stdout
     assert "the next `helm upgrade echo` will undo them" in shown, shown
+    listed = kubectl_canary("list", "-n", namespace).stdout
+    assert listed.splitlines()[0].split()[-1] == "RELEASE" and "echo (revision 1)" in listed, listed
+
+
+def test_a_failed_upgrade_names_helms_message_and_the_rollback(helm_bin, rollout, site, namespace, kubectl_canary,
+                                                               tmp_path):
+    svc = rollout(namespace, "echo")
+    helm(helm_bin, "install", "echo", str(CHART), "-n", namespace, "-f", str(seed_values(3, site.group)), "--wait")
+    svc.healthy()
+    svc.wait_for({"v1"}, {"v2"})
+    # A chart whose RouteTable sends the primary's share to a version nothing serves: the webhook refuses it.
+    broken = tmp_path / "gloo-app"
+    shutil.copytree(CHART, broken)
+    template = broken / "templates" / "_routetable.tpl"
+    template.write_text(template.read_text().replace("(list $ $primary)", '(list $ "v-missing")'))
+    failed = kubectl_canary("shift", "echo", "--weight", "20", "-n", namespace, "--chart", str(broken), check=False)
+    assert failed.returncode == 1
+    assert "error: helm upgrade echo failed:" in failed.stderr and "v-missing" in failed.stderr, failed.stderr
+    assert f"restore revision 1 with `helm rollback echo 1 -n {namespace}`" in failed.stderr, failed.stderr
+    svc.only("v1", n=60)
+    svc.only("v2", HEADER, n=20)
 
 
 def test_the_webhook_refuses_a_helm_upgrade_to_a_canary_nothing_serves(helm_bin, rollout, site, namespace, tmp_path):
