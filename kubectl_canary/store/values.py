@@ -14,15 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap
-from ruamel.yaml.error import YAMLError
-
 from kubectl_canary.core.errors import InvalidObject, NotFound
 from kubectl_canary.core.values import Edit, apply_edits
 
 
-def _yaml() -> YAML:
+# ruamel.yaml is imported when a values file is read, not at every command's start.
+def _yaml() -> Any:
+    from ruamel.yaml import YAML
+
     yaml = YAML()  # round-trip
     yaml.preserve_quotes = True
     yaml.indent(mapping=2, sequence=2, offset=0)
@@ -30,8 +29,11 @@ def _yaml() -> YAML:
     return yaml
 
 
-def parse(text: str, where: str) -> CommentedMap:
-    """The values in `text` as a round-trip map (empty text: an empty map)."""
+def parse(text: str, where: str) -> Any:
+    """The values in `text` as a round-trip map, ruamel's CommentedMap (empty text: an empty map)."""
+    from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.error import YAMLError
+
     try:
         doc = _yaml().load(text)
     except YAMLError as err:
