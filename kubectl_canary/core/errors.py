@@ -39,6 +39,10 @@ class ClusterError(CanaryError):
     """The cluster could not be reached, refused the request, or forbade it."""
 
 
+class Forbidden(ClusterError):
+    """The cluster's RBAC refused the request: the user may not do it (unlike an outage, a fact about them)."""
+
+
 class PartialWrite(CanaryError):
     """Some writes of a plan went through before one failed; the message names which, and re-running
     the same command completes it."""

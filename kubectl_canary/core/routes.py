@@ -228,6 +228,13 @@ def _twin_headers(candidate: Mapping[str, Any], base: Mapping[str, Any]) -> Head
     return tuple(sorted((str(n), str(v)) for n, v in pairs))
 
 
+def _same_twin(found: Mapping[str, Any], expected: Obj) -> bool:
+    """Whether a route is the header twin the plugin writes, judged by what routes requests (its matchers
+    and action). Its other fields are the base route's, rendered again at each write: an option a user
+    sets on their route mid-rollout reaches the twin at the next command."""
+    return all(found.get(key) == expected.get(key) for key in ("matchers", "routeAction"))
+
+
 def recognise(rt: Mapping[str, Any], service: str, upstream: UpstreamRef) -> Managed:
     """Read the routes of `rt` that send to `upstream` back into the state they agree on.
 
@@ -257,7 +264,8 @@ def recognise(rt: Mapping[str, Any], service: str, upstream: UpstreamRef) -> Man
         if base.canary is None or above is None or above.canary is not None or above.primary != base.canary:
             continue
         headers = _twin_headers(found[above.index], found[base.index])
-        if headers is not None and found[above.index] == twin(found[base.index], base.dest, base.canary, headers):
+        if headers is not None and _same_twin(found[above.index], twin(found[base.index], base.dest, base.canary,
+                                                                          headers)):
             twins[base.index] = headers
     managed = [b for b in bases if b.index + 1 not in twins]
     for base in managed:

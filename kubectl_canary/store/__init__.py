@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from kubectl_canary.core.errors import CanaryError, ClusterError, Modified, PartialWrite
+from kubectl_canary.core.errors import CanaryError, ClusterError, Forbidden, Modified, PartialWrite
 from kubectl_canary.core.kinds import (
     CANARY_POLICY,
     DEPLOYMENT,
@@ -87,8 +87,13 @@ def kind_of(ref: ObjectRef) -> Kind:
 def _upstreams(store: Store, namespace: str, service: str) -> builtins.list[Obj]:
     """The Upstreams that may send to Service `namespace/service`: the namespace's, and only when none
     there does, every namespace's (Gloo's discovery writes them into its own); a user who may not list
-    those gets a warning, and the snapshot finds none."""
-    own = store.list(UPSTREAM, namespace)
+    those gets a warning, and the snapshot finds none. A user who may not list the namespace's either
+    gets the plugin's own (`N/S`, what `init` writes): RBAC that grants RouteTables and Deployments
+    alone still runs a service made by `init`."""
+    try:
+        own = store.list(UPSTREAM, namespace)
+    except Forbidden:
+        return []
     if upstream_of(own, service, namespace) is not None:
         return own
     try:
@@ -114,7 +119,10 @@ def read_snapshot(
     when several RouteTables route to the service; `autoscalers`: for the commands that write or delete a
     Deployment, whose autoscaler gets a twin or goes with it; a user who may not list them is warned)."""
     found = store.list(ROUTETABLE, namespace) + store.list(DEPLOYMENT, namespace)
-    service_obj = store.get(SERVICE, namespace, service)
+    try:
+        service_obj = store.get(SERVICE, namespace, service)
+    except Forbidden:  # its selector is then the plugin's own, `app: S` (see `_upstreams`)
+        service_obj = None
     found += [service_obj] if service_obj is not None else []
     found += _upstreams(store, namespace, service)
     if autoscalers:

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 from kubectl_canary.core import names
-from kubectl_canary.core.errors import CanaryError, ClusterError, ManagerConflict, Modified
+from kubectl_canary.core.errors import CanaryError, ClusterError, Forbidden, ManagerConflict, Modified
 from kubectl_canary.core.kinds import CANARY_POLICY, VIRTUAL_SERVICE, Kind, Obj, ObjectRef
 from kubectl_canary.store import kind_of, kubeconfig
 from kubectl_canary.store.kubeconfig import Connection
@@ -207,7 +207,7 @@ class ClusterStore:
         if status == 403 and (_RBAC_DENIAL.search(message) or not message):
             resource = f"{kind.plural}.{kind.group}" if kind.group else kind.plural
             scope = f"in namespace {namespace}" if namespace else "in all namespaces"
-            return ClusterError(
+            return Forbidden(
                 f"forbidden: context {self.context}{self._as()} may not {verb} {what} "
                 f"({message or 'no reason given'}); "
                 f"ask for RBAC permission to {_RBAC_VERB.get(verb, verb)} {resource} {scope}"

@@ -105,6 +105,15 @@ def test_the_seed_shape_is_what_the_first_route_renders():
     assert [d["weight"] for d in main["routeAction"]["multi"]["destinations"]] == [70, 30]
 
 
+def test_an_option_set_on_a_route_mid_rollout_reaches_its_twin_at_the_next_write():
+    routes = rewrite(STABLE_TABLE, SHOP, recognise(STABLE_TABLE, "shop", SHOP), STATES[1])
+    routes[5]["options"] = {"timeout": "1s"}
+    managed = recognise(_rt(routes), "shop", SHOP)
+    assert managed.state == STATES[1]
+    again = rewrite(_rt(routes), SHOP, managed, STATES[2])
+    assert again[4]["options"] == again[5]["options"] == {"timeout": "1s"}
+
+
 def test_relative_weights_are_read_as_a_share():
     routes = rewrite(STABLE_TABLE, SHOP, recognise(STABLE_TABLE, "shop", SHOP), STATES[2])
     for route in (routes[2], routes[5]):
@@ -163,7 +172,7 @@ def _weighted(edit):
          "weighted destination with fields ['options']"),
         (_weighted(lambda r: r[5]["routeAction"]["multi"]["destinations"][1]["destination"]["upstream"].update(
             name="other")), "between Upstream shop/shop and another destination"),
-        (_weighted(lambda r: r[4].update(options={"timeout": "1s"})), "without the header route"),
+        (_weighted(lambda r: r[4]["matchers"][0]["headers"][0].update(value="beta")), "disagree"),
     ],
 )
 def test_hand_edited_shapes_are_refused_saying_what_was_found(rt, found):

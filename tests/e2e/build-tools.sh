@@ -7,6 +7,7 @@
 #   $CACHE/gloo-$GLOO_VERSION/crds/*.yaml
 #   $CACHE/gloo-$GLOO_VERSION/bin/gloo      (the gloo control plane, projects/gloo/cmd)
 #   $CACHE/krew-$KREW_VERSION/bin/{krew,validate-krew-manifest}
+#   $CACHE/podinfo-$PODINFO_VERSION/{bin/{podinfo,podcli},ui/}   (the application the e2e pods run)
 # CACHE is ${KUBECTL_CANARY_CACHE:-$HOME/.cache/kubectl-canary}. Whatever is
 # already there is reused, so a warm run only tests a few files.
 #
@@ -21,6 +22,10 @@ HELM_VERSION=v3.22.0
 HELM4_VERSION=v4.3.2
 GLOO_VERSION=v1.22.1
 KREW_VERSION=v0.4.3
+# github.com/stefanprodan/podinfo's tags (6.x) lack the /v6 module suffix, so the Go module proxy
+# serves them only as pseudo-versions; this one is the commit tagged 6.9.2 (2025-09-10).
+PODINFO_VERSION=v1.8.1-0.20250910200901-e86405a8674e
+PODINFO_APP_VERSION=6.9.2
 
 CACHE=${KUBECTL_CANARY_CACHE:-$HOME/.cache/kubectl-canary}
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
@@ -29,6 +34,7 @@ HELM_DIR=$CACHE/helm-$HELM_VERSION
 HELM4_DIR=$CACHE/helm-$HELM4_VERSION
 GLOO_DIR=$CACHE/gloo-$GLOO_VERSION
 KREW_DIR=$CACHE/krew-$KREW_VERSION
+PODINFO_DIR=$CACHE/podinfo-$PODINFO_VERSION
 SHARED_CRDS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)/shared/gloo-crds
 
 # name:git-blob of the Gloo CRDs the tests rely on (solo-io/gloo v1.22.1).
@@ -87,6 +93,11 @@ GLOO=$GLOO_DIR/bin/gloo
 KREW_VERSION=$KREW_VERSION
 KREW=$KREW_DIR/bin/krew
 VALIDATE_KREW_MANIFEST=$KREW_DIR/bin/validate-krew-manifest
+PODINFO_VERSION=$PODINFO_VERSION
+PODINFO_APP_VERSION=$PODINFO_APP_VERSION
+PODINFO=$PODINFO_DIR/bin/podinfo
+PODCLI=$PODINFO_DIR/bin/podcli
+PODINFO_UI=$PODINFO_DIR/ui
 EOF
 }
 
@@ -217,6 +228,26 @@ build_krew() {
   rm -rf "$tmp"
 }
 
+build_podinfo() {
+  log "podinfo $PODINFO_APP_VERSION ($PODINFO_VERSION): building podinfo and podcli"
+  local tmp src
+  mkdir -p "$PODINFO_DIR"
+  tmp=$(mktemp -d "$PODINFO_DIR/.build.XXXXXX")
+  mkdir "$tmp/bin"
+  GOFLAGS=-buildvcs=false GOBIN=$tmp/bin "$GO" install -trimpath \
+    -ldflags "-s -w -X github.com/stefanprodan/podinfo/pkg/version.REVISION=${PODINFO_VERSION##*-}" \
+    "github.com/stefanprodan/podinfo/cmd/podinfo@$PODINFO_VERSION" \
+    "github.com/stefanprodan/podinfo/cmd/podcli@$PODINFO_VERSION" || { rm -rf "$tmp"; die "go install podinfo failed"; }
+  # The image's WORKDIR holds ./ui next to ./podinfo (its HTML page for browsers); copy it from the module.
+  src=$(mod_field "github.com/stefanprodan/podinfo@$PODINFO_VERSION" Dir)
+  [[ -f $src/ui/vue.html ]] || { rm -rf "$tmp"; die "no ui/vue.html in $src"; }
+  cp -R "$src/ui" "$tmp/ui" && chmod -R u+w "$tmp/ui"
+  [[ $("$tmp/bin/podinfo" --version) == "$PODINFO_APP_VERSION" ]] || { rm -rf "$tmp"; die "built podinfo is not $PODINFO_APP_VERSION"; }
+  rm -rf "$PODINFO_DIR/bin" "$PODINFO_DIR/ui"
+  mv "$tmp/ui" "$PODINFO_DIR/ui" && mv "$tmp/bin" "$PODINFO_DIR/bin"
+  rm -rf "$tmp"
+}
+
 # check_blobs DIR: every CRD the tests rely on is in DIR with the expected git blob hash.
 check_blobs() {
   local entry name want got
@@ -256,8 +287,9 @@ main() {
   flock 9
   ev=$(etcd_version)
   if [[ -x $K8S_DIR/bin/kube-apiserver && -x $K8S_DIR/bin/kubectl && -x $K8S_DIR/bin/kube-controller-manager && -x $CACHE/etcd-$ev/bin/etcd &&
-        -x $HELM_DIR/bin/helm && -x $HELM4_DIR/bin/helm && -f $GLOO_DIR/crds/gateway.solo.io_v1_RouteTable.yaml && -x $GLOO_DIR/bin/gloo &&
-        -x $KREW_DIR/bin/krew && -x $KREW_DIR/bin/validate-krew-manifest ]]; then
+        -x $HELM_DIR/bin/helm && -x $HELM4_DIR/bin/helm && -f $GLOO_DIR/crds/gateway.solo.io_v1_RouteTable.yaml &&
+        -x $GLOO_DIR/bin/gloo && -x $KREW_DIR/bin/krew && -x $KREW_DIR/bin/validate-krew-manifest && -x $PODINFO_DIR/bin/podinfo &&
+        -x $PODINFO_DIR/bin/podcli && -f $PODINFO_DIR/ui/vue.html ]]; then
     log "all tools present in $CACHE"
     return
   fi
@@ -274,6 +306,7 @@ main() {
   [[ -x $K8S_DIR/bin/kube-apiserver && -x $K8S_DIR/bin/kubectl && -x $K8S_DIR/bin/kube-controller-manager ]] || build_k8s
   [[ -x $GLOO_DIR/bin/gloo ]] || build_gloo
   [[ -x $KREW_DIR/bin/krew && -x $KREW_DIR/bin/validate-krew-manifest ]] || build_krew
+  [[ -x $PODINFO_DIR/bin/podinfo && -x $PODINFO_DIR/bin/podcli && -f $PODINFO_DIR/ui/vue.html ]] || build_podinfo
   log "done in $((SECONDS - start))s"
 }
 

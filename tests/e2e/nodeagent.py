@@ -1,88 +1,70 @@
 """The node agent of the e2e cluster: it does the kubelet's part for one Node, with local processes
-instead of containers. It registers the Node and renews its Lease (so the node lifecycle controller
-keeps it Ready), binds every unscheduled pod to it (there is no scheduler), gives each pod its own
-address on the network namespace's `lo` (10.244.0.N/32: Endpoints refuse loopback addresses), runs
-the pod's container and reports the pod Running at once and Ready only once it listens on its
-ports. On deletion it stops the process (SIGTERM, SIGKILL after the grace period), frees the address
-and removes the pod, as the kubelet does. Containers that exit are restarted, with restartCount.
+in Linux namespaces instead of containers. It registers the Node and renews its Lease (so the node
+lifecycle controller keeps it Ready), binds every unscheduled pod to it (there is no scheduler), and
+runs each pod as podrun.py describes: a network namespace with its own address 10.244.0.N
+(Endpoints refuse loopback addresses) reached through a veth pair, volumes from ConfigMaps and
+Secrets, each container's env, command and args resolved as the kubelet resolves them, its own mount
+namespace with its volumeMounts, probes, restarts, and a status reported as the kubelet reports it.
+On deletion it runs preStop hooks, stops the processes (SIGTERM, SIGKILL after the grace period),
+frees the address and removes the pod, as the kubelet does.
 
-Images cannot be fetched here, so the only image it runs is `hashicorp/http-echo`, through the
-stand-in `http_echo.py` with the container's own args; a pod with any other image stays Pending
-with the container waiting in `ErrImagePull`, a message saying why, and a Warning event.
+Images cannot be fetched here, so it runs only the images images.py knows: `hashicorp/http-echo`
+(the stand-in `http_echo.py`) and `ghcr.io/stefanprodan/podinfo` (podinfo built from its Go module by
+build-tools.sh); a pod with any other image stays Pending with the container waiting in
+`ErrImagePull`, a message saying why, and a Warning event. Resources, securityContext,
+serviceAccountName and the like are accepted and not enforced.
 
-Run as `python nodeagent.py --kubeconfig F [--node NAME]`; it logs one line per action to stdout.
+Run as `python nodeagent.py --kubeconfig F [--node NAME]` (as root); it logs one line per action to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import ipaddress
 import os
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
-STANDIN = Path(__file__).resolve().with_name("http_echo.py")
-SUPPORTED_IMAGE = "hashicorp/http-echo"
+if not __package__:  # run as a script: import the helpers as the tests do, from the package `e2e`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    __package__ = "e2e"
+
+from .images import catalogue, image_repo
+from .podrun import PodRun
+from .podstatus import now
+from .sandbox import NODE_IP, MountPoints, forward_pods
+
 POD_NETWORK = ipaddress.ip_network("10.244.0.0/24")
-NODE_IP = "10.244.0.1"
 LEASE_SECONDS = 40
-MAX_GRACE = 30.0
 
 
 def log(msg: str) -> None:
     print(f"[nodeagent {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def image_repo(image: str) -> str:
-    """`docker.io/hashicorp/http-echo:1.0@sha256:...` -> `hashicorp/http-echo`."""
-    name = image.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    if ":" in last:
-        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
-    for prefix in ("docker.io/library/", "docker.io/", "index.docker.io/"):
-        if name.startswith(prefix):
-            return name[len(prefix):]
-    return name
-
-
-@dataclass
-class PodRun:
-    """What the agent runs for one pod (one process per container; the seed's pods have one)."""
-
-    namespace: str
-    name: str
-    uid: str
-    ip: str
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    restarts: dict[str, int] = field(default_factory=dict)
-    stopping: bool = False
-
-
 class Agent:
     def __init__(self, node: str, logdir: Path) -> None:
         self.node = node
         self.logdir = logdir
-        self.core = client.CoreV1Api()
-        self.coord = client.CoordinationV1Api()
+        self.api = client.ApiClient()
+        self.core = client.CoreV1Api(self.api)
+        self.coord = client.CoordinationV1Api(self.api)
+        self.images = catalogue()
+        self.mount_points = MountPoints(log)
         self.runs: dict[str, PodRun] = {}  # pod uid -> run
         self.lock = threading.Lock()
         self.free_ips = [str(ip) for ip in POD_NETWORK.hosts() if str(ip) != NODE_IP]
+        self.log = log
+        if forward_pods():
+            log("forwarding between pods on (the node is a network namespace of its own)")
 
     # ---- the Node and its heartbeat ------------------------------------------------------------
 
@@ -132,41 +114,87 @@ class Agent:
 
     # ---- pods ----------------------------------------------------------------------------------
 
-    def handle(self, pod: Any) -> None:
-        meta, spec = pod.metadata, pod.spec
-        if meta.deletion_timestamp is not None:
-            run = self.runs.get(meta.uid)
-            if run is not None and not run.stopping:
-                run.stopping = True
-                grace = min(float(meta.deletion_grace_period_seconds or 0), MAX_GRACE)
-                threading.Thread(target=self._stop, args=(run, grace), daemon=True).start()
-            elif run is None and spec.node_name == self.node:
-                self._remove(meta.namespace, meta.name, meta.uid)
+    def handle(self, pod: dict[str, Any]) -> None:
+        meta, spec = pod["metadata"], pod["spec"]
+        run = self.runs.get(meta["uid"])
+        if meta.get("deletionTimestamp"):
+            if run is not None:
+                run.stop(float(meta.get("deletionGracePeriodSeconds") or 0))
+            elif spec.get("nodeName") == self.node:
+                self._remove(meta["namespace"], meta["name"], meta["uid"])
             return
-        if not spec.node_name:
-            self._bind(meta.namespace, meta.name, meta.uid)
+        if not spec.get("nodeName"):
+            self._bind(meta["namespace"], meta["name"], meta["uid"])
             return
-        if spec.node_name != self.node or meta.uid in self.runs:
+        if spec["nodeName"] != self.node or run is not None:
             return
-        if pod.status.phase in ("Succeeded", "Failed"):
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             return
-        self._start(pod)
+        unsupported = [c for c in [*(spec.get("initContainers") or []), *spec["containers"]]
+                       if image_repo(c["image"]) not in self.images]
+        if unsupported:
+            self._refuse(pod, unsupported)
+            return
+        with self.lock:
+            ip = self.free_ips.pop(0)
+        run = PodRun(pod, ip, self)
+        self.runs[meta["uid"]] = run
+        run.start()
 
     def forget(self, uid: str) -> None:
         """A pod deleted at once (grace 0, or its namespace removed): stop what still runs for it."""
         run = self.runs.get(uid)
-        if run is not None and not run.stopping:
-            run.stopping = True
-            threading.Thread(target=self._stop, args=(run, 0.0), daemon=True).start()
+        if run is not None:
+            run.stop(0.0)
+
+    def finished(self, run: PodRun) -> None:
+        """A pod's run is over (PodRun calls this): free its address and remove the pod."""
+        with self.lock:
+            self.free_ips.append(run.ip)
+        self.runs.pop(run.uid, None)
+        log(f"stopped {run.namespace}/{run.name}")
+        self._remove(run.namespace, run.name, run.uid)
 
     def shutdown(self, signum: int, frame: object) -> None:
         """The agent is stopped: no pod process may outlive it."""
         for run in list(self.runs.values()):
-            for proc in run.procs.values():
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-            subprocess.run(["ip", "addr", "del", f"{run.ip}/32", "dev", "lo"], check=False, capture_output=True)
+            run.kill_now()
         os._exit(0)
+
+    def lookup(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """A Secret or ConfigMap as a dict, None if it does not exist (podenv.Lookup)."""
+        read = self.core.read_namespaced_secret if kind == "Secret" else self.core.read_namespaced_config_map
+        try:
+            obj: dict[str, Any] = self.api.sanitize_for_serialization(read(name, namespace))
+            return obj
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> bool:
+        try:
+            self.core.patch_namespaced_pod_status(name, namespace, {"status": status})
+            return True
+        except ApiException as err:
+            if err.status != 404:
+                log(f"status of {namespace}/{name} failed: {err.status} {err.reason}")
+            return False
+
+    def event(self, pod: dict[str, Any], reason: str, message: str, kind: str = "Warning") -> None:
+        meta = pod["metadata"]
+        try:
+            self.core.create_namespaced_event(meta["namespace"], {
+                "metadata": {"generateName": f"{meta['name']}."},
+                "involvedObject": {"kind": "Pod", "namespace": meta["namespace"], "name": meta["name"],
+                                   "uid": meta["uid"], "apiVersion": "v1"},
+                "reason": reason, "type": kind, "source": {"component": "kubelet", "host": self.node},
+                "message": message, "firstTimestamp": now(), "lastTimestamp": now(), "count": 1})
+        except ApiException as err:
+            if err.status not in (403, 404):  # the namespace is going away
+                log(f"event for {meta['namespace']}/{meta['name']} failed: {err.status} {err.reason}")
+        if kind == "Warning":
+            log(f"{meta['namespace']}/{meta['name']}: {reason}: {message}")
 
     def _bind(self, namespace: str, name: str, uid: str) -> None:
         body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "uid": uid},
@@ -179,108 +207,18 @@ class Agent:
             if err.status not in (404, 409):
                 log(f"binding {namespace}/{name} failed: {err.status} {err.reason}")
 
-    def _start(self, pod: Any) -> None:
-        meta = pod.metadata
-        unsupported = [c for c in pod.spec.containers if image_repo(c.image) != SUPPORTED_IMAGE]
-        if unsupported:
-            self._refuse(pod, unsupported)
-            return
-        with self.lock:
-            ip = self.free_ips.pop(0)
-        subprocess.run(["ip", "addr", "add", f"{ip}/32", "dev", "lo"], check=False, capture_output=True)
-        run = PodRun(meta.namespace, meta.name, meta.uid, ip)
-        self.runs[meta.uid] = run
-        for container in pod.spec.containers:
-            self._spawn(run, container)
-        log(f"started {meta.namespace}/{meta.name} on {ip}")
-        self._report(pod, run, ready=False)
-        threading.Thread(target=self._watch_run, args=(pod, run), daemon=True).start()
-
-    def _spawn(self, run: PodRun, container: Any) -> None:
-        args = [*(container.command or [])[1:], *(container.args or [])]
-        out = open(self.logdir / f"{run.namespace}_{run.name}_{container.name}.log", "ab")  # noqa: SIM115
-        with out:
-            run.procs[container.name] = subprocess.Popen(
-                [sys.executable, str(STANDIN), *args], env=dict(os.environ, POD_IP=run.ip),
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-
-    def _refuse(self, pod: Any, containers: list[Any]) -> None:
-        meta = pod.metadata
-        statuses = [{"name": c.name, "image": c.image, "imageID": "", "ready": False, "restartCount": 0,
-                     "started": False, "state": {"waiting": {"reason": "ErrImagePull", "message": (
-                         f"image {c.image!r} cannot run on this test node: only {SUPPORTED_IMAGE} runs here, "
-                         "as a local stand-in (no image can be fetched)")}}} for c in containers]
-        if pod.status.container_statuses:
+    def _refuse(self, pod: dict[str, Any], containers: list[dict[str, Any]]) -> None:
+        if (pod.get("status") or {}).get("containerStatuses"):
             return  # already said
-        self.core.patch_namespaced_pod_status(meta.name, meta.namespace, {"status": {
-            "phase": "Pending", "hostIP": NODE_IP, "containerStatuses": statuses}})
-        self.core.create_namespaced_event(meta.namespace, {
-            "metadata": {"generateName": f"{meta.name}."},
-            "involvedObject": {"kind": "Pod", "namespace": meta.namespace, "name": meta.name, "uid": meta.uid,
-                               "apiVersion": "v1"},
-            "reason": "Failed", "type": "Warning", "source": {"component": "nodeagent", "host": self.node},
-            "message": statuses[0]["state"]["waiting"]["message"], "firstTimestamp": now(), "lastTimestamp": now(),
-            "count": 1})
-        log(f"refused {meta.namespace}/{meta.name}: unsupported image {containers[0].image}")
-
-    def _watch_run(self, pod: Any, run: PodRun) -> None:
-        """Report Ready once every declared port accepts connections; restart containers that exit."""
-        ports = [p.container_port for c in pod.spec.containers for p in (c.ports or []) if p.protocol in
-                 (None, "TCP")]
-        ready = False
-        while not run.stopping:
-            listening = all(_accepts(run.ip, port) for port in ports)
-            exited = [(name, proc) for name, proc in run.procs.items() if proc.poll() is not None]
-            for name, proc in exited:
-                log(f"{run.namespace}/{run.name}: container {name} exited {proc.returncode}; restarting")
-                run.restarts[name] = run.restarts.get(name, 0) + 1
-                container = next(c for c in pod.spec.containers if c.name == name)
-                self._spawn(run, container)
-            now_ready = listening and not exited
-            if now_ready != ready:
-                ready = now_ready
-                self._report(pod, run, ready=ready)
-            time.sleep(0.2)
-
-    def _report(self, pod: Any, run: PodRun, ready: bool) -> None:
-        started = pod.status.start_time or now()
-        flag = "True" if ready else "False"
-        conditions = [{"type": t, "status": s, "lastTransitionTime": now()} for t, s in (
-            ("PodScheduled", "True"), ("Initialized", "True"), ("ContainersReady", flag), ("Ready", flag))]
-        statuses = [{"name": c.name, "image": c.image, "imageID": f"local-process://{SUPPORTED_IMAGE}",
-                     "containerID": f"local-process://{run.procs[c.name].pid}", "ready": ready, "started": True,
-                     "restartCount": run.restarts.get(c.name, 0),
-                     "state": {"running": {"startedAt": now()}}} for c in pod.spec.containers]
-        try:
-            self.core.patch_namespaced_pod_status(run.name, run.namespace, {"status": {
-                "phase": "Running", "hostIP": NODE_IP, "hostIPs": [{"ip": NODE_IP}], "podIP": run.ip,
-                "podIPs": [{"ip": run.ip}], "startTime": started if isinstance(started, str) else
-                started.strftime("%Y-%m-%dT%H:%M:%SZ"), "conditions": conditions, "containerStatuses": statuses}})
-            log(f"{run.namespace}/{run.name} {'Ready' if ready else 'Running, not ready'}")
-        except ApiException as err:
-            if err.status != 404:
-                log(f"status of {run.namespace}/{run.name} failed: {err.status} {err.reason}")
-
-    def _stop(self, run: PodRun, grace: float) -> None:
-        """SIGTERM the containers, SIGKILL what is left after the grace period, then delete the pod."""
-        for proc in run.procs.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for proc in run.procs.values():
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        subprocess.run(["ip", "addr", "del", f"{run.ip}/32", "dev", "lo"], check=False, capture_output=True)
-        with self.lock:
-            self.free_ips.append(run.ip)
-        self.runs.pop(run.uid, None)
-        log(f"stopped {run.namespace}/{run.name}")
-        self._remove(run.namespace, run.name, run.uid)
+        meta = pod["metadata"]
+        runnable = " and ".join(sorted({i.repo for i in self.images.values()} - {"stefanprodan/podinfo"}))
+        statuses = [{"name": c["name"], "image": c["image"], "imageID": "", "ready": False, "restartCount": 0,
+                     "started": False, "state": {"waiting": {"reason": "ErrImagePull", "message": (
+                         f"image {c['image']!r} cannot run on this test node: only {runnable} run here, "
+                         "as local stand-ins (no image can be fetched)")}}} for c in containers]
+        self.patch_status(meta["namespace"], meta["name"], {
+            "phase": "Pending", "hostIP": NODE_IP, "containerStatuses": statuses})
+        self.event(pod, "Failed", statuses[0]["state"]["waiting"]["message"])
 
     def _remove(self, namespace: str, name: str, uid: str) -> None:
         try:
@@ -300,14 +238,17 @@ class Agent:
                 if not version:
                     pods = self.core.list_pod_for_all_namespaces()
                     for pod in pods.items:
-                        self.handle(pod)
+                        self.handle(self.api.sanitize_for_serialization(pod))
                     version = pods.metadata.resource_version
                 for event in watch.Watch().stream(self.core.list_pod_for_all_namespaces, resource_version=version,
                                                   timeout_seconds=60, allow_watch_bookmarks=True):
+                    if event["type"] == "BOOKMARK":  # the client leaves a bookmark's object a dict
+                        version = event["raw_object"]["metadata"]["resourceVersion"]
+                        continue
                     obj = event["object"]
                     version = obj.metadata.resource_version
                     if event["type"] in ("ADDED", "MODIFIED"):
-                        self.handle(obj)
+                        self.handle(self.api.sanitize_for_serialization(obj))
                     elif event["type"] == "DELETED":
                         self.forget(obj.metadata.uid)
             except ApiException as err:
@@ -319,14 +260,6 @@ class Agent:
             except Exception as err:  # connection dropped: watch again from where we were
                 log(f"watch interrupted: {err}")
                 time.sleep(0.5)
-
-
-def _accepts(ip: str, port: int) -> bool:
-    try:
-        with socket.create_connection((ip, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def main() -> int:

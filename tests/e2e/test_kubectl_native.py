@@ -94,7 +94,7 @@ def test_as_group_impersonates_the_groups_that_rbac_allows(
 ) -> None:
     grant(control_plane, canary, "operators", "get,list,patch", ["--group=canary-operators"])
     refused = kubectl_canary("shift", "echo", "--weight", "20", "-n", canary, "--as", "jane", check=False)
-    assert refused.returncode == 1 and 'User "jane" cannot get resource "routetables"' in refused.stderr
+    assert refused.returncode == 1 and 'User "jane" cannot list resource "routetables"' in refused.stderr
     kubectl_canary("shift", "echo", "--weight", "20", "-n", canary, "--as", "jane",
                    "--as-group", "developers", "--as-group", "canary-operators")
     assert weight(routetable(control_plane, canary)) == "20"
@@ -143,8 +143,8 @@ def test_request_timeout_against_a_server_that_does_not_answer(
                             "--request-timeout", "1s", kubeconfig=tmp_path / "none", check=False)
     assert result.returncode == 1
     assert result.stderr == (
-        f"error: the cluster of context (--server {silent_server}) did not answer within 1s to get RouteTable "
-        "default/echo-routes; "
+        f"error: the cluster of context (--server {silent_server}) did not answer within 1s to list routetables "
+        "in namespace default; "
         "check that the API server is up, or allow longer with --request-timeout\n"
     )
 

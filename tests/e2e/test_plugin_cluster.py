@@ -202,7 +202,8 @@ def test_an_unreachable_cluster_is_one_line_naming_context_and_verb(
     refused = kubectl_canary("status", "echo", "-n", "echo", kubeconfig=closed, check=False)
     assert refused.returncode == 1
     (line,) = refused.stderr.splitlines()
-    assert line.startswith(f"error: cannot reach the cluster of context {CONTEXT} to get RouteTable echo/echo-routes")
+    assert line.startswith(f"error: cannot reach the cluster of context {CONTEXT} to list routetables in namespace "
+                           "echo")
     shifted = kubectl_canary("shift", "echo", "--weight", "10", "-n", "echo", kubeconfig=closed, check=False)
     assert shifted.returncode == 1
-    assert shifted.stderr.startswith(f"error: cannot reach the cluster of context {CONTEXT} to get ")
+    assert shifted.stderr.startswith(f"error: cannot reach the cluster of context {CONTEXT} to list ")

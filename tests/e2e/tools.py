@@ -1,5 +1,6 @@
-"""Where the end-to-end tools live: kube-apiserver, kube-controller-manager, kubectl, etcd, helm and
-the gloo control plane built from Go modules by build-tools.sh, and the Gloo Edge CRDs it fetches.
+"""Where the end-to-end tools live: kube-apiserver, kube-controller-manager, kubectl, etcd, helm,
+the gloo control plane and podinfo (the application the e2e pods run, with its podcli) built from Go
+modules by build-tools.sh, and the Gloo Edge CRDs it fetches.
 The versions and paths are defined once, in the script; this module asks it for them
 (`build-tools.sh --print-paths`) instead of repeating them, and `ensure_built()` runs the script
 when something is missing.
@@ -16,7 +17,7 @@ BUILD_SCRIPT = Path(__file__).resolve().with_name("build-tools.sh")
 # tool name -> key in the --print-paths output
 _TOOL_KEYS = {"kube-apiserver": "KUBE_APISERVER", "kubectl": "KUBECTL", "etcd": "ETCD", "helm": "HELM",
               "helm4": "HELM4", "kube-controller-manager": "KUBE_CONTROLLER_MANAGER", "gloo": "GLOO", "krew": "KREW",
-              "validate-krew-manifest": "VALIDATE_KREW_MANIFEST"}
+              "validate-krew-manifest": "VALIDATE_KREW_MANIFEST", "podinfo": "PODINFO", "podcli": "PODCLI"}
 
 
 @functools.cache
@@ -36,7 +37,8 @@ def cache_dir() -> Path:
 
 
 def version(component: str) -> str:
-    """Version of a component: "k8s", "etcd", "helm" or "gloo" (e.g. version("k8s") == "v1.37.2")."""
+    """Version of a component: "k8s", "etcd", "helm", "gloo", "krew", "podinfo" (the Go module version)
+    or "podinfo_app" (what `podinfo --version` says), e.g. version("k8s") == "v1.37.2"."""
     return build_info()[f"{component.upper()}_VERSION"]
 
 
@@ -52,10 +54,16 @@ def gloo_crds_dir() -> Path:
     return Path(build_info()["GLOO_CRDS"])
 
 
+def podinfo_ui_dir() -> Path:
+    """podinfo's `ui` directory (vue.html), which its image keeps next to ./podinfo in its WORKDIR."""
+    return Path(build_info()["PODINFO_UI"])
+
+
 def missing() -> list[Path]:
     """The tools and CRD files that are not built yet."""
     wanted = [tool(name) for name in _TOOL_KEYS]
     wanted.append(gloo_crds_dir() / "gateway.solo.io_v1_RouteTable.yaml")
+    wanted.append(podinfo_ui_dir() / "vue.html")
     return [path for path in wanted if not path.exists()]
 
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from kubectl_canary.core.errors import CanaryError, ClusterError
+from kubectl_canary.core.errors import CanaryError, ClusterError, Forbidden
 from kubectl_canary.core.kinds import CANARY_POLICY, DEPLOYMENT, NAMESPACE, ROUTETABLE, SERVICE, ObjectRef
 from kubectl_canary.store.cluster import ClusterStore, conflict_lines, parse_warnings, resource_path
 from kubectl_canary.store.kubeconfig import Connection
@@ -116,7 +116,7 @@ RBAC = ('routetables.gateway.solo.io "echo-routes" is forbidden: User "dev" cann
     [
         (401, "Unauthorized", ClusterError, "unauthorized: the cluster of context dev rejected the credentials to "
                                             "apply RouteTable echo/echo-routes"),
-        (403, RBAC, ClusterError, f"forbidden: context dev may not apply RouteTable echo/echo-routes ({RBAC}); "
+        (403, RBAC, Forbidden, f"forbidden: context dev may not apply RouteTable echo/echo-routes ({RBAC}); "
                                   "ask for RBAC permission to patch routetables.gateway.solo.io in namespace echo"),
         (403, ADMISSION, CanaryError, f"cannot apply RouteTable echo/echo-routes: {ADMISSION}"),
         (400, ADMISSION, CanaryError, f"cannot apply RouteTable echo/echo-routes: {ADMISSION}"),
