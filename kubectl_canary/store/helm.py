@@ -39,10 +39,11 @@ def release_of(obj: Mapping[str, Any] | None) -> str | None:
 
 
 def default_chart() -> Path | None:
-    """This project's chart: $KUBECTL_CANARY_CHART, else charts/gloo-app next to the package (a checkout)."""
+    """This project's chart: $KUBECTL_CANARY_CHART, else the one installed with the package (package data
+    `kubectl_canary/charts`, in a checkout a link to the repository's charts/)."""
     env = os.environ.get("KUBECTL_CANARY_CHART")
     candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[2] / "charts" / CHART_NAME)
+    candidates.append(Path(__file__).parents[1] / "charts" / CHART_NAME)
     return next((c for c in candidates if (c / "Chart.yaml").is_file()), None)
 
 
