@@ -35,7 +35,7 @@ NAME = "kubectl-canary"
 VERSION = f"v{version(NAME)}"
 URL_BASE = "https://github.com/kubectl-canary/kubectl-canary/releases/download"
 # What the plugin imports (pyproject's dependencies, less the webhook's Flask, gunicorn, cryptography, prometheus).
-PLUGIN_REQUIREMENTS = ("click", "pyyaml", "jsonpatch", "kubernetes", "durationpy")
+PLUGIN_REQUIREMENTS = ("click", "pyyaml", "jsonpatch", "kubernetes", "durationpy", "ruamel.yaml")
 UNUSED = ("aiohttp", "aiohttp-retry")  # the kubernetes client's asyncio variant
 # (sys_platform, platform_machine) of each target operating system and CPU, for CPython 3.11 to 3.13.
 TARGETS = [("linux", "x86_64"), ("linux", "aarch64"), ("darwin", "x86_64"), ("darwin", "arm64")]

@@ -1,7 +1,9 @@
-"""The plugin produces the seed's objects: in directory mode, from an empty directory, the six steps of
-the seed's workflow leave after each step exactly what the seed's gloo-app chart renders for values-1
-... values-6 (tests/data/seed, written by hand from the seed's templates and values). Every field the
-chart renders must be equal; the plugin may add labels and annotations, nothing else."""
+"""The plugin and the chart produce the seed's objects: in directory mode, from an empty directory, the six
+steps of the seed's workflow leave after each step exactly what the seed's gloo-app chart renders for
+values-1 ... values-6 (tests/data/seed, written by hand from the seed's templates and values); and the
+chart in this repository (charts/gloo-app), rendered by the real `helm template` with the seed's values
+files (tests/data/seed-values), renders exactly the same objects. Every field the chart renders must be
+equal; extra labels and annotations are allowed, nothing else."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from conftest import seed_objects
 
 from kubectl_canary.cli.main import cli
 from kubectl_canary.core.kinds import Obj, ObjectRef
+from tests.charts.chart import HELMS, SEED_VALUES, render
 
 STEPS = [
     ["init", "echo", "--version", "v1", "--api-group", "example"],
@@ -62,6 +65,13 @@ def test_each_step_leaves_the_objects_the_seed_chart_renders(tmp_path):
         result = runner.invoke(cli, [*args, "-n", "echo", "--files", str(tmp_path)], prog_name="kubectl canary")
         assert result.exit_code == 0, f"step {number} {args}: {result.output}"
         assert differences(directory_objects(tmp_path), seed_objects(number)) == [], f"after step {number}: {args}"
+
+
+@pytest.mark.parametrize("helm", HELMS)
+@pytest.mark.parametrize("step", range(1, 7))
+def test_the_chart_renders_the_seed_objects_for_each_values_file(step, helm):
+    rendered = render(SEED_VALUES / f"values-{step}.yaml", name=helm)
+    assert differences(rendered, seed_objects(step)) == []
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from kubectl_canary.cli.group import ATTEMPTS, checked, cli, routetable_option, 
 from kubectl_canary.cli.options import Env, Invocation, common_options, complete_services, invocation
 from kubectl_canary.cli.output import note
 from kubectl_canary.core.adopt import Adoption, plan_adopt, rollout_pending
-from kubectl_canary.core.errors import ClusterError, Modified, StateConflict
+from kubectl_canary.core.errors import ClusterError, Modified, StateConflict, UsageError
 from kubectl_canary.core.kinds import POD, VIRTUAL_SERVICE
 from kubectl_canary.core.snapshot import Snapshot
 from kubectl_canary.store import read_snapshot
@@ -94,6 +94,9 @@ def adopt(service: str, version: str, deployment: str | None, timeout: float, ro
     again completes a half-done adoption.
     """
     checked(service, version)
+    if common.pop("values", None) is not None:
+        raise UsageError("adopt brings running objects under kubectl-canary; a values file of the gloo-app chart "
+                         "is managed already: use the other commands with --values")
     inv = invocation(**common)
     env = click.get_current_context().find_object(Env) or Env()
     deadline = env.clock() + timeout

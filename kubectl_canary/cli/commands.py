@@ -11,8 +11,17 @@ from typing import Any
 import click
 
 from kubectl_canary.cli.group import apply_plan, checked, cli, drain_option, routetable_option
+from kubectl_canary.cli.helm_mode import (
+    chart_option,
+    install,
+    release_lines,
+    release_status,
+    through_helm,
+    with_revisions,
+)
 from kubectl_canary.cli.options import Env, Invocation, common_options, complete_services, invocation
 from kubectl_canary.cli.output import flush_warnings, note, render
+from kubectl_canary.cli.values_mode import run_values, show_status, take_values
 from kubectl_canary.core import names
 from kubectl_canary.core.clone import Changes
 from kubectl_canary.core.datapath import unreadable
@@ -22,6 +31,7 @@ from kubectl_canary.core.kinds import ROUTETABLE, annotations_of
 from kubectl_canary.core.plan import plan_abort, plan_finish, plan_init, plan_shift, plan_start
 from kubectl_canary.core.policy import Policy
 from kubectl_canary.core.status import render_list, render_table, status_of, summary_of
+from kubectl_canary.core.values import values_abort, values_finish, values_init, values_shift, values_start
 from kubectl_canary.store import read_governing, read_snapshot
 from kubectl_canary.store.gateway import read_observed
 
@@ -39,13 +49,27 @@ READY_POLL = 1.0
 @click.option("--replicas", type=click.IntRange(min=0), help="Replicas (default: the existing Deployment's, else 1).")
 @click.option("--api-group", help="apiGroup label of the RouteTable (default: set by the webhook).")
 @click.option("--prefix", help="Route prefix (default: /SERVICE).")
+@click.option("--helm", "helm", is_flag=True, help="Install the gloo-app chart as Helm release SERVICE instead.")
+@chart_option
 @common_options(writes=True)
 def init(service: str, version: str, image: str | None, port: int | None, replicas: int | None, api_group: str | None,
-         prefix: str | None, **common: Any) -> None:
+         prefix: str | None, helm: bool, chart: str | None, **common: Any) -> None:
     """Create SERVICE at --version: Service, Deployment, Upstream and RouteTable (phase stable)."""
     checked(service, version, api_group)
     if prefix is not None and not prefix.startswith("/"):
         raise UsageError(f"invalid --prefix {prefix!r}: a route prefix starts with '/', e.g. /{service}")
+    if (path := take_values(common)) is not None:
+        run_values(path, common, lambda values, where: values_init(
+            values, service, version, api_group, prefix, image, replicas, where), create=True)
+        return
+    if helm:
+        from kubectl_canary.core.values import apply_edits
+        from kubectl_canary.store.values import render as render_values
+
+        values: dict[str, Any] = {}
+        apply_edits(values, values_init(values, service, version, api_group, prefix, image, replicas).edits)
+        install(invocation(**common), common, service, render_values(values), chart)
+        return
     inv = invocation(**common, create=True)
     apply_plan(inv, service, None, lambda snap: plan_init(
         snap, version, init_workload(snap, version, image, port, replicas), api_group, prefix))
@@ -68,10 +92,11 @@ def init(service: str, version: str, image: str | None, port: int | None, replic
 @click.option("--timeout", type=click.FloatRange(min=0), default=READY_TIMEOUT, show_default=True, metavar="SECONDS",
               help="On a cluster: how long to wait for a ready canary pod (0: do not wait).")
 @routetable_option
+@chart_option
 @common_options(writes=True)
 def start(service: str, version: str, images: tuple[str, ...], env: tuple[str, ...], container: str | None,
           replicas: int | None, headers: tuple[str, ...], no_route: bool, timeout: float, routetable: str | None,
-          **common: Any) -> None:
+          chart: str | None, **common: Any) -> None:
     """Deploy --version as the canary, a copy of the primary's Deployment, and route header-matched requests
     to it (phase header).
 
@@ -84,7 +109,14 @@ def start(service: str, version: str, images: tuple[str, ...], env: tuple[str, .
     parsed = tuple(names.parse_header(h) for h in headers) or None
     if parsed is not None and len({n for n, _ in parsed}) != len(parsed):
         raise UsageError(f"--header names a header twice: {', '.join(f'{n}={v}' for n, v in parsed)}")
+    if (path := take_values(common)) is not None:
+        run_values(path, common, lambda values, where: values_start(
+            values, service, version, changes, parsed, no_route, where))
+        return
     inv = invocation(**common)
+    if through_helm(inv, common, service, routetable, lambda values, where: values_start(
+            values, service, version, changes, parsed, no_route, where), chart=chart):
+        return
     apply_plan(inv, service, routetable, lambda snap: plan_start(snap, version, changes, parsed, no_route),
                autoscalers=True)
     if inv.store.live and inv.dry_run == "none" and timeout > 0:
@@ -119,14 +151,21 @@ def _wait_ready(inv: Invocation, service: str, version: str, routetable: str | N
               help="The canary's share (0..100) of the requests without the header.")
 @click.option("--force", is_flag=True, help="Shift even to a canary that has no ready pod.")
 @routetable_option
+@chart_option
 @common_options(writes=True)
-def shift(service: str, weight: int, force: bool, routetable: str | None, **common: Any) -> None:
+def shift(service: str, weight: int, force: bool, routetable: str | None, chart: str | None, **common: Any) -> None:
     """Send --weight percent of the traffic to the canary (phase weighted; 0 returns to phase header).
 
     On a cluster, a canary without a ready pod gets no weighted traffic unless --force.
     """
     checked(service)
+    if (path := take_values(common)) is not None:
+        run_values(path, common, lambda values, where: values_shift(values, service, weight, where))
+        return
     inv = invocation(**common)
+    if through_helm(inv, common, service, routetable,
+                    lambda values, where: values_shift(values, service, weight, where), chart=chart):
+        return
     require_ready = inv.store.live and not force
     apply_plan(inv, service, routetable, lambda snap: plan_shift(snap, weight, require_ready))
 
@@ -136,11 +175,19 @@ def shift(service: str, weight: int, force: bool, routetable: str | None, **comm
 @click.option("--keep-old", is_flag=True, help="Keep the old primary's Deployment (without traffic).")
 @drain_option
 @routetable_option
+@chart_option
 @common_options(writes=True)
-def finish(service: str, keep_old: bool, drain_delay: float, routetable: str | None, **common: Any) -> None:
+def finish(service: str, keep_old: bool, drain_delay: float, routetable: str | None, chart: str | None,
+           **common: Any) -> None:
     """Make the canary the primary (all traffic), then delete the old primary's Deployment."""
     checked(service)
+    if (path := take_values(common)) is not None:
+        run_values(path, common, lambda values, where: values_finish(values, service, keep_old, where))
+        return
     inv = invocation(**common)
+    if through_helm(inv, common, service, routetable,
+                    lambda values, where: values_finish(values, service, keep_old, where), drain_delay, chart):
+        return
     apply_plan(inv, service, routetable, lambda snap: plan_finish(snap, keep_old), drain_delay, autoscalers=True)
 
 
@@ -149,11 +196,19 @@ def finish(service: str, keep_old: bool, drain_delay: float, routetable: str | N
 @click.option("--delete-canary", is_flag=True, help="Also delete the canary's Deployment.")
 @drain_option
 @routetable_option
+@chart_option
 @common_options(writes=True)
-def abort(service: str, delete_canary: bool, drain_delay: float, routetable: str | None, **common: Any) -> None:
+def abort(service: str, delete_canary: bool, drain_delay: float, routetable: str | None, chart: str | None,
+          **common: Any) -> None:
     """Send all traffic back to the primary; keep the canary's Deployment unless --delete-canary."""
     checked(service)
+    if (path := take_values(common)) is not None:
+        run_values(path, common, lambda values, where: values_abort(values, service, delete_canary, where))
+        return
     inv = invocation(**common)
+    if through_helm(inv, common, service, routetable,
+                    lambda values, where: values_abort(values, service, delete_canary, where), drain_delay, chart):
+        return
     apply_plan(inv, service, routetable, lambda snap: plan_abort(snap, delete_canary), drain_delay,
                autoscalers=True)
 
@@ -167,9 +222,11 @@ def _governing(inv: Invocation) -> tuple[Policy, ...] | None:
         return None
 
 
-def _status_text(inv: Invocation, service: str, routetable: str | None) -> tuple[str, tuple[str, ...]]:
+def _status_text(inv: Invocation, service: str, routetable: str | None,
+                 common: dict[str, Any] | None = None) -> tuple[str, tuple[str, ...]]:
     """The rendered status, and its problems (none: healthy)."""
     snap = read_snapshot(inv.store, inv.namespace, service, routetable)
+    release = release_status(inv, snap, common)
     try:
         current = status_of(snap, read_observed(inv.store, snap))
     except ClusterError as err:  # e.g. may read the service's objects, but not list its Pods
@@ -177,8 +234,9 @@ def _status_text(inv: Invocation, service: str, routetable: str | None) -> tuple
     current = dataclasses.replace(current, policies=_governing(inv))
     flush_warnings(inv.store)
     if inv.output in ("yaml", "json"):
-        return render(current.to_dict(), inv.output).rstrip("\n"), current.problems
-    return render_table(current), current.problems
+        data = {**current.to_dict(), **({"release": release} if release else {})}
+        return render(data, inv.output).rstrip("\n"), current.problems
+    return "\n".join([render_table(current), *release_lines(release)]), current.problems
 
 
 @cli.command()
@@ -197,9 +255,12 @@ def status(service: str, watch: bool, timeout: float | None, routetable: str | N
     """
     env = click.get_current_context().find_object(Env) or Env()
     checked(service)
+    if (path := take_values(common)) is not None:
+        show_status(path, service, common.get("output"))
+        return
     inv = invocation(**common)
     if not watch and timeout is None:
-        text, problems = _status_text(inv, service, routetable)
+        text, problems = _status_text(inv, service, routetable, common)
         click.echo(text)
         if problems:
             click.get_current_context().exit(1)
@@ -210,7 +271,7 @@ def status(service: str, watch: bool, timeout: float | None, routetable: str | N
     try:
         while True:
             try:
-                text, problems = _status_text(inv, service, routetable)
+                text, problems = _status_text(inv, service, routetable, common)
             except CanaryError as err:
                 text, problems = f"error: {err}", (str(err),)
             if text != shown:
@@ -235,13 +296,16 @@ def status(service: str, watch: bool, timeout: float | None, routetable: str | N
 @common_options(outputs=("table", "yaml", "json"))
 def list_services(all_namespaces: bool, **common: Any) -> None:
     """List the services kubectl-canary manages, with their phase and weights."""
+    if take_values(common) is not None:
+        raise UsageError("a values file holds one service: use `kubectl canary status S --values FILE`")
     inv = invocation(**common)
     # RouteTables of any name are managed once they carry the state annotations (adopted ones need not
     # carry the plugin's managed-by label: Helm or another tool may own that label).
     listed = inv.store.list(ROUTETABLE, None if all_namespaces else inv.namespace)
     found = [rt for rt in listed if names.PHASE in annotations_of(rt)]
+    summaries = with_revisions(inv, common, sorted((summary_of(rt) for rt in found),
+                                                   key=lambda s: (s.namespace, s.service)), all_namespaces)
     flush_warnings(inv.store)
-    summaries = sorted((summary_of(rt) for rt in found), key=lambda s: (s.namespace, s.service))
     if inv.output in ("yaml", "json"):
         click.echo(render([s.to_dict() for s in summaries], inv.output), nl=False)
     elif not summaries:

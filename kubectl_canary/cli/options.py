@@ -152,6 +152,10 @@ def common_options(
             help="Read and write YAML manifests in DIR instead of a cluster.",
         ),
         click.option(
+            "--values", "values", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+            help="Read and write FILE, values of the gloo-app chart (charts/gloo-app), instead of objects.",
+        ),
+        click.option(
             "--dry-run",
             type=click.Choice(["none", "client", "server"]),
             default="none",

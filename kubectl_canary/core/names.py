@@ -22,6 +22,9 @@ ROLE: Final = PREFIX + "role"
 # The service a RouteTable routes, on RouteTables the plugin writes (their names need not be `S-routes`).
 SERVICE_ANNOTATION: Final = PREFIX + "service"
 
+# The annotation Helm 3 and 4 put on every object of a release: its name.
+HELM_RELEASE: Final = "meta.helm.sh/release-name"
+
 # The RouteTable label that a VirtualService's delegateAction selector matches (the seed's apiGroup).
 API_GROUP: Final = "apiGroup"
 # The Namespace label that names the apiGroup of the RouteTables in that namespace.

@@ -63,6 +63,8 @@ class Status:
     policies: tuple[Policy, ...] | None = None
     # What Gloo and the endpoints say; None where the store keeps no status (a directory).
     datapath: DataPath | None = None
+    # Steps of the workflow in progress (a canary deployed, not yet routed), with the command that continues.
+    steps: tuple[str, ...] = ()
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -96,6 +98,7 @@ class Status:
                 for v in self.versions
             ],
             "drift": list(self.drift),
+            "next": list(self.steps),
             "policies": None if self.policies is None else [p.to_dict(self.namespace) for p in self.policies],
             "gloo": None if self.datapath is None else [
                 {"kind": g.kind, "name": g.name, "state": g.state, "reason": g.reason} for g in self.datapath.gloo
@@ -146,13 +149,22 @@ def _deployment_drift(snap: Snapshot, roles: dict[str, str]) -> list[str]:
         if version not in roles and snap.role(version) == "primary":
             found.append(f"{named(version)} has role primary but receives no traffic; "
                          f"`kubectl canary finish {snap.service}` completes the earlier finish")
-        elif version not in roles and snap.role(version) == "canary":
-            found.append(
-                f"{named(version)} has role canary but receives no traffic; route to it with `kubectl canary "
-                f"start {snap.service} --version {version}`, or remove it with `kubectl canary abort "
-                f"{snap.service} --delete-canary`"
-            )
+        elif version not in roles and snap.role(version) == "canary" and "canary" in roles.values():
+            found.append(f"{named(version)} has role canary but receives no traffic while canary "
+                         f"{next(v for v, r in roles.items() if r == 'canary')} is routed; remove it with "
+                         f"`kubectl -n {snap.namespace} delete deployment {named(version).rsplit('/', 1)[1]}`")
     return found
+
+
+def _next_steps(snap: Snapshot, roles: dict[str, str]) -> list[str]:
+    """A canary deployed before any route goes to it (`start --no-route`, the seed's values-2): a step of
+    the workflow, not drift."""
+    if "canary" in roles.values():
+        return []
+    return [f"canary {version} is deployed without traffic (start --no-route); route header traffic to it with "
+            f"`kubectl canary start {snap.service} --version {version}`, or remove it with `kubectl canary abort "
+            f"{snap.service} --delete-canary`"
+            for version in snap.deployments if version not in roles and snap.role(version) == "canary"]
 
 
 def _version_rows(snap: Snapshot, state: RouteState | None, header_versions: set[str]) -> tuple[VersionStatus, ...]:
@@ -229,6 +241,7 @@ def status_of(snap: Snapshot, seen: Observed | None = None) -> Status:
         api_group=labels_of(rt).get(names.API_GROUP),
         versions=_version_rows(snap, state, header_versions),
         drift=tuple(drift),
+        steps=tuple(_next_steps(snap, _roles(state))),
         datapath=None if seen is None else data_path_of(seen, snap.service, routed_versions(state)),
     )
 
@@ -279,6 +292,7 @@ def render_table(status: Status) -> str:
                      *endpoints])
     lines += ["", columns(rows), ""]
     lines += ["Drift:       none"] if not status.drift else ["Drift:"] + [f"  - {d}" for d in status.drift]
+    lines += [("Next:" if i == 0 else "").ljust(13) + step for i, step in enumerate(status.steps)]
     if path is not None:
         lines += ["Problems:    none"] if not path.problems else ["Problems:"] + [f"  - {p}" for p in path.problems]
     return "\n".join(lines)
@@ -294,9 +308,16 @@ class Summary:
     primary: str | None
     canary: str | None
     weight: int | None
+    # The Helm release that owns the RouteTable, and its revision when known (`helm list`).
+    release: str | None = None
+    revision: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        found = asdict(self)
+        for key in ("release", "revision"):
+            if found[key] is None:
+                del found[key]
+        return found
 
 
 def summary_of(rt: Obj) -> Summary:
@@ -306,12 +327,13 @@ def summary_of(rt: Obj) -> Summary:
     name = str(meta.get("name", ""))
     service = annotations_of(rt).get(names.SERVICE_ANNOTATION) or name.removesuffix("-routes")
     namespace = str(meta.get("namespace", ""))
+    release = annotations_of(rt).get(names.HELM_RELEASE) or None
     try:
         state = _managed_of(rt, service).state
     except UnmanagedShape:
-        return Summary(namespace, service, UNMANAGED, None, None, None)
+        return Summary(namespace, service, UNMANAGED, None, None, None, release)
     return Summary(namespace, service, state.phase, state.primary, state.canary,
-                   state.weight if state.canary else None)
+                   state.weight if state.canary else None, release)
 
 
 def _managed_of(rt: Obj, service: str) -> Managed:
@@ -330,10 +352,17 @@ def _managed_of(rt: Obj, service: str) -> Managed:
 
 def render_list(summaries: list[Summary], all_namespaces: bool) -> str:
     """The `list` table, with a NAMESPACE column for -A (as kubectl prints one)."""
+    helm = any(s.release for s in summaries)
     head = (["NAMESPACE"] if all_namespaces else []) + ["SERVICE", "PHASE", "PRIMARY", "CANARY", "WEIGHT"]
-    rows = [head] + [
+    rows = [head + (["RELEASE"] if helm else [])] + [
         ([s.namespace] if all_namespaces else []) + [s.service, s.phase, _dash(s.primary), _dash(s.canary),
-                                                      _dash(s.weight)]
+                                                      _dash(s.weight)] + ([_release(s)] if helm else [])
         for s in summaries
     ]
     return columns(rows)
+
+
+def _release(summary: Summary) -> str:
+    if not summary.release:
+        return "-"
+    return summary.release + (f" (revision {summary.revision})" if summary.revision is not None else "")

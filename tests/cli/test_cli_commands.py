@@ -140,7 +140,7 @@ def test_start_of_another_version_beside_an_unrouted_canary_is_refused(run, tmp_
     assert "a canary is already in progress" in result.stderr
     assert "`kubectl canary abort echo --delete-canary`" in result.stderr
     assert read_tree(tmp_path) == before
-    assert "has role canary but receives no traffic" in ok(run("status", "echo", *files)).stdout
+    assert "canary v2 is deployed without traffic (start --no-route)" in ok(run("status", "echo", *files)).stdout
 
 
 def test_init_into_a_blocked_file_path_is_a_partial_write_not_a_traceback(run, tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from conftest import seed_objects, service_objects
 
@@ -146,9 +148,24 @@ def test_render_list():
     assert render_list(summaries[:1], all_namespaces=False).splitlines()[0].startswith("SERVICE")
 
 
-def test_an_unrouted_canary_deployment_is_drift():
+def test_an_unrouted_canary_deployment_is_the_next_step_not_drift():
+    # The seed's values-2 (`start --no-route`): a state of the workflow.
     st = status(service_objects(STABLE, {"v1": "primary", "v2": "canary"}))
-    assert st.drift == (
-        "Deployment echo/echo-v2 has role canary but receives no traffic; route to it with "
+    assert st.drift == ()
+    assert st.steps == (
+        "canary v2 is deployed without traffic (start --no-route); route header traffic to it with "
         "`kubectl canary start echo --version v2`, or remove it with `kubectl canary abort echo --delete-canary`",
     )
+    assert "Next:        canary v2 is deployed without traffic" in render_table(st)
+
+
+def test_list_shows_the_helm_release_of_a_service_and_its_revision():
+    rt = seed_objects(4)[-1]
+    rt["metadata"]["annotations"] = {names.HELM_RELEASE: "echo", names.SERVICE_ANNOTATION: "echo"}
+    plain = summary_of(seed_objects(1)[-1])
+    helm = summary_of(rt)
+    assert (helm.release, helm.to_dict()["release"]) == ("echo", "echo") and "release" not in plain.to_dict()
+    lines = render_list([dataclasses.replace(helm, revision=4), plain], all_namespaces=False).splitlines()
+    assert lines[0].split() == ["SERVICE", "PHASE", "PRIMARY", "CANARY", "WEIGHT", "RELEASE"]
+    assert lines[1].split()[-3:] == ["echo", "(revision", "4)"] and lines[2].split()[-1] == "-"
+    assert "RELEASE" not in render_list([plain], all_namespaces=False)

@@ -3,6 +3,7 @@
 #   $CACHE/k8s-$K8S_VERSION/bin/{kube-apiserver,kubectl}
 #   $CACHE/etcd-$ETCD_VERSION/bin/etcd      (etcd version = the one k8s.io/kubernetes pins)
 #   $CACHE/helm-$HELM_VERSION/bin/helm
+#   $CACHE/helm-$HELM4_VERSION/bin/helm     (Helm 4: server-side apply with field manager `helm`)
 #   $CACHE/gloo-$GLOO_VERSION/crds/*.yaml
 #   $CACHE/gloo-$GLOO_VERSION/bin/gloo      (the gloo control plane, projects/gloo/cmd)
 #   $CACHE/krew-$KREW_VERSION/bin/{krew,validate-krew-manifest}
@@ -18,6 +19,7 @@ set -euo pipefail
 # through --print-paths.
 K8S_VERSION=v1.37.2
 HELM_VERSION=v3.22.0
+HELM4_VERSION=v4.3.2
 GLOO_VERSION=v1.22.1
 KREW_VERSION=v0.4.3
 # podinfo's releases (6.x) are not Go module versions of github.com/stefanprodan/podinfo (its go.mod
@@ -30,6 +32,7 @@ CACHE=${KUBECTL_CANARY_CACHE:-$HOME/.cache/kubectl-canary}
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 K8S_DIR=$CACHE/k8s-$K8S_VERSION
 HELM_DIR=$CACHE/helm-$HELM_VERSION
+HELM4_DIR=$CACHE/helm-$HELM4_VERSION
 GLOO_DIR=$CACHE/gloo-$GLOO_VERSION
 KREW_DIR=$CACHE/krew-$KREW_VERSION
 PODINFO_DIR=$CACHE/podinfo-$PODINFO_VERSION
@@ -84,6 +87,8 @@ KUBECTL=$K8S_DIR/bin/kubectl
 KUBE_CONTROLLER_MANAGER=$K8S_DIR/bin/kube-controller-manager
 ETCD=$CACHE/etcd-$ev/bin/etcd
 HELM=$HELM_DIR/bin/helm
+HELM4_VERSION=$HELM4_VERSION
+HELM4=$HELM4_DIR/bin/helm
 GLOO_CRDS=$GLOO_DIR/crds
 GLOO=$GLOO_DIR/bin/gloo
 KREW_VERSION=$KREW_VERSION
@@ -187,6 +192,17 @@ build_helm() {
   go_build "$dir" "$HELM_DIR/bin" "$ld" helm.sh/helm/v3/cmd/helm
 }
 
+build_helm4() {
+  local gomod dir
+  log "helm $HELM4_VERSION: downloading module"
+  gomod=$(mod_field "helm.sh/helm/v4@$HELM4_VERSION" GoMod)
+  dir=$(new_wrapper "$gomod" helm.sh/helm/v4 "$HELM4_VERSION")
+  log "building helm $HELM4_VERSION"
+  go_build "$dir" "$HELM4_DIR/bin" \
+    "-X helm.sh/helm/v4/internal/version.version=$HELM4_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
+    helm.sh/helm/v4/cmd/helm
+}
+
 build_gloo() {
   local gomod dir
   log "gloo $GLOO_VERSION: downloading module"
@@ -272,8 +288,8 @@ main() {
   flock 9
   ev=$(etcd_version)
   if [[ -x $K8S_DIR/bin/kube-apiserver && -x $K8S_DIR/bin/kubectl && -x $K8S_DIR/bin/kube-controller-manager && -x $CACHE/etcd-$ev/bin/etcd &&
-        -x $HELM_DIR/bin/helm && -f $GLOO_DIR/crds/gateway.solo.io_v1_RouteTable.yaml && -x $GLOO_DIR/bin/gloo &&
-        -x $KREW_DIR/bin/krew && -x $KREW_DIR/bin/validate-krew-manifest && -x $PODINFO_DIR/bin/podinfo &&
+        -x $HELM_DIR/bin/helm && -x $HELM4_DIR/bin/helm && -f $GLOO_DIR/crds/gateway.solo.io_v1_RouteTable.yaml &&
+        -x $GLOO_DIR/bin/gloo && -x $KREW_DIR/bin/krew && -x $KREW_DIR/bin/validate-krew-manifest && -x $PODINFO_DIR/bin/podinfo &&
         -x $PODINFO_DIR/bin/podcli && -f $PODINFO_DIR/ui/vue.html ]]; then
     log "all tools present in $CACHE"
     return
@@ -287,6 +303,7 @@ main() {
   [[ -f $GLOO_DIR/crds/gateway.solo.io_v1_RouteTable.yaml ]] || fetch_gloo_crds
   [[ -x $CACHE/etcd-$ev/bin/etcd ]] || build_etcd "$ev"
   [[ -x $HELM_DIR/bin/helm ]] || build_helm
+  [[ -x $HELM4_DIR/bin/helm ]] || build_helm4
   [[ -x $K8S_DIR/bin/kube-apiserver && -x $K8S_DIR/bin/kubectl && -x $K8S_DIR/bin/kube-controller-manager ]] || build_k8s
   [[ -x $GLOO_DIR/bin/gloo ]] || build_gloo
   [[ -x $KREW_DIR/bin/krew && -x $KREW_DIR/bin/validate-krew-manifest ]] || build_krew
