@@ -14,12 +14,13 @@ Overload is shed, not queued into timeouts: a review that would wait for a threa
 `MAX_WAIT` (the reviews ahead of it, over the number finished in the last second) is answered 503 with
 `Retry-After: 1` at once by the loop, and so is any past `max_queued` waiting. So the queue holds what
 the server finishes in MAX_WAIT: the accepted reviews keep their latency, the server stays busy at its
-capacity, and when the load drops nothing is shed. Probes (`GET`
-/healthz, /readyz, /metrics) have their own two threads, so they answer while every decision thread is
-busy. On SIGTERM the worker drains: /readyz answers 503, every answer carries `Connection: close`, it
-keeps accepting and keeps idle kept-alive connections open for `drain_seconds` (`serve --drain-seconds`,
-default `DRAIN_SECONDS`; a request already on its way is served, not reset), then stops accepting, lets
-in-flight requests finish and exits within gunicorn's graceful timeout, which counts from SIGTERM.
+capacity, and when the load drops nothing is shed. Probes and metrics are not served here but on a
+listener and thread of their own (`webhook.probes`), which the worker starts.
+
+On SIGTERM the worker drains: /readyz answers 503, every answer carries `Connection: close`, it keeps
+accepting and keeps idle kept-alive connections open for `drain_seconds` (`serve --drain-seconds`, default
+`DRAIN_SECONDS`; a request already on its way is served, not reset), then stops accepting, lets in-flight
+requests finish and exits within gunicorn's graceful timeout, which counts from SIGTERM.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from gunicorn import http, util
 from gunicorn import sock as gsock
 from gunicorn.workers import gthread
 
+from webhook import probes
 from webhook.framing import COMPLETE, MORE, REFUSE, Framer, Framing
 from webhook.rate import Rate
 
@@ -56,8 +58,6 @@ LINGER_SECONDS: Final = 2.0
 MAX_WAIT: Final = 0.5
 SWITCH_SECONDS: Final = 0.001
 RUNNING: Final = 2
-PROBES: Final = frozenset({"/healthz", "/readyz", "/metrics"})
-PROBE_THREADS: Final = 2
 # Bodies are read up to the app's limit (kube-apiserver: 3 MiB objects, two in an UPDATE).
 MAX_BODY: Final = 7 * 1024 * 1024
 SHED: Final = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
@@ -91,7 +91,6 @@ class FrontConn(gthread.TConn):  # type: ignore[misc]
         self.continued = False
         self.deadline = time.monotonic() + REQUEST_SECONDS
         self.waiting = False  # kept alive, between requests
-        self.probe = False
 
 
 class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
@@ -100,6 +99,7 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
     max_queued = 1000  # reviews waiting for a thread, at most (memory); set from `serve`
     drain_seconds = DRAIN_SECONDS  # after SIGTERM (see above); set from `serve`
     request_seconds = REQUEST_SECONDS  # set from `serve` (shorter only in tests)
+    probe_socket: socket.socket | None = None  # the probe listener's, bound in the master by `serve`
 
     def init_process(self) -> None:
         # The loop reads, sheds and answers probes; CPU-bound decisions must not keep it from the GIL for
@@ -111,8 +111,6 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
         self.front: dict[FrontConn, None] = {}
         self.lingering: dict[socket.socket, float] = {}
         self.busy = 0
-        self.probes_busy = 0
-        self.probe_pool = futures.ThreadPoolExecutor(max_workers=PROBE_THREADS)
         super().init_process()
 
     # -- the front stage ----------------------------------------------------------------------------
@@ -197,11 +195,10 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
         if framing.state == REFUSE:
             self._refuse(conn, framing.status)
             return
-        probe = framing.method == "GET" and framing.path in PROBES
-        if not probe and self._overloaded():
+        if self._overloaded():
             self._shed(conn, framing)
             return
-        self._submit(conn, probe)
+        self._submit(conn)
 
     def _overloaded(self) -> bool:
         threads: int = self.cfg.threads
@@ -238,7 +235,7 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
         self._send(conn, head % (status, REFUSED[status], len(body)) + body)
         self._close(conn)
 
-    def _submit(self, conn: FrontConn, probe: bool) -> None:
+    def _submit(self, conn: FrontConn) -> None:
         if conn.parser is None:
             conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
         conn.initialized = conn.data_ready = True
@@ -246,14 +243,9 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
         conn.buffer.clear()
         conn.framer.reset()
         conn.continued = False
-        conn.probe = probe
         conn.sock.settimeout(IO_SECONDS)
-        if probe:
-            self.probes_busy += 1
-            done = self.probe_pool.submit(self.handle, conn)
-        else:
-            self.busy += 1
-            done = self.tpool.submit(self.handle, conn)
+        self.busy += 1
+        done = self.tpool.submit(self.handle, conn)
         done.add_done_callback(lambda fut: self.method_queue.defer(self.finish_request, conn, fut))
 
     def _wait_next(self, conn: FrontConn) -> None:
@@ -285,8 +277,6 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
             req = next(conn.parser)
             if not req:
                 return False
-            if conn.probe:
-                return bool(self._keepalive_after(conn, self.handle_request(req, conn)))
             with self.running:
                 keep = self.handle_request(req, conn)
             return bool(self._keepalive_after(conn, keep))
@@ -304,11 +294,8 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
         return False
 
     def finish_request(self, conn: FrontConn, fs: futures.Future[bool]) -> None:
-        if conn.probe:
-            self.probes_busy -= 1
-        else:
-            self.busy -= 1
-            self.finished.add()
+        self.busy -= 1
+        self.finished.add()
         try:
             keep = bool(fs.result()) if not fs.cancelled() else False
         except Exception:
@@ -351,6 +338,8 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
     # -- the loop -----------------------------------------------------------------------------------
 
     def run(self) -> None:
+        if self.probe_socket is not None:  # self.wsgi is loaded by now: the app's Health
+            probes.start(self.probe_socket, probes.health_of(self.wsgi))
         self.poller.register(self.method_queue.fileno(), selectors.EVENT_READ, self.method_queue.run_callbacks)
         self.set_accept_enabled(True)
         while self.alive:
@@ -376,7 +365,7 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
         self.murder_front(time.monotonic(), idle_too=True)
         # gunicorn's master kills the worker at graceful_timeout after SIGTERM; stop a second before.
         deadline = stopped + self.cfg.graceful_timeout - 1
-        while (self.busy or self.probes_busy or self.front or self.lingering) and time.monotonic() < deadline:
+        while (self.busy or self.front or self.lingering) and time.monotonic() < deadline:
             self._tick(timeout=0.2)
             self.murder_front(time.monotonic(), idle_too=True)
         for conn in list(self.front):
@@ -384,7 +373,6 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
         for raw in list(self.lingering):
             self._unlinger(raw)
         self.tpool.shutdown(wait=False)
-        self.probe_pool.shutdown(wait=False)
         self.poller.close()
         self.method_queue.close()
 

@@ -47,7 +47,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     base = tmp_path_factory.mktemp("serving")
     ca = issue(base / "tls")
     state = write_state(base / "state", cluster())
-    with serve(["--cert-dir", str(base / "tls"), "--state", str(state)], base / "server.log", ca) as running:
+    with serve(["--cert-dir", str(base / "tls"), "--state", str(state)], base / "server.log") as running:
         yield running, ca
 
 
@@ -74,7 +74,7 @@ def test_slow_tls_hellos_headers_and_bodies_do_not_stop_reviews(tmp_path: Path):
     ca = issue(tmp_path / "tls")
     state = write_state(tmp_path / "state", cluster())
     args = ["--cert-dir", str(tmp_path / "tls"), "--state", str(state), "--request-seconds", str(SLOW_CLIENT_SECONDS)]
-    with serve(args, tmp_path / "server.log", ca) as running:
+    with serve(args, tmp_path / "server.log") as running:
         slow_clients_do_not_stop_reviews(running, ca)
 
 
@@ -87,7 +87,7 @@ def slow_clients_do_not_stop_reviews(running: Running, ca: Path) -> None:
         for seconds, status in reviews_answer_quickly((running, ca)):
             assert status == 200 and seconds < 1.0
         with session(ca) as client:
-            assert client.get(f"{running.url}/readyz", timeout=1).status_code == 200
+            assert client.get(f"{running.probe_url}/readyz", timeout=1).status_code == 200
         assert all(s.closed_by_server is None for s in slow), slow  # all that while they were all still there
         # and the server gives up on them when their time is up (from the accept), not before
         assert wait_until(lambda: all(s.closed_by_server is not None for s in slow), SLOW_CLIENT_SECONDS + 5), [
@@ -181,9 +181,11 @@ def kept_alive(running: Running, ca: Path) -> http.client.HTTPSConnection:
     """A connection that has had one answer and stays open, idle, between requests."""
     conn = http.client.HTTPSConnection("127.0.0.1", running.port, timeout=30,
                                        context=ssl.create_default_context(cafile=str(ca)))
-    conn.request("GET", "/healthz", headers={"Host": "localhost"})
+    conn.request("POST", "/validate", body=json.dumps(REVIEW).encode(),
+                 headers={"Host": "localhost", "Content-Type": "application/json"})
     answer = conn.getresponse()
-    assert answer.status == 200 and answer.read() == b"ok\n" and answer.getheader("Connection") != "close"
+    assert answer.status == 200 and json.loads(answer.read())["response"]["allowed"] is True
+    assert answer.getheader("Connection") != "close"
     return conn
 
 
@@ -213,7 +215,7 @@ def test_sigterm_under_load_loses_no_call(tmp_path: Path):
     ca = issue(tmp_path / "tls")
     state = write_state(tmp_path / "state", cluster())
     args = ["--cert-dir", str(tmp_path / "tls"), "--state", str(state)]
-    with serve(args, tmp_path / "server.log", ca, drain=None) as running:  # the shipped drain
+    with serve(args, tmp_path / "server.log", drain=None) as running:  # the shipped drain
         sigterm_under_load_loses_no_call(running, ca)
     assert f"draining for {worker.DRAIN_SECONDS:g} s" in running.log_text()
 
@@ -229,7 +231,7 @@ def sigterm_under_load_loses_no_call(running: Running, ca: Path) -> None:
     closing = Closing(idle, stopped)
     time.sleep(0.5)
     with session(ca) as client:
-        readyz = client.get(f"{running.url}/readyz", timeout=2)
+        readyz = client.get(f"{running.probe_url}/readyz", timeout=2)
     for caller in callers:
         caller.join(timeout=30)
     try:
@@ -250,7 +252,7 @@ def test_the_drain_lasts_as_long_as_serve_is_told(tmp_path: Path):
     ca = issue(tmp_path / "tls")
     state = write_state(tmp_path / "state", cluster())
     args = ["--cert-dir", str(tmp_path / "tls"), "--state", str(state)]
-    with serve(args, tmp_path / "server.log", ca, drain=0.5) as running:
+    with serve(args, tmp_path / "server.log", drain=0.5) as running:
         idle = kept_alive(running, ca)
         running.proc.send_signal(signal.SIGTERM)
         held = Closing(idle, time.monotonic()).seconds()
@@ -286,7 +288,7 @@ def test_a_shed_request_keeps_its_connection_for_the_next_one(tmp_path: Path):
     ca = issue(tmp_path / "tls")
     state = write_state(tmp_path / "state", cluster())
     args = ["--cert-dir", str(tmp_path / "tls"), "--state", str(state), "--threads", "1", "--max-queued", "1"]
-    with serve(args, tmp_path / "server.log", ca) as running:
+    with serve(args, tmp_path / "server.log") as running:
         clients = [session(ca) for _ in range(6)]
         first: list[requests.Response] = []
         barrier = threading.Barrier(len(clients))
