@@ -6,16 +6,23 @@ eight clients that send a byte every few seconds, or a thousand idle connections
 no review is answered. `FrontWorker` keeps gthread's pool, parser and WSGI handling but does the TLS
 handshake and reads the whole request (head and body, `webhook.framing`) in its event loop, with
 non-blocking sockets, and submits it to the pool only when it is all there. A connection gets
-`REQUEST_SECONDS` (`request_seconds`) from its first byte (or its accept) to deliver a request, and is
-closed otherwise;
-an idle kept-alive one waits in the loop for gunicorn's `keepalive`, costing no thread.
+`REQUEST_SECONDS` (`request_seconds`, `webhook.connections`) from its first byte (or its accept) to
+deliver a request, and is closed otherwise; an idle kept-alive one waits in the loop for gunicorn's
+`keepalive`, costing no thread.
 
 Overload is shed, not queued into timeouts: a review that would wait for a thread longer than
 `MAX_WAIT` (the reviews ahead of it, over the number finished in the last second) is answered 503 with
 `Retry-After: 1` at once by the loop, and so is any past `max_queued` waiting. So the queue holds what
 the server finishes in MAX_WAIT: the accepted reviews keep their latency, the server stays busy at its
-capacity, and when the load drops nothing is shed. Probes and metrics are not served here but on a
-listener and thread of their own (`webhook.probes`), which the worker starts.
+capacity, and when the load drops nothing is shed. The loop itself must keep up too: every handshake, read
+and answer goes through it, and under a flood of new connections (kube-apiserver's client dials one for each
+call that finds no idle connection) it needs the GIL hundreds of times a second, each time from the
+decision threads. So the switch interval is short (`SWITCH_SECONDS`: a waiting loop gets the GIL within
+0.2 ms, not 5), and while reviews are queued, a turn of the loop that took over `MAX_LAG` sheds the reviews
+it reads next, so that the decisions leave the loop the time to catch up. What a worker holds is bounded
+(`webhook.connections`): over the bound a new connection is closed at once, never queued. Probes and
+metrics are not served here but on a listener and thread of their own (`webhook.probes`), which the worker
+starts.
 
 On SIGTERM the worker drains: /readyz answers 503, every answer carries `Connection: close`, it keeps
 accepting and keeps idle kept-alive connections open for `drain_seconds` (`serve --drain-seconds`, default
@@ -25,7 +32,6 @@ requests finish and exits within gunicorn's graceful timeout, which counts from 
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import selectors
 import socket
@@ -34,32 +40,29 @@ import sys
 import threading
 import time
 from concurrent import futures
-from functools import partial
 from typing import Any, Final
 
-from gunicorn import http, util
-from gunicorn import sock as gsock
-from gunicorn.workers import gthread
+from gunicorn import http
 
 from webhook import probes
-from webhook.framing import COMPLETE, MORE, REFUSE, Framer, Framing
+from webhook.connections import MAX_BODY, Connections, FrontConn
+from webhook.framing import COMPLETE, MORE, REFUSE, Framing
 from webhook.rate import Rate
 
-# From a connection's first byte (or its accept) to its whole request, handshake included.
-REQUEST_SECONDS: Final = 10.0
 # Blocking reads and writes of a pool thread (a body read after dispatch, the answer to a slow reader).
 IO_SECONDS: Final = 10.0
 # After SIGTERM: keep accepting and keep idle connections open this long, answering with Connection: close
 # (the default of `serve --drain-seconds`).
 DRAIN_SECONDS: Final = 3.0
-# A closed connection's unread input is drained (so the peer gets the answer, not a reset) this long.
-LINGER_SECONDS: Final = 2.0
 # A review waiting longer than this for a thread means the server does not keep up (see above).
 MAX_WAIT: Final = 0.5
-SWITCH_SECONDS: Final = 0.001
+# A turn of the loop longer than this (its events dispatched, waits for the GIL included) delays every
+# handshake, read and answer behind it: the reviews read next are shed while decisions run (see above).
+MAX_LAG: Final = 0.1
+# How often the connections past their deadline are looked for (a walk over every open connection).
+MURDER_SECONDS: Final = 0.1
+SWITCH_SECONDS: Final = 0.0002
 RUNNING: Final = 2
-# Bodies are read up to the app's limit (kube-apiserver: 3 MiB objects, two in an UPDATE).
-MAX_BODY: Final = 7 * 1024 * 1024
 SHED: Final = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
                b"Content-Length: %d\r\nConnection: %s\r\n\r\n%s")
 SHED_BODY: Final = b'{"error":"canary-webhook is overloaded; retry","code":503}'
@@ -80,94 +83,33 @@ class Serving:
 SERVING: Final = Serving()
 
 
-class FrontConn(gthread.TConn):  # type: ignore[misc]
-    """A connection in the front stage: its bytes so far, its framing and its deadline."""
-
-    def __init__(self, cfg: Any, sock: Any, client: Any, server: Any) -> None:
-        super().__init__(cfg, sock, client, server)
-        self.buffer = bytearray()
-        self.framer = Framer(cfg.limit_request_line + cfg.limit_request_field_size * 4 + 4096, MAX_BODY)
-        self.handshaken = False
-        self.continued = False
-        self.deadline = time.monotonic() + REQUEST_SECONDS
-        self.waiting = False  # kept alive, between requests
-
-
-class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
+class FrontWorker(Connections):
     """gunicorn's threaded worker with a thread-free front stage, load shedding and draining."""
 
     max_queued = 1000  # reviews waiting for a thread, at most (memory); set from `serve`
     drain_seconds = DRAIN_SECONDS  # after SIGTERM (see above); set from `serve`
-    request_seconds = REQUEST_SECONDS  # set from `serve` (shorter only in tests)
     probe_socket: socket.socket | None = None  # the probe listener's, bound in the master by `serve`
 
     def init_process(self) -> None:
-        # The loop reads, sheds and answers probes; CPU-bound decisions must not keep it from the GIL for
-        # long: a shorter switch interval (default 5 ms) and at most RUNNING decisions at once (a thread
-        # waiting on the semaphore does not compete for the GIL; the others stay for slow writes).
+        # The loop handshakes, reads and sheds; CPU-bound decisions must not keep it from the GIL for long: a
+        # shorter switch interval (default 5 ms) and at most RUNNING decisions at once (a thread waiting on
+        # the semaphore does not compete for the GIL; the others stay for slow writes).
         sys.setswitchinterval(SWITCH_SECONDS)
         self.running = threading.BoundedSemaphore(RUNNING)
         self.finished = Rate()  # reviews finished in the last second
-        self.front: dict[FrontConn, None] = {}
-        self.lingering: dict[socket.socket, float] = {}
         self.busy = 0
+        self.lag = 0.0  # how long the last turn of the loop took (see MAX_LAG)
+        self.murdered = 0.0  # when murder_front last looked
         super().init_process()
 
     # -- the front stage ----------------------------------------------------------------------------
 
-    def accept(self, listener: Any) -> bool:
-        """Take one connection into the front stage; False when none was waiting."""
-        try:
-            client, addr = listener.accept()
-        except OSError as err:
-            if err.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
-                raise
-            return False
-        if self.nr_conns >= self.worker_connections and not self._evict():
-            util.close(client)
-            return True
-        client.setblocking(False)
-        wrapped = client
-        if self.cfg.is_ssl:
-            try:
-                wrapped = gsock.ssl_context(self.cfg).wrap_socket(
-                    client, server_side=True, do_handshake_on_connect=False, suppress_ragged_eofs=True)
-            except (OSError, ValueError, ssl.SSLError):
-                util.close(client)
-                return True
-        self.nr_conns += 1
-        conn = FrontConn(self.cfg, wrapped, addr, listener.getsockname())
-        conn.deadline = time.monotonic() + self.request_seconds
-        conn.handshaken = not self.cfg.is_ssl
-        self._to_front(conn)
-        return True
-
-    def _evict(self) -> bool:
-        """Make room by closing the oldest connection that has sent nothing yet (an idle scan)."""
-        for conn in self.front:
-            if not conn.buffer:
-                self._drop(conn)
-                return True
-        return False
-
-    def _to_front(self, conn: FrontConn) -> None:
-        self.front[conn] = None
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_readable, conn))
-
-    def _leave_front(self, conn: FrontConn) -> None:
-        self.front.pop(conn, None)
-        with contextlib.suppress(KeyError, ValueError, OSError):
-            self.poller.unregister(conn.sock)
-
-    def _drop(self, conn: FrontConn) -> None:
-        self._leave_front(conn)
-        self.nr_conns -= 1
-        util.close(conn.sock)
-
     def on_readable(self, conn: FrontConn, _fileobj: Any = None) -> None:
         try:
             if not conn.handshaken:
+                self._handshake_begun(conn)
                 conn.sock.do_handshake()
+                self._handshake_over(conn)
                 conn.handshaken = True
             while len(conn.buffer) <= MAX_BODY + 65536:
                 data = conn.sock.recv(65536)
@@ -205,8 +147,10 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
         queued: int = self.busy - threads
         if queued <= 0:
             return False
-        # What a new review would wait: the reviews ahead of it over the rate they are finished at.
-        return queued >= self.max_queued or queued > max(threads, self.finished.count() * MAX_WAIT)
+        # What a new review would wait: the reviews ahead of it over the rate they are finished at; and while
+        # the loop runs late, the decisions must leave it the GIL to catch up (handshakes, reads, answers).
+        return (queued >= self.max_queued or self.lag > MAX_LAG
+                or queued > max(threads, self.finished.count() * MAX_WAIT))
 
     def _send(self, conn: FrontConn, data: bytes) -> bool:
         try:
@@ -260,14 +204,6 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
             conn.buffer += pending
             self._framed(conn, conn.framer.frame(conn.buffer))
 
-    def murder_front(self, now: float, idle_too: bool = False) -> None:
-        """Close the connections past their deadline (and, draining is over, idle kept-alive ones)."""
-        for conn in [c for c in self.front if c.deadline <= now or (idle_too and c.waiting)]:
-            self._drop(conn)
-        for sock, until in list(self.lingering.items()):
-            if until <= now:
-                self._unlinger(sock)
-
     # -- the pool's side ----------------------------------------------------------------------------
 
     def handle(self, conn: FrontConn) -> bool:
@@ -304,36 +240,6 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
             self._wait_next(conn)
         else:
             self._close(conn)
-
-    def _close(self, conn: FrontConn) -> None:
-        """Close without blocking the loop: half-close, then drain what the peer still sends, briefly."""
-        self._leave_front(conn)
-        self.nr_conns -= 1
-        raw = conn.sock
-        try:
-            raw.setblocking(False)
-            raw.shutdown(socket.SHUT_WR)  # an SSLSocket drops its TLS state here; what follows is raw TCP
-        except (OSError, ValueError):
-            util.close(raw)
-            return
-        self.lingering[raw] = time.monotonic() + LINGER_SECONDS
-        self.poller.register(raw, selectors.EVENT_READ, self._linger_readable)
-
-    def _linger_readable(self, raw: socket.socket) -> None:
-        try:
-            if raw.recv(65536):
-                return
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            pass
-        self._unlinger(raw)
-
-    def _unlinger(self, raw: socket.socket) -> None:
-        self.lingering.pop(raw, None)
-        with contextlib.suppress(KeyError, ValueError, OSError):
-            self.poller.unregister(raw)
-        util.close(raw)
 
     # -- the loop -----------------------------------------------------------------------------------
 
@@ -379,4 +285,15 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
     def _tick(self, timeout: float = 0.5) -> None:
         self.notify()
         self.wait_for_and_dispatch_events(timeout=timeout)
-        self.murder_front(time.monotonic())
+        now = time.monotonic()
+        if now - self.murdered >= MURDER_SECONDS:
+            self.murdered = now
+            self.murder_front(now)
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        """gthread's, timing the turn (`lag`): from the events' arrival to the last one dispatched."""
+        events = self.poller.select(timeout)  # EINTR is retried by Python (PEP 475)
+        began = time.monotonic()
+        for key, _ in events:
+            key.data(key.fileobj)
+        self.lag = time.monotonic() - began
