@@ -6,6 +6,7 @@
 #   $CACHE/gloo-$GLOO_VERSION/crds/*.yaml
 #   $CACHE/gloo-$GLOO_VERSION/bin/gloo      (the gloo control plane, projects/gloo/cmd)
 #   $CACHE/krew-$KREW_VERSION/bin/{krew,validate-krew-manifest}
+#   $CACHE/vegeta-$VEGETA_VERSION/bin/vegeta   (load that opens connections as kube-apiserver's Go client does)
 # CACHE is ${KUBECTL_CANARY_CACHE:-$HOME/.cache/kubectl-canary}. Whatever is
 # already there is reused, so a warm run only tests a few files.
 #
@@ -19,6 +20,7 @@ K8S_VERSION=v1.37.2
 HELM_VERSION=v3.22.0
 GLOO_VERSION=v1.22.1
 KREW_VERSION=v0.4.3
+VEGETA_VERSION=v12.12.0
 
 CACHE=${KUBECTL_CANARY_CACHE:-$HOME/.cache/kubectl-canary}
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
@@ -26,6 +28,7 @@ K8S_DIR=$CACHE/k8s-$K8S_VERSION
 HELM_DIR=$CACHE/helm-$HELM_VERSION
 GLOO_DIR=$CACHE/gloo-$GLOO_VERSION
 KREW_DIR=$CACHE/krew-$KREW_VERSION
+VEGETA_DIR=$CACHE/vegeta-$VEGETA_VERSION
 SHARED_CRDS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)/shared/gloo-crds
 
 # name:git-blob of the Gloo CRDs the tests rely on (solo-io/gloo v1.22.1).
@@ -82,6 +85,8 @@ GLOO=$GLOO_DIR/bin/gloo
 KREW_VERSION=$KREW_VERSION
 KREW=$KREW_DIR/bin/krew
 VALIDATE_KREW_MANIFEST=$KREW_DIR/bin/validate-krew-manifest
+VEGETA_VERSION=$VEGETA_VERSION
+VEGETA=$VEGETA_DIR/bin/vegeta
 EOF
 }
 
@@ -201,6 +206,17 @@ build_krew() {
   rm -rf "$tmp"
 }
 
+build_vegeta() {
+  log "vegeta $VEGETA_VERSION: building (github.com/tsenart/vegeta/v12)"
+  local tmp
+  mkdir -p "$VEGETA_DIR/bin"
+  tmp=$(mktemp -d "$VEGETA_DIR/.build.XXXXXX")
+  GOFLAGS=-buildvcs=false GOBIN=$tmp "$GO" install "github.com/tsenart/vegeta/v12@$VEGETA_VERSION" \
+    || { rm -rf "$tmp"; die "go install vegeta failed"; }
+  mv -f "$tmp/vegeta" "$VEGETA_DIR/bin/"
+  rm -rf "$tmp"
+}
+
 # check_blobs DIR: every CRD the tests rely on is in DIR with the expected git blob hash.
 check_blobs() {
   local entry name want got
@@ -241,7 +257,7 @@ main() {
   ev=$(etcd_version)
   if [[ -x $K8S_DIR/bin/kube-apiserver && -x $K8S_DIR/bin/kubectl && -x $K8S_DIR/bin/kube-controller-manager && -x $CACHE/etcd-$ev/bin/etcd &&
         -x $HELM_DIR/bin/helm && -f $GLOO_DIR/crds/gateway.solo.io_v1_RouteTable.yaml && -x $GLOO_DIR/bin/gloo &&
-        -x $KREW_DIR/bin/krew && -x $KREW_DIR/bin/validate-krew-manifest ]]; then
+        -x $KREW_DIR/bin/krew && -x $KREW_DIR/bin/validate-krew-manifest && -x $VEGETA_DIR/bin/vegeta ]]; then
     log "all tools present in $CACHE"
     return
   fi
@@ -257,6 +273,7 @@ main() {
   [[ -x $K8S_DIR/bin/kube-apiserver && -x $K8S_DIR/bin/kubectl && -x $K8S_DIR/bin/kube-controller-manager ]] || build_k8s
   [[ -x $GLOO_DIR/bin/gloo ]] || build_gloo
   [[ -x $KREW_DIR/bin/krew && -x $KREW_DIR/bin/validate-krew-manifest ]] || build_krew
+  [[ -x $VEGETA_DIR/bin/vegeta ]] || build_vegeta
   log "done in $((SECONDS - start))s"
 }
 

@@ -16,7 +16,7 @@ BUILD_SCRIPT = Path(__file__).resolve().with_name("build-tools.sh")
 # tool name -> key in the --print-paths output
 _TOOL_KEYS = {"kube-apiserver": "KUBE_APISERVER", "kubectl": "KUBECTL", "etcd": "ETCD", "helm": "HELM",
               "kube-controller-manager": "KUBE_CONTROLLER_MANAGER", "gloo": "GLOO", "krew": "KREW",
-              "validate-krew-manifest": "VALIDATE_KREW_MANIFEST"}
+              "validate-krew-manifest": "VALIDATE_KREW_MANIFEST", "vegeta": "VEGETA"}
 
 
 @functools.cache
