@@ -1,14 +1,16 @@
-"""The worker's connections, from the accept to the close: what the front stage (`webhook.worker`) reads requests
-from.
+"""The worker's connections, from the accept to the close: what the front stage (`webhook.worker`) reads
+requests from.
 
-`Connections` takes waiting connections from the listener up to `ACCEPT_BATCH` a turn of the loop (a flood of
-new connections is taken in, not left to queue behind the events of the turn), and bounds what it holds: at
-most `worker_connections` open (the oldest idle one is closed to make room) and at most `MAX_HANDSHAKES` TLS
-handshakes in progress (the oldest is closed to make room once it has stalled, so that clients which never
-finish theirs cannot keep new ones out). A connection over a bound is closed at once, so its caller fails fast
-(and, in a cluster, kube-apiserver's next call goes to another replica) rather than waiting out its timeout in
-a queue. A connection is closed without blocking the loop: half-closed, then its unread input drained for
-`LINGER_SECONDS`, so the peer reads the answer rather than a reset.
+`Connections` empties the listen queue every turn of the loop, taking in up to `ACCEPT_BATCH` connections,
+and bounds what it holds: at most `worker_connections` open (the oldest idle one is closed to make room), at
+most `MAX_HANDSHAKES` TLS handshakes in progress (the oldest is closed to make room once it has stalled, so
+that clients which never finish theirs cannot keep new ones out), and no new connection at all while the
+loop is behind (two turns in a row over `MAX_LAG`): under a flood, kube-apiserver's client dials a new
+connection for every call that finds no idle one, each handshake makes the loop later, and the calls time
+out together. A connection over a bound is closed at once, so its call fails fast (and, in a cluster, the
+next one may go to another replica) rather than waiting out its timeout in a queue; the calls on the
+connections already open go on. A connection is closed without blocking the loop: half-closed, then its
+unread input drained for `LINGER_SECONDS`, so the peer reads the answer rather than a reset.
 """
 
 from __future__ import annotations
@@ -36,8 +38,14 @@ LINGER_SECONDS: Final = 2.0
 MAX_HANDSHAKES: Final = 256
 # A handshake in progress this long has stalled (on loopback or in a cluster one takes milliseconds).
 STALLED_SECONDS: Final = 1.0
-# Connections taken from the listen queue per turn of the loop (so a flood cannot starve the reads).
+# Connections taken in per turn of the loop (so a flood cannot starve the reads); refused ones are not counted
+# (an accept and a close, no TLS), up to REFUSE_BATCH: the listen queue is emptied, not left to grow.
 ACCEPT_BATCH: Final = 64
+REFUSE_BATCH: Final = 1024
+# A turn of the loop longer than this (its events dispatched, waits for the GIL included) delays every
+# handshake, read and answer behind it. Two in a row: the loop is behind, and new connections are refused
+# until it has caught up (the calls on open ones go on); one sheds the reviews read next (`webhook.worker`).
+MAX_LAG: Final = 0.1
 # Bodies are read up to the app's limit (kube-apiserver: 3 MiB objects, two in an UPDATE).
 MAX_BODY: Final = 7 * 1024 * 1024
 
@@ -65,6 +73,8 @@ class Connections(gthread.ThreadWorker):  # type: ignore[misc]
         self.lingering: dict[socket.socket, float] = {}
         # Handshakes in progress (the hello has come, the handshake is not done), oldest first, since when.
         self.handshakes: dict[FrontConn, float] = {}
+        self.lag = 0.0  # how long the last turn of the loop took
+        self.late_turns = 0  # turns in a row over MAX_LAG
         super().init_process()
 
     def on_readable(self, conn: FrontConn, _fileobj: Any = None) -> None:
@@ -89,24 +99,39 @@ class Connections(gthread.ThreadWorker):  # type: ignore[misc]
         self._drop(oldest)
         return True
 
-    def accept(self, listener: Any) -> bool:
-        """Take up to ACCEPT_BATCH waiting connections into the front stage; False when none was waiting."""
-        taken = 0
-        while taken < ACCEPT_BATCH and self._accept_one(listener):
-            taken += 1
-        return taken > 0
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        """gthread's, timing the turn (`lag`): from the events' arrival to the last one dispatched."""
+        events = self.poller.select(timeout)  # EINTR is retried by Python (PEP 475)
+        began = time.monotonic()
+        for key, _ in events:
+            key.data(key.fileobj)
+        self.lag = time.monotonic() - began
+        self.late_turns = self.late_turns + 1 if self.lag > MAX_LAG else 0
 
-    def _accept_one(self, listener: Any) -> bool:
+    def accept(self, listener: Any) -> bool:
+        """Take up to ACCEPT_BATCH waiting connections into the front stage (and refuse up to REFUSE_BATCH);
+        False when none was waiting."""
+        taken = refused = 0
+        while taken < ACCEPT_BATCH and refused < REFUSE_BATCH:
+            found = self._accept_one(listener)
+            if found is None:
+                break
+            taken, refused = taken + found, refused + (not found)
+        return taken + refused > 0
+
+    def _accept_one(self, listener: Any) -> bool | None:
+        """True: taken in; False: refused; None: none was waiting."""
         try:
             client, addr = listener.accept()
         except OSError as err:
             if err.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
                 raise
-            return False
-        over = self.cfg.is_ssl and not self._room_for_a_handshake()
+            return None
+        behind = self.late_turns >= 2
+        over = behind or (self.cfg.is_ssl and not self._room_for_a_handshake())
         if over or (self.nr_conns >= self.worker_connections and not self._evict()):
             util.close(client)  # refused at once: the caller fails fast rather than waiting out its timeout
-            return True
+            return False
         client.setblocking(False)
         wrapped = client
         if self.cfg.is_ssl:
@@ -115,7 +140,7 @@ class Connections(gthread.ThreadWorker):  # type: ignore[misc]
                     client, server_side=True, do_handshake_on_connect=False, suppress_ragged_eofs=True)
             except (OSError, ValueError, ssl.SSLError):
                 util.close(client)
-                return True
+                return False
         self.nr_conns += 1
         conn = FrontConn(self.cfg, wrapped, addr, listener.getsockname())
         conn.deadline = time.monotonic() + self.request_seconds

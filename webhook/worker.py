@@ -18,11 +18,10 @@ capacity, and when the load drops nothing is shed. The loop itself must keep up 
 and answer goes through it, and under a flood of new connections (kube-apiserver's client dials one for each
 call that finds no idle connection) it needs the GIL hundreds of times a second, each time from the
 decision threads. So the switch interval is short (`SWITCH_SECONDS`: a waiting loop gets the GIL within
-0.2 ms, not 5), and while reviews are queued, a turn of the loop that took over `MAX_LAG` sheds the reviews
-it reads next, so that the decisions leave the loop the time to catch up. What a worker holds is bounded
-(`webhook.connections`): over the bound a new connection is closed at once, never queued. Probes and
-metrics are not served here but on a listener and thread of their own (`webhook.probes`), which the worker
-starts.
+0.2 ms, not 5); while reviews are queued, a turn of the loop over `MAX_LAG` sheds the reviews read next, so
+that the decisions leave the loop the time to catch up; and what a worker holds is bounded, with new
+connections refused at once while the loop is behind (`webhook.connections`). Probes and metrics are not
+served here but on a listener and thread of their own (`webhook.probes`), which the worker starts.
 
 On SIGTERM the worker drains: /readyz answers 503, every answer carries `Connection: close`, it keeps
 accepting and keeps idle kept-alive connections open for `drain_seconds` (`serve --drain-seconds`, default
@@ -45,7 +44,7 @@ from typing import Any, Final
 from gunicorn import http
 
 from webhook import probes
-from webhook.connections import MAX_BODY, Connections, FrontConn
+from webhook.connections import MAX_BODY, MAX_LAG, Connections, FrontConn
 from webhook.framing import COMPLETE, MORE, REFUSE, Framing
 from webhook.rate import Rate
 
@@ -56,9 +55,6 @@ IO_SECONDS: Final = 10.0
 DRAIN_SECONDS: Final = 3.0
 # A review waiting longer than this for a thread means the server does not keep up (see above).
 MAX_WAIT: Final = 0.5
-# A turn of the loop longer than this (its events dispatched, waits for the GIL included) delays every
-# handshake, read and answer behind it: the reviews read next are shed while decisions run (see above).
-MAX_LAG: Final = 0.1
 # How often the connections past their deadline are looked for (a walk over every open connection).
 MURDER_SECONDS: Final = 0.1
 SWITCH_SECONDS: Final = 0.0002
@@ -98,7 +94,6 @@ class FrontWorker(Connections):
         self.running = threading.BoundedSemaphore(RUNNING)
         self.finished = Rate()  # reviews finished in the last second
         self.busy = 0
-        self.lag = 0.0  # how long the last turn of the loop took (see MAX_LAG)
         self.murdered = 0.0  # when murder_front last looked
         super().init_process()
 
@@ -289,11 +284,3 @@ class FrontWorker(Connections):
         if now - self.murdered >= MURDER_SECONDS:
             self.murdered = now
             self.murder_front(now)
-
-    def wait_for_and_dispatch_events(self, timeout: float) -> None:
-        """gthread's, timing the turn (`lag`): from the events' arrival to the last one dispatched."""
-        events = self.poller.select(timeout)  # EINTR is retried by Python (PEP 475)
-        began = time.monotonic()
-        for key, _ in events:
-            key.data(key.fileobj)
-        self.lag = time.monotonic() - began
