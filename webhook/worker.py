@@ -57,6 +57,7 @@ DRAIN_SECONDS: Final = 3.0
 MAX_WAIT: Final = 0.5
 # How often the connections past their deadline are looked for (a walk over every open connection).
 MURDER_SECONDS: Final = 0.1
+# The interpreter's switch interval: how soon a thread waiting for the GIL (the loop) gets it (see above).
 SWITCH_SECONDS: Final = 0.0002
 RUNNING: Final = 2
 SHED: Final = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
