@@ -35,7 +35,7 @@ REQUEST_SECONDS: Final = 10.0
 # A closed connection's unread input is drained (so the peer gets the answer, not a reset) this long.
 LINGER_SECONDS: Final = 2.0
 # TLS handshakes in progress at most: a connection accepted over it is closed at once, not queued.
-MAX_HANDSHAKES: Final = 256
+MAX_HANDSHAKES: Final = 128
 # A handshake in progress this long has stalled (on loopback or in a cluster one takes milliseconds).
 STALLED_SECONDS: Final = 1.0
 # Connections taken in per turn of the loop (so a flood cannot starve the reads); refused ones are not counted
@@ -80,19 +80,23 @@ class Connections(gthread.ThreadWorker):  # type: ignore[misc]
     def on_readable(self, conn: FrontConn, _fileobj: Any = None) -> None:
         raise NotImplementedError  # the front stage's (`webhook.worker.FrontWorker`)
 
-    def _handshake_begun(self, conn: FrontConn) -> None:
-        """Its first bytes came (connections that send nothing are idle ones, not handshakes in progress)."""
-        self.handshakes.setdefault(conn, time.monotonic())
+    def _handshake_begun(self, conn: FrontConn) -> bool:
+        """Its first bytes came (connections that send nothing are idle ones, not handshakes in progress):
+        whether it may go on, under MAX_HANDSHAKES (else it is to be refused at once)."""
+        if conn in self.handshakes:
+            return True
+        if len(self.handshakes) >= MAX_HANDSHAKES and not self._drop_a_stalled_handshake():
+            return False
+        self.handshakes[conn] = time.monotonic()
+        return True
 
     def _handshake_over(self, conn: FrontConn) -> None:
         """Done, or the connection is gone: no longer in progress."""
         self.handshakes.pop(conn, None)
 
-    def _room_for_a_handshake(self) -> bool:
-        """Under MAX_HANDSHAKES, or made so by dropping the oldest one if it has stalled (STALLED_SECONDS): a
-        few hundred clients that never finish their handshake cannot keep every new one out."""
-        if len(self.handshakes) < MAX_HANDSHAKES:
-            return True
+    def _drop_a_stalled_handshake(self) -> bool:
+        """Drop the oldest handshake in progress if it has stalled (STALLED_SECONDS): clients that never finish
+        their handshake cannot keep every new one out."""
         oldest, since = next(iter(self.handshakes.items()))
         if time.monotonic() - since < STALLED_SECONDS:
             return False
@@ -127,9 +131,7 @@ class Connections(gthread.ThreadWorker):  # type: ignore[misc]
             if err.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
                 raise
             return None
-        behind = self.late_turns >= 2
-        over = behind or (self.cfg.is_ssl and not self._room_for_a_handshake())
-        if over or (self.nr_conns >= self.worker_connections and not self._evict()):
+        if self.late_turns >= 2 or (self.nr_conns >= self.worker_connections and not self._evict()):
             util.close(client)  # refused at once: the caller fails fast rather than waiting out its timeout
             return False
         client.setblocking(False)
@@ -166,6 +168,8 @@ class Connections(gthread.ThreadWorker):  # type: ignore[misc]
             self.poller.unregister(conn.sock)
 
     def _drop(self, conn: FrontConn) -> None:
+        if conn not in self.front:
+            return  # dropped already (an event of the same turn may still name it)
         self._leave_front(conn)
         self.nr_conns -= 1
         self._handshake_over(conn)

@@ -101,9 +101,13 @@ class FrontWorker(Connections):
     # -- the front stage ----------------------------------------------------------------------------
 
     def on_readable(self, conn: FrontConn, _fileobj: Any = None) -> None:
+        if conn not in self.front:
+            return  # dropped earlier in this turn of the loop
         try:
             if not conn.handshaken:
-                self._handshake_begun(conn)
+                if not self._handshake_begun(conn):
+                    self._drop(conn)  # over the bound on handshakes in progress: refused at once
+                    return
                 conn.sock.do_handshake()
                 self._handshake_over(conn)
                 conn.handshaken = True
