@@ -1,16 +1,16 @@
-"""The worker's connections, from the accept to the close: what the front stage (`webhook.worker`) reads
-requests from.
+"""The worker's connections, from the accept to the close: what the front stage (`webhook.worker`) reads requests
+from.
 
-`Connections` empties the listen queue every turn of the loop, taking in up to `ACCEPT_BATCH` connections,
-and bounds what it holds: at most `worker_connections` open (the oldest idle one is closed to make room), at
-most `MAX_HANDSHAKES` TLS handshakes in progress (the oldest is closed to make room once it has stalled, so
-that clients which never finish theirs cannot keep new ones out), and no new connection at all while the
-loop is behind (two turns in a row over `MAX_LAG`): under a flood, kube-apiserver's client dials a new
-connection for every call that finds no idle one, each handshake makes the loop later, and the calls time
-out together. A connection over a bound is closed at once, so its call fails fast (and, in a cluster, the
-next one may go to another replica) rather than waiting out its timeout in a queue; the calls on the
-connections already open go on. A connection is closed without blocking the loop: half-closed, then its
-unread input drained for `LINGER_SECONDS`, so the peer reads the answer rather than a reset.
+`Connections` empties the listen queue every turn of the loop (up to `ACCEPT_BATCH`), and bounds what it
+holds: at most `worker_connections` open (the oldest idle one is closed to make room), at most
+`MAX_HANDSHAKES` TLS handshakes in progress (the oldest is closed to make room once it has stalled, so that
+clients which never finish theirs cannot keep new ones out), and no new connection at all while the loop is
+behind (two turns in a row over `MAX_LAG`): under a flood, kube-apiserver's client dials a new connection for
+every call that finds no idle one, each handshake makes the loop later, and the calls time out together. A
+connection over a bound is closed at once, so its call fails fast (and, in a cluster, the next one may go to
+another replica) rather than waiting out its timeout in a queue; the calls on the connections already open go
+on. A connection is closed without blocking the loop: half-closed, then its unread input drained for
+`LINGER_SECONDS`, so the peer reads the answer rather than a reset.
 """
 
 from __future__ import annotations
@@ -38,10 +38,9 @@ LINGER_SECONDS: Final = 2.0
 MAX_HANDSHAKES: Final = 128
 # A handshake in progress this long has stalled (on loopback or in a cluster one takes milliseconds).
 STALLED_SECONDS: Final = 1.0
-# Connections taken in per turn of the loop (so a flood cannot starve the reads); refused ones are not counted
-# (an accept and a close, no TLS), up to REFUSE_BATCH: the listen queue is emptied, not left to grow.
-ACCEPT_BATCH: Final = 64
-REFUSE_BATCH: Final = 1024
+# Connections taken from the listen queue per turn of the loop, in or refused: all that are waiting, unless a
+# flood keeps it full (a connection left there would wait, unanswered, behind the events of the turn).
+ACCEPT_BATCH: Final = 1024
 # A turn of the loop longer than this (its events dispatched, waits for the GIL included) delays every
 # handshake, read and answer behind it. Two in a row: the loop is behind, and new connections are refused
 # until it has caught up (the calls on open ones go on); one sheds the reviews read next (`webhook.worker`).
@@ -113,15 +112,12 @@ class Connections(gthread.ThreadWorker):  # type: ignore[misc]
         self.late_turns = self.late_turns + 1 if self.lag > MAX_LAG else 0
 
     def accept(self, listener: Any) -> bool:
-        """Take up to ACCEPT_BATCH waiting connections into the front stage (and refuse up to REFUSE_BATCH);
-        False when none was waiting."""
-        taken = refused = 0
-        while taken < ACCEPT_BATCH and refused < REFUSE_BATCH:
-            found = self._accept_one(listener)
-            if found is None:
-                break
-            taken, refused = taken + found, refused + (not found)
-        return taken + refused > 0
+        """Empty the listen queue (up to ACCEPT_BATCH connections, taken in or refused); False when none was
+        waiting."""
+        seen = 0
+        while seen < ACCEPT_BATCH and self._accept_one(listener) is not None:
+            seen += 1
+        return seen > 0
 
     def _accept_one(self, listener: Any) -> bool | None:
         """True: taken in; False: refused; None: none was waiting."""

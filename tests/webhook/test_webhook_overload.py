@@ -73,7 +73,8 @@ def answered_in_time(outcomes: list[whflood.Outcome], multiple: int) -> Counter[
     would give up on it; the statuses."""
     statuses = Counter(o.status for o in outcomes)
     timed_out = [o for o in outcomes if whflood.timed_out(o)]
-    assert timed_out == [], f"{multiple}x: {len(timed_out)} reviews unanswered within {TIMEOUT_SECONDS} s: {statuses}"
+    assert timed_out == [], (f"{multiple}x: {len(timed_out)} reviews unanswered within {TIMEOUT_SECONDS} s "
+                             f"({statuses}), sent at {[round(o.due, 1) for o in timed_out[:20]]} s")
     assert all(o.latency < TIMEOUT_SECONDS for o in outcomes), max(o.latency for o in outcomes)
     assert set(statuses) <= {200, 503, 0}, statuses
     return statuses
