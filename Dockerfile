@@ -32,7 +32,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     HOME=/tmp
 # A numeric user and group, so that the kubelet can verify runAsNonRoot without an /etc/passwd entry.
 USER 10001:10001
-EXPOSE 8443
+# 8443: the admission calls (HTTPS); 8081: /healthz, /readyz and /metrics (plain HTTP, `serve --probe-port`).
+EXPOSE 8443 8081
 # No HEALTHCHECK: in Kubernetes the readiness (/readyz) and liveness (/healthz) probes of the
 # Deployment check the server, and Docker's HEALTHCHECK would need a shell or curl in the image.
 # Exec form: no shell is involved at run time, and signals reach the server directly.

@@ -112,10 +112,10 @@ def start_server(work: Path, threads: int, workers: int) -> tuple[subprocess.Pop
     certs.issue(tls, ["localhost"], ["127.0.0.1"], days=1)
     state.mkdir()
     (state / "echo.yaml").write_text(yaml.safe_dump_all(state_objects()), encoding="utf-8")
-    port = free_port()
+    port, probe_port = free_port(), free_port()
     script = Path(sys.executable).with_name("canary-webhook")
     cmd = [str(script) if script.exists() else "canary-webhook", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--cert-dir", str(tls), "--state", str(state), "--allow-endpoint",
+           "--probe-port", str(probe_port), "--cert-dir", str(tls), "--state", str(state), "--allow-endpoint",
            "--threads", str(threads), "--workers", str(workers)]
     log = open(work / "server.log", "wb")  # noqa: SIM115 (closed with the process)
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -125,7 +125,7 @@ def start_server(work: Path, threads: int, workers: int) -> tuple[subprocess.Pop
         if proc.poll() is not None:
             raise SystemExit(f"server exited:\n{(work / 'server.log').read_text()}")
         try:
-            if session(ca).get(f"{url}/healthz", timeout=2).status_code == 200:
+            if session(ca).get(f"http://127.0.0.1:{probe_port}/healthz", timeout=2).status_code == 200:
                 return proc, url, ca
         except requests.RequestException:
             time.sleep(0.1)

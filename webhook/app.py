@@ -1,4 +1,6 @@
-"""The Flask app: admission endpoints around the pure decisions, health, readiness and metrics.
+"""The Flask app: the admission endpoints around the pure decisions. Health, readiness and metrics are
+answered on a listener of their own (`webhook.probes`), from the `Health` the app keeps for it
+(`webhook.probes.health_of`).
 
 `POST /mutate` and `POST /validate` take an AdmissionReview v1 and answer one. The app never lets
 an error reach the caller as a 500 or a stack trace: a malformed body is a 400 saying what is wrong
@@ -32,8 +34,9 @@ from webhook import limits, mutation, validation
 from webhook.decision import IGNORE, WARN, Context, Enforcement, Settings, Verdict
 from webhook.lookup import Lookup
 from webhook.memo import Memo
-from webhook.metrics import CONTENT_TYPE, Metrics
+from webhook.metrics import Metrics
 from webhook.policy import PolicyProblem
+from webhook.probes import HEALTH, Health
 from webhook.review import BadRequest, Review, TooLarge, parse
 from webhook.rules import RULES, Rules
 
@@ -164,11 +167,16 @@ def create_app(
 ) -> Flask:
     """The webhook app over `lookup`, deciding with `rules` (the registry's: the webhook's own rules and
     platform policy) and `enforcement` (`--enforcement`, for the whole webhook). `serving` says
-    why the server should get no traffic now (it is shutting down), or None; /readyz is 503 then."""
+    why the server should get no traffic now (it is shutting down), or None; /readyz is 503 then, and
+    while the caches are not synced."""
     settings = settings or Settings()
     app = Flask("canary_webhook")
     metrics = Metrics()
-    app.extensions["canary_metrics"] = metrics
+
+    def not_ready() -> str | None:
+        return serving() or (None if lookup.ready() else "caches not synced yet")
+
+    app.extensions[HEALTH] = Health(not_ready, metrics.render)
 
     deciders: dict[str, Callable[[Context], Verdict]] = {
         "mutate": lambda ctx: mutation.mutate(ctx, rules.mutators.values()),
@@ -228,23 +236,6 @@ def create_app(
         @app.post("/allow")
         def allow() -> Response:
             return admit("allow")
-
-    @app.get("/healthz")
-    def healthz() -> Response:
-        return Response("ok\n", mimetype="text/plain")
-
-    @app.get("/readyz")
-    def readyz() -> Response:
-        why = serving()
-        if why:
-            return Response(f"{why}\n", status=503, mimetype="text/plain")
-        if lookup.ready():
-            return Response("ok\n", mimetype="text/plain")
-        return Response("caches not synced yet\n", status=503, mimetype="text/plain")
-
-    @app.get("/metrics")
-    def metrics_endpoint() -> Response:
-        return Response(metrics.render(), mimetype=None, content_type=CONTENT_TYPE)
 
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException) -> Response:

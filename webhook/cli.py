@@ -26,6 +26,7 @@ from webhook.decision import ENFORCE, ENFORCEMENTS, FAILURE_POLICIES, Context, S
 from webhook.lookup import Lookup, StateLookup
 from webhook.memo import Memo
 from webhook.mutation import mutate
+from webhook.probes import PROBE_PORT
 from webhook.review import KIND, BadRequest, GroupKind, Review, parse_document
 from webhook.rules import RULES
 from webhook.server import GRACEFUL_SECONDS, MAX_DRAIN_SECONDS
@@ -130,7 +131,11 @@ def _drain_seconds(value: float) -> float:
 
 @cli.command()
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8443, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--port", default=8443, show_default=True, type=click.IntRange(1, 65535),
+              help="HTTPS port of /mutate and /validate (the admission calls only).")
+@click.option("--probe-port", default=PROBE_PORT, show_default=True, type=click.IntRange(1, 65535),
+              help="Plain-HTTP port of /healthz, /readyz and /metrics: a listener and thread of their own, so "
+                   "that admission traffic never delays the kubelet's probes (controller-runtime's convention).")
 @click.option("--cert-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Directory with tls.crt and tls.key (reloaded when they change).")
 @click.option("--self-signed", is_flag=True, help="Generate a CA and serving certificate in a temp dir.")
@@ -166,15 +171,17 @@ def _drain_seconds(value: float) -> float:
               help="Tests: seconds a connection has to deliver its request (default 10), so that a test of slow "
                    "clients need not wait 10 s for them to be closed.")
 def serve(
-    host: str, port: int, cert_dir: Path | None, self_signed: bool, kubeconfig: str | None, state: Path | None,
-    default_api_group: str | None, enforcement: str, workers: int, threads: int, max_queued: int,
+    host: str, port: int, probe_port: int, cert_dir: Path | None, self_signed: bool, kubeconfig: str | None,
+    state: Path | None, default_api_group: str | None, enforcement: str, workers: int, threads: int, max_queued: int,
     drain_seconds: float, tls_secret: str | None, service: str | None, webhook_configuration: str | None,
     failure_policies: dict[str, str], timeout_seconds: int, allow_endpoint: bool, request_seconds: float | None,
 ) -> None:
-    """Serve /mutate, /validate, /healthz, /readyz and /metrics over HTTPS."""
+    """Serve /mutate and /validate over HTTPS, and /healthz, /readyz and /metrics over HTTP on --probe-port."""
     from webhook import server
 
     try:
+        if probe_port == port:
+            raise UsageError(f"--probe-port {probe_port} is --port too: give the probes a port of their own")
         managed = (tls_secret, service, webhook_configuration)
         if any(managed) and not all(managed):
             raise UsageError("--tls-secret, --service and --webhook-configuration go together")
@@ -202,7 +209,7 @@ def serve(
                             **{f"{kind}_failure": policy for kind, policy in failure_policies.items()})
         try:
             opts = server.options(host, port, cert_dir, workers, threads, cleanup, max_queued, drain_seconds,
-                                  request_seconds)
+                                  request_seconds, probe_port)
         except (OSError, ValueError) as err:
             raise UsageError(f"cannot serve with the certificate in {cert_dir}: {err}") from err
     except CanaryError as err:

@@ -1,4 +1,5 @@
-"""Production serving: the Flask app under gunicorn (`webhook.worker.FrontWorker`, keep-alive, TLS 1.2+).
+"""Production serving: the Flask app under gunicorn (`webhook.worker.FrontWorker`, keep-alive, TLS 1.2+),
+and the probes and metrics on a plain-HTTP port of their own (`webhook.probes`).
 
 TLS comes from `tls.crt`/`tls.key` in a directory. gunicorn asks its `ssl_context` hook for a
 context on every new connection; `CertReloader` answers with a cached context and rebuilds it
@@ -34,6 +35,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from kubectl_canary.core.errors import UsageError
 from webhook import logs
 from webhook.certs import CERT_FILE, KEY_FILE
 
@@ -132,11 +134,14 @@ def bind_address(host: str, port: int) -> str:
 def options(
     host: str, port: int, cert_dir: Path, workers: int, threads: int, cleanup: Path | None = None,
     max_queued: int | None = None, drain_seconds: float | None = None, request_seconds: float | None = None,
+    probe_port: int | None = None,
 ) -> dict[str, Any]:
     """gunicorn settings for serving over TLS from `cert_dir` (and removing `cleanup` on exit); a worker
     holds at most `max_queued` reviews waiting for a thread (and sheds earlier, see `webhook.worker`) and
     drains for `drain_seconds` after SIGTERM; a connection has `request_seconds` to deliver a request (None:
-    the workers' defaults)."""
+    the workers' defaults). /healthz, /readyz and /metrics are served over plain HTTP on `probe_port` (None:
+    none), a listener of their own (`webhook.probes`), bound here, in the foreground."""
+    from webhook import probes
     from webhook.worker import FrontWorker
 
     # Read by the workers, which gunicorn forks from this process.
@@ -148,6 +153,12 @@ def options(
         FrontWorker.request_seconds = request_seconds
     reloader = CertReloader(cert_dir)
     reloader.context()  # fail now, in the foreground, if the pair does not load at all
+    if probe_port is not None:
+        try:
+            FrontWorker.probe_socket = probes.bind(host, probe_port)
+        except OSError as err:
+            where, why = bind_address(host, probe_port), os.strerror(err.errno) if err.errno else err
+            raise UsageError(f"--probe-port {probe_port}: cannot listen on {where} ({why})") from err
 
     def ssl_context(conf: Any, default_factory: Any) -> ssl.SSLContext:
         return reloader.context()

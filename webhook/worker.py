@@ -6,25 +6,31 @@ eight clients that send a byte every few seconds, or a thousand idle connections
 no review is answered. `FrontWorker` keeps gthread's pool, parser and WSGI handling but does the TLS
 handshake and reads the whole request (head and body, `webhook.framing`) in its event loop, with
 non-blocking sockets, and submits it to the pool only when it is all there. A connection gets
-`REQUEST_SECONDS` (`request_seconds`) from its first byte (or its accept) to deliver a request, and is
-closed otherwise;
-an idle kept-alive one waits in the loop for gunicorn's `keepalive`, costing no thread.
+`REQUEST_SECONDS` (`request_seconds`, `webhook.connections`) from its first byte (or its accept) to
+deliver a request, and is closed otherwise; an idle kept-alive one waits in the loop for gunicorn's
+`keepalive`, costing no thread.
 
 Overload is shed, not queued into timeouts: a review that would wait for a thread longer than
 `MAX_WAIT` (the reviews ahead of it, over the number finished in the last second) is answered 503 with
 `Retry-After: 1` at once by the loop, and so is any past `max_queued` waiting. So the queue holds what
 the server finishes in MAX_WAIT: the accepted reviews keep their latency, the server stays busy at its
-capacity, and when the load drops nothing is shed. Probes (`GET`
-/healthz, /readyz, /metrics) have their own two threads, so they answer while every decision thread is
-busy. On SIGTERM the worker drains: /readyz answers 503, every answer carries `Connection: close`, it
-keeps accepting and keeps idle kept-alive connections open for `drain_seconds` (`serve --drain-seconds`,
-default `DRAIN_SECONDS`; a request already on its way is served, not reset), then stops accepting, lets
-in-flight requests finish and exits within gunicorn's graceful timeout, which counts from SIGTERM.
+capacity, and when the load drops nothing is shed. The loop itself must keep up too: every handshake, read
+and answer goes through it, and under a flood of new connections (kube-apiserver's client dials one for each
+call that finds no idle connection) it needs the GIL hundreds of times a second, each time from the
+decision threads. So the switch interval is short (`SWITCH_SECONDS`: a waiting loop gets the GIL within
+0.2 ms, not 5); while reviews are queued, a turn of the loop over `MAX_LAG` sheds the reviews read next, so
+that the decisions leave the loop the time to catch up; and what a worker holds is bounded, with new
+connections refused at once while the loop is behind (`webhook.connections`). Probes and metrics are not
+served here but on a listener and thread of their own (`webhook.probes`), which the worker starts.
+
+On SIGTERM the worker drains: /readyz answers 503, every answer carries `Connection: close`, it keeps
+accepting and keeps idle kept-alive connections open for `drain_seconds` (`serve --drain-seconds`, default
+`DRAIN_SECONDS`; a request already on its way is served, not reset), then stops accepting, lets in-flight
+requests finish and exits within gunicorn's graceful timeout, which counts from SIGTERM.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import selectors
 import socket
@@ -33,33 +39,27 @@ import sys
 import threading
 import time
 from concurrent import futures
-from functools import partial
 from typing import Any, Final
 
-from gunicorn import http, util
-from gunicorn import sock as gsock
-from gunicorn.workers import gthread
+from gunicorn import http
 
-from webhook.framing import COMPLETE, MORE, REFUSE, Framer, Framing
+from webhook import probes
+from webhook.connections import MAX_BODY, MAX_LAG, Connections, FrontConn
+from webhook.framing import COMPLETE, MORE, REFUSE, Framing
 from webhook.rate import Rate
 
-# From a connection's first byte (or its accept) to its whole request, handshake included.
-REQUEST_SECONDS: Final = 10.0
 # Blocking reads and writes of a pool thread (a body read after dispatch, the answer to a slow reader).
 IO_SECONDS: Final = 10.0
 # After SIGTERM: keep accepting and keep idle connections open this long, answering with Connection: close
 # (the default of `serve --drain-seconds`).
 DRAIN_SECONDS: Final = 3.0
-# A closed connection's unread input is drained (so the peer gets the answer, not a reset) this long.
-LINGER_SECONDS: Final = 2.0
 # A review waiting longer than this for a thread means the server does not keep up (see above).
 MAX_WAIT: Final = 0.5
-SWITCH_SECONDS: Final = 0.001
+# How often the connections past their deadline are looked for (a walk over every open connection).
+MURDER_SECONDS: Final = 0.1
+# The interpreter's switch interval: how soon a thread waiting for the GIL (the loop) gets it (see above).
+SWITCH_SECONDS: Final = 0.0002
 RUNNING: Final = 2
-PROBES: Final = frozenset({"/healthz", "/readyz", "/metrics"})
-PROBE_THREADS: Final = 2
-# Bodies are read up to the app's limit (kube-apiserver: 3 MiB objects, two in an UPDATE).
-MAX_BODY: Final = 7 * 1024 * 1024
 SHED: Final = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
                b"Content-Length: %d\r\nConnection: %s\r\n\r\n%s")
 SHED_BODY: Final = b'{"error":"canary-webhook is overloaded; retry","code":503}'
@@ -80,96 +80,36 @@ class Serving:
 SERVING: Final = Serving()
 
 
-class FrontConn(gthread.TConn):  # type: ignore[misc]
-    """A connection in the front stage: its bytes so far, its framing and its deadline."""
-
-    def __init__(self, cfg: Any, sock: Any, client: Any, server: Any) -> None:
-        super().__init__(cfg, sock, client, server)
-        self.buffer = bytearray()
-        self.framer = Framer(cfg.limit_request_line + cfg.limit_request_field_size * 4 + 4096, MAX_BODY)
-        self.handshaken = False
-        self.continued = False
-        self.deadline = time.monotonic() + REQUEST_SECONDS
-        self.waiting = False  # kept alive, between requests
-        self.probe = False
-
-
-class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
+class FrontWorker(Connections):
     """gunicorn's threaded worker with a thread-free front stage, load shedding and draining."""
 
     max_queued = 1000  # reviews waiting for a thread, at most (memory); set from `serve`
     drain_seconds = DRAIN_SECONDS  # after SIGTERM (see above); set from `serve`
-    request_seconds = REQUEST_SECONDS  # set from `serve` (shorter only in tests)
+    probe_socket: socket.socket | None = None  # the probe listener's, bound in the master by `serve`
 
     def init_process(self) -> None:
-        # The loop reads, sheds and answers probes; CPU-bound decisions must not keep it from the GIL for
-        # long: a shorter switch interval (default 5 ms) and at most RUNNING decisions at once (a thread
-        # waiting on the semaphore does not compete for the GIL; the others stay for slow writes).
+        # The loop handshakes, reads and sheds; CPU-bound decisions must not keep it from the GIL for long: a
+        # shorter switch interval (default 5 ms) and at most RUNNING decisions at once (a thread waiting on
+        # the semaphore does not compete for the GIL; the others stay for slow writes).
         sys.setswitchinterval(SWITCH_SECONDS)
         self.running = threading.BoundedSemaphore(RUNNING)
         self.finished = Rate()  # reviews finished in the last second
-        self.front: dict[FrontConn, None] = {}
-        self.lingering: dict[socket.socket, float] = {}
         self.busy = 0
-        self.probes_busy = 0
-        self.probe_pool = futures.ThreadPoolExecutor(max_workers=PROBE_THREADS)
+        self.murdered = 0.0  # when murder_front last looked
         super().init_process()
 
     # -- the front stage ----------------------------------------------------------------------------
 
-    def accept(self, listener: Any) -> bool:
-        """Take one connection into the front stage; False when none was waiting."""
-        try:
-            client, addr = listener.accept()
-        except OSError as err:
-            if err.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
-                raise
-            return False
-        if self.nr_conns >= self.worker_connections and not self._evict():
-            util.close(client)
-            return True
-        client.setblocking(False)
-        wrapped = client
-        if self.cfg.is_ssl:
-            try:
-                wrapped = gsock.ssl_context(self.cfg).wrap_socket(
-                    client, server_side=True, do_handshake_on_connect=False, suppress_ragged_eofs=True)
-            except (OSError, ValueError, ssl.SSLError):
-                util.close(client)
-                return True
-        self.nr_conns += 1
-        conn = FrontConn(self.cfg, wrapped, addr, listener.getsockname())
-        conn.deadline = time.monotonic() + self.request_seconds
-        conn.handshaken = not self.cfg.is_ssl
-        self._to_front(conn)
-        return True
-
-    def _evict(self) -> bool:
-        """Make room by closing the oldest connection that has sent nothing yet (an idle scan)."""
-        for conn in self.front:
-            if not conn.buffer:
-                self._drop(conn)
-                return True
-        return False
-
-    def _to_front(self, conn: FrontConn) -> None:
-        self.front[conn] = None
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_readable, conn))
-
-    def _leave_front(self, conn: FrontConn) -> None:
-        self.front.pop(conn, None)
-        with contextlib.suppress(KeyError, ValueError, OSError):
-            self.poller.unregister(conn.sock)
-
-    def _drop(self, conn: FrontConn) -> None:
-        self._leave_front(conn)
-        self.nr_conns -= 1
-        util.close(conn.sock)
-
     def on_readable(self, conn: FrontConn, _fileobj: Any = None) -> None:
+        if conn not in self.front:
+            return  # dropped earlier in this turn of the loop
         try:
             if not conn.handshaken:
+                if not self._handshake_begun(conn):
+                    self._drop(conn)  # over the bound on handshakes in progress: refused at once
+                    return
                 conn.sock.do_handshake()
+                self._handshake_over(conn)
                 conn.handshaken = True
             while len(conn.buffer) <= MAX_BODY + 65536:
                 data = conn.sock.recv(65536)
@@ -197,19 +137,20 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
         if framing.state == REFUSE:
             self._refuse(conn, framing.status)
             return
-        probe = framing.method == "GET" and framing.path in PROBES
-        if not probe and self._overloaded():
+        if self._overloaded():
             self._shed(conn, framing)
             return
-        self._submit(conn, probe)
+        self._submit(conn)
 
     def _overloaded(self) -> bool:
         threads: int = self.cfg.threads
         queued: int = self.busy - threads
         if queued <= 0:
             return False
-        # What a new review would wait: the reviews ahead of it over the rate they are finished at.
-        return queued >= self.max_queued or queued > max(threads, self.finished.count() * MAX_WAIT)
+        # What a new review would wait: the reviews ahead of it over the rate they are finished at; and while
+        # the loop runs late, the decisions must leave it the GIL to catch up (handshakes, reads, answers).
+        return (queued >= self.max_queued or self.lag > MAX_LAG
+                or queued > max(threads, self.finished.count() * MAX_WAIT))
 
     def _send(self, conn: FrontConn, data: bytes) -> bool:
         try:
@@ -238,7 +179,7 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
         self._send(conn, head % (status, REFUSED[status], len(body)) + body)
         self._close(conn)
 
-    def _submit(self, conn: FrontConn, probe: bool) -> None:
+    def _submit(self, conn: FrontConn) -> None:
         if conn.parser is None:
             conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
         conn.initialized = conn.data_ready = True
@@ -246,14 +187,9 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
         conn.buffer.clear()
         conn.framer.reset()
         conn.continued = False
-        conn.probe = probe
         conn.sock.settimeout(IO_SECONDS)
-        if probe:
-            self.probes_busy += 1
-            done = self.probe_pool.submit(self.handle, conn)
-        else:
-            self.busy += 1
-            done = self.tpool.submit(self.handle, conn)
+        self.busy += 1
+        done = self.tpool.submit(self.handle, conn)
         done.add_done_callback(lambda fut: self.method_queue.defer(self.finish_request, conn, fut))
 
     def _wait_next(self, conn: FrontConn) -> None:
@@ -268,14 +204,6 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
             conn.buffer += pending
             self._framed(conn, conn.framer.frame(conn.buffer))
 
-    def murder_front(self, now: float, idle_too: bool = False) -> None:
-        """Close the connections past their deadline (and, draining is over, idle kept-alive ones)."""
-        for conn in [c for c in self.front if c.deadline <= now or (idle_too and c.waiting)]:
-            self._drop(conn)
-        for sock, until in list(self.lingering.items()):
-            if until <= now:
-                self._unlinger(sock)
-
     # -- the pool's side ----------------------------------------------------------------------------
 
     def handle(self, conn: FrontConn) -> bool:
@@ -285,8 +213,6 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
             req = next(conn.parser)
             if not req:
                 return False
-            if conn.probe:
-                return bool(self._keepalive_after(conn, self.handle_request(req, conn)))
             with self.running:
                 keep = self.handle_request(req, conn)
             return bool(self._keepalive_after(conn, keep))
@@ -304,11 +230,8 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
         return False
 
     def finish_request(self, conn: FrontConn, fs: futures.Future[bool]) -> None:
-        if conn.probe:
-            self.probes_busy -= 1
-        else:
-            self.busy -= 1
-            self.finished.add()
+        self.busy -= 1
+        self.finished.add()
         try:
             keep = bool(fs.result()) if not fs.cancelled() else False
         except Exception:
@@ -318,39 +241,11 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
         else:
             self._close(conn)
 
-    def _close(self, conn: FrontConn) -> None:
-        """Close without blocking the loop: half-close, then drain what the peer still sends, briefly."""
-        self._leave_front(conn)
-        self.nr_conns -= 1
-        raw = conn.sock
-        try:
-            raw.setblocking(False)
-            raw.shutdown(socket.SHUT_WR)  # an SSLSocket drops its TLS state here; what follows is raw TCP
-        except (OSError, ValueError):
-            util.close(raw)
-            return
-        self.lingering[raw] = time.monotonic() + LINGER_SECONDS
-        self.poller.register(raw, selectors.EVENT_READ, self._linger_readable)
-
-    def _linger_readable(self, raw: socket.socket) -> None:
-        try:
-            if raw.recv(65536):
-                return
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            pass
-        self._unlinger(raw)
-
-    def _unlinger(self, raw: socket.socket) -> None:
-        self.lingering.pop(raw, None)
-        with contextlib.suppress(KeyError, ValueError, OSError):
-            self.poller.unregister(raw)
-        util.close(raw)
-
     # -- the loop -----------------------------------------------------------------------------------
 
     def run(self) -> None:
+        if self.probe_socket is not None:  # self.wsgi is loaded by now: the app's Health
+            probes.start(self.probe_socket, probes.health_of(self.wsgi))
         self.poller.register(self.method_queue.fileno(), selectors.EVENT_READ, self.method_queue.run_callbacks)
         self.set_accept_enabled(True)
         while self.alive:
@@ -376,7 +271,7 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
         self.murder_front(time.monotonic(), idle_too=True)
         # gunicorn's master kills the worker at graceful_timeout after SIGTERM; stop a second before.
         deadline = stopped + self.cfg.graceful_timeout - 1
-        while (self.busy or self.probes_busy or self.front or self.lingering) and time.monotonic() < deadline:
+        while (self.busy or self.front or self.lingering) and time.monotonic() < deadline:
             self._tick(timeout=0.2)
             self.murder_front(time.monotonic(), idle_too=True)
         for conn in list(self.front):
@@ -384,11 +279,13 @@ class FrontWorker(gthread.ThreadWorker):  # type: ignore[misc]
         for raw in list(self.lingering):
             self._unlinger(raw)
         self.tpool.shutdown(wait=False)
-        self.probe_pool.shutdown(wait=False)
         self.poller.close()
         self.method_queue.close()
 
     def _tick(self, timeout: float = 0.5) -> None:
         self.notify()
         self.wait_for_and_dispatch_events(timeout=timeout)
-        self.murder_front(time.monotonic())
+        now = time.monotonic()
+        if now - self.murdered >= MURDER_SECONDS:
+            self.murdered = now
+            self.murder_front(now)

@@ -1,5 +1,5 @@
 """The webhook's Deployment, Service and PodDisruptionBudget in both kustomize installs: the hardened
-pod the issue asks for (table-driven, one row per setting), probes on the real endpoints, the command
+pod the issue asks for (table-driven, one row per setting), probes on the real endpoints of the probe port, the command
 line of each TLS mode, and a Service and PDB that really select the pods.
 """
 
@@ -63,14 +63,17 @@ SETTINGS: list[tuple[str, Check]] = [
     ("no CPU limit", lambda d, p, c: get(c, "resources.limits.cpu") is None),
     ("a memory request", lambda d, p, c: bool(get(c, "resources.requests.memory"))),
     ("a memory limit", lambda d, p, c: bool(get(c, "resources.limits.memory"))),
-    ("serves HTTPS on 8443",
-     lambda d, p, c: [(x["name"], x["containerPort"]) for x in c["ports"]] == [("https", 8443)]),
-    ("readiness probe: HTTPS GET /readyz on 8443",
+    ("serves HTTPS on 8443 and the probes on 8081",
+     lambda d, p, c: [(x["name"], x["containerPort"]) for x in c["ports"]] == [("https", 8443), ("probes", 8081)]),
+    ("readiness probe: HTTP GET /readyz on the probe port",
      lambda d, p, c: (c["readinessProbe"]["httpGet"]["path"], c["readinessProbe"]["httpGet"]["scheme"],
-                      port_number(c, c["readinessProbe"]["httpGet"]["port"])) == ("/readyz", "HTTPS", 8443)),
-    ("liveness probe: HTTPS GET /healthz on 8443",
+                      port_number(c, c["readinessProbe"]["httpGet"]["port"])) == ("/readyz", "HTTP", 8081)),
+    ("liveness probe: HTTP GET /healthz on the probe port",
      lambda d, p, c: (c["livenessProbe"]["httpGet"]["path"], c["livenessProbe"]["httpGet"]["scheme"],
-                      port_number(c, c["livenessProbe"]["httpGet"]["port"])) == ("/healthz", "HTTPS", 8443)),
+                      port_number(c, c["livenessProbe"]["httpGet"]["port"])) == ("/healthz", "HTTP", 8081)),
+    ("Prometheus scrapes /metrics on the probe port",
+     lambda d, p, c: d["template"]["metadata"]["annotations"] == {
+         "prometheus.io/scrape": "true", "prometheus.io/port": "8081", "prometheus.io/path": "/metrics"}),
     ("POD_NAMESPACE from the pod's namespace",
      lambda d, p, c: {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}
      in c["env"]),
@@ -96,10 +99,10 @@ def test_deployment_setting(install: tuple[str, list[Obj]], what: str, check: Ch
 
 
 COMMAND_LINES = {
-    "base": ["canary-webhook", "serve", "--host", "0.0.0.0", "--port", "8443",
+    "base": ["canary-webhook", "serve", "--host", "0.0.0.0", "--port", "8443", "--probe-port", "8081",
              "--cert-dir", "/etc/canary-webhook/tls", "--tls-secret", "canary-webhook-tls",
              "--service", "canary-webhook", "--webhook-configuration", "kubectl-canary"],
-    "cert-manager": ["canary-webhook", "serve", "--host", "0.0.0.0", "--port", "8443",
+    "cert-manager": ["canary-webhook", "serve", "--host", "0.0.0.0", "--port", "8443", "--probe-port", "8081",
                      "--cert-dir", "/etc/canary-webhook/tls"],
 }
 
@@ -121,7 +124,8 @@ def test_cert_dir_is_mounted(install: tuple[str, list[Obj]]) -> None:
         assert volume["secret"]["secretName"] == "canary-webhook-tls" and mount["readOnly"] is True
 
 
-def test_service_sends_443_to_the_pods_8443(install: tuple[str, list[Obj]]) -> None:
+def test_service_sends_443_to_the_pods_8443_and_nothing_else(install: tuple[str, list[Obj]]) -> None:
+    # The probe port is the kubelet's and Prometheus' (on the pods), not the Service's.
     _, objs = install
     service = find(objs, "Service", "canary-webhook")
     assert service["metadata"]["namespace"] == NAMESPACE
@@ -161,6 +165,8 @@ def test_command_line_is_one_the_webhook_accepts(install: tuple[str, list[Obj]],
     command = cli.commands[name]
     params = command.make_context(name, rest).params
     assert (params["host"], params["port"], params["cert_dir"]) == ("0.0.0.0", 8443, tmp_path)
+    # the probes' port in the pod is the one the server serves them on
+    assert port_number(c, "probes") == params["probe_port"]
     managed = (params["tls_secret"], params["service"], params["webhook_configuration"])
     if variant == "base":
         assert managed == ("canary-webhook-tls", "canary-webhook", "kubectl-canary")

@@ -1,7 +1,7 @@
 """The Dockerfile: hadolint accepts it, and the parsed instructions give what the Deployment relies on:
 entry point `canary-webhook serve` in exec form (no shell at run time), numeric non-root user 10001,
-port 8443, a slim Python 3.11 base in every stage, and only the build stage's virtualenv copied into
-the image. The image itself is not built here (no container runtime or base-image registry).
+ports 8443 and 8081 (the probes), a slim Python 3.11 base in every stage, and only the build stage's
+virtualenv copied into the image. The image itself is not built here (no container runtime or base-image registry).
 """
 
 from __future__ import annotations
@@ -109,8 +109,10 @@ def test_final_stage_copies_only_the_build_stage_virtualenv(stages: list[list[In
     assert "PATH=/opt/venv/bin:" in env, "the entry point is found on PATH without a shell"
 
 
-def test_exposes_8443_without_docker_healthcheck(stages: list[list[Instruction]]) -> None:
-    assert args_of(stages[-1], "EXPOSE") == ["8443"]
+def test_exposes_8443_and_the_probe_port_without_docker_healthcheck(stages: list[list[Instruction]]) -> None:
+    from webhook.probes import PROBE_PORT
+
+    assert args_of(stages[-1], "EXPOSE") == [f"8443 {PROBE_PORT}"]
     assert not any(i.keyword == "HEALTHCHECK" for stage in stages for i in stage), "the probes check health"
 
 

@@ -8,6 +8,7 @@
 #   $CACHE/gloo-$GLOO_VERSION/bin/gloo      (the gloo control plane, projects/gloo/cmd)
 #   $CACHE/krew-$KREW_VERSION/bin/{krew,validate-krew-manifest}
 #   $CACHE/podinfo-$PODINFO_VERSION/{bin/{podinfo,podcli},ui/}   (the application the e2e pods run)
+#   $CACHE/vegeta-$VEGETA_VERSION/bin/vegeta   (load that opens connections as kube-apiserver's Go client does)
 # CACHE is ${KUBECTL_CANARY_CACHE:-$HOME/.cache/kubectl-canary}. Whatever is
 # already there is reused, so a warm run only tests a few files.
 #
@@ -27,6 +28,7 @@ KREW_VERSION=v0.4.3
 # 2025-09-10 whose pkg/version says 6.9.2 (build_podinfo checks `podinfo --version`).
 PODINFO_VERSION=v1.8.1-0.20250910200901-e86405a8674e
 PODINFO_APP_VERSION=6.9.2
+VEGETA_VERSION=v12.12.0
 
 CACHE=${KUBECTL_CANARY_CACHE:-$HOME/.cache/kubectl-canary}
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
@@ -36,6 +38,7 @@ HELM4_DIR=$CACHE/helm-$HELM4_VERSION
 GLOO_DIR=$CACHE/gloo-$GLOO_VERSION
 KREW_DIR=$CACHE/krew-$KREW_VERSION
 PODINFO_DIR=$CACHE/podinfo-$PODINFO_VERSION
+VEGETA_DIR=$CACHE/vegeta-$VEGETA_VERSION
 SHARED_CRDS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)/shared/gloo-crds
 
 # name:git-blob of the Gloo CRDs the tests rely on (solo-io/gloo v1.22.1).
@@ -99,6 +102,8 @@ PODINFO_APP_VERSION=$PODINFO_APP_VERSION
 PODINFO=$PODINFO_DIR/bin/podinfo
 PODCLI=$PODINFO_DIR/bin/podcli
 PODINFO_UI=$PODINFO_DIR/ui
+VEGETA_VERSION=$VEGETA_VERSION
+VEGETA=$VEGETA_DIR/bin/vegeta
 EOF
 }
 
@@ -249,6 +254,17 @@ build_podinfo() {
   rm -rf "$tmp"
 }
 
+build_vegeta() {
+  log "vegeta $VEGETA_VERSION: building (github.com/tsenart/vegeta/v12)"
+  local tmp
+  mkdir -p "$VEGETA_DIR/bin"
+  tmp=$(mktemp -d "$VEGETA_DIR/.build.XXXXXX")
+  GOFLAGS=-buildvcs=false GOBIN=$tmp "$GO" install "github.com/tsenart/vegeta/v12@$VEGETA_VERSION" \
+    || { rm -rf "$tmp"; die "go install vegeta failed"; }
+  mv -f "$tmp/vegeta" "$VEGETA_DIR/bin/"
+  rm -rf "$tmp"
+}
+
 # check_blobs DIR: every CRD the tests rely on is in DIR with the expected git blob hash.
 check_blobs() {
   local entry name want got
@@ -290,7 +306,7 @@ main() {
   if [[ -x $K8S_DIR/bin/kube-apiserver && -x $K8S_DIR/bin/kubectl && -x $K8S_DIR/bin/kube-controller-manager && -x $CACHE/etcd-$ev/bin/etcd &&
         -x $HELM_DIR/bin/helm && -x $HELM4_DIR/bin/helm && -f $GLOO_DIR/crds/gateway.solo.io_v1_RouteTable.yaml &&
         -x $GLOO_DIR/bin/gloo && -x $KREW_DIR/bin/krew && -x $KREW_DIR/bin/validate-krew-manifest && -x $PODINFO_DIR/bin/podinfo &&
-        -x $PODINFO_DIR/bin/podcli && -f $PODINFO_DIR/ui/vue.html ]]; then
+        -x $PODINFO_DIR/bin/podcli && -f $PODINFO_DIR/ui/vue.html && -x $VEGETA_DIR/bin/vegeta ]]; then
     log "all tools present in $CACHE"
     return
   fi
@@ -308,6 +324,7 @@ main() {
   [[ -x $GLOO_DIR/bin/gloo ]] || build_gloo
   [[ -x $KREW_DIR/bin/krew && -x $KREW_DIR/bin/validate-krew-manifest ]] || build_krew
   [[ -x $PODINFO_DIR/bin/podinfo && -x $PODINFO_DIR/bin/podcli && -f $PODINFO_DIR/ui/vue.html ]] || build_podinfo
+  [[ -x $VEGETA_DIR/bin/vegeta ]] || build_vegeta
   log "done in $((SECONDS - start))s"
 }
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import ssl
 import subprocess
 import time
 import urllib.request
@@ -165,8 +164,7 @@ def log_lines(webhook: WebhookProcess) -> list[Obj]:
 
 def violations_total(webhook: WebhookProcess, policy: str, field: str, enforcement: str) -> float:
     """`canary_webhook_policy_violations_total{policy, field, enforcement}` on the webhook's /metrics."""
-    context = ssl.create_default_context(cafile=str(webhook.dir / "tls" / "ca.crt"))
-    with urllib.request.urlopen(f"{webhook.url}/metrics", context=context, timeout=10) as response:
+    with urllib.request.urlopen(f"{webhook.probe_url}/metrics", timeout=10) as response:
         text = response.read().decode()
     wanted = {"policy": policy, "field": field, "enforcement": enforcement}
     for family in text_string_to_metric_families(text):

@@ -131,10 +131,19 @@ def endpoint_slice(service: Obj, port: int, endpoints: dict[str, str]) -> Obj:
     }
 
 
-def container_port(deployment: Obj) -> int:
+def container_port(deployment: Obj, port: int | str) -> int:
+    """A port of the one container, by number or by name, as the kubelet and the Service resolve it."""
+    if isinstance(port, int):
+        return port
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    (port,) = container["ports"]
-    return int(port["containerPort"])
+    (number,) = [p["containerPort"] for p in container["ports"] if p["name"] == port]
+    return int(number)
+
+
+def probe_port(deployment: Obj) -> int:
+    """Where the kubelet sends the readiness probe (which says when a pod joins the endpoints)."""
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return container_port(deployment, container["readinessProbe"]["httpGet"]["port"])
 
 
 def grace_after_sigterm(deployment: Obj) -> float:
@@ -281,7 +290,8 @@ def test_a_rolling_restart_refuses_no_routetable_write(
     control_plane: ControlPlane, namespace: str, service: Obj, tmp_path: Path, order: str
 ) -> None:
     deployment = rendered(control_plane, "Deployment")
-    port, grace = container_port(deployment), grace_after_sigterm(deployment)
+    (target,) = [p["targetPort"] for p in rendered(control_plane, "Service")["spec"]["ports"]]
+    port, grace = container_port(deployment, target), grace_after_sigterm(deployment)
     svc_name = f"{service['metadata']['name']}.{namespace}.svc"
     ca_bundle = make_certs(tmp_path / "tls", dns=[svc_name], ips=[OLD_POD, NEW_POD])
     control_plane.kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [
@@ -291,7 +301,7 @@ def test_a_rolling_restart_refuses_no_routetable_write(
 
     def pod(ip: str) -> WebhookProcess:
         return WebhookProcess(control_plane.kubeconfig, default_api_group=DEFAULT_API_GROUP, host=ip, port=port,
-                              tls_dir=tmp_path / "tls")
+                              probe_port=probe_port(deployment), tls_dir=tmp_path / "tls")
 
     def endpoints(**states: str) -> None:
         ips = {"old": OLD_POD, "new": NEW_POD}

@@ -17,7 +17,8 @@ BUILD_SCRIPT = Path(__file__).resolve().with_name("build-tools.sh")
 # tool name -> key in the --print-paths output
 _TOOL_KEYS = {"kube-apiserver": "KUBE_APISERVER", "kubectl": "KUBECTL", "etcd": "ETCD", "helm": "HELM",
               "helm4": "HELM4", "kube-controller-manager": "KUBE_CONTROLLER_MANAGER", "gloo": "GLOO", "krew": "KREW",
-              "validate-krew-manifest": "VALIDATE_KREW_MANIFEST", "podinfo": "PODINFO", "podcli": "PODCLI"}
+              "validate-krew-manifest": "VALIDATE_KREW_MANIFEST", "podinfo": "PODINFO", "podcli": "PODCLI",
+              "vegeta": "VEGETA"}
 
 
 @functools.cache

@@ -14,7 +14,6 @@ import copy
 import json
 import shutil
 import signal
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -62,6 +61,7 @@ class WebhookProcess:
     def __init__(
         self, kubeconfig: Path, default_api_group: str | None = None, extra_args: Sequence[str] = (),
         startup_timeout: float = 60.0, host: str = "127.0.0.1", port: int = 0, tls_dir: Path | None = None,
+        probe_port: int = 0,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.default_api_group = default_api_group
@@ -70,6 +70,7 @@ class WebhookProcess:
         self.host = host
         self.dir = Path()
         self.port = port
+        self.probe_port = probe_port  # /healthz, /readyz, /metrics over plain HTTP (`serve --probe-port`)
         # Certificates made elsewhere (make_certs), shared like a Secret mounted in every pod; else our own.
         self.tls_dir = tls_dir
         self.ca_bundle = ""
@@ -94,6 +95,11 @@ class WebhookProcess:
         return f"https://{self.host}:{self.port}"
 
     @property
+    def probe_url(self) -> str:
+        """Where the kubelet probes it and Prometheus scrapes it (plain HTTP)."""
+        return f"http://{self.host}:{self.probe_port}"
+
+    @property
     def log(self) -> Path:
         return self.dir / "webhook.log"
 
@@ -108,12 +114,14 @@ class WebhookProcess:
         if self.dir == Path():
             self.dir = Path(tempfile.mkdtemp(prefix="canary-e2e-webhook-"))
             self.port = self.port or free_port()
+            self.probe_port = self.probe_port or free_port()
             if self.tls_dir is None:
                 self.tls_dir = self.dir / "tls"
                 self.ca_bundle = make_certs(self.tls_dir, dns=["localhost"], ips=[self.host])
             else:
                 self.ca_bundle = base64.b64encode((self.tls_dir / "ca.crt").read_bytes()).decode()
         args = [executable("canary-webhook"), "serve", "--host", self.host, "--port", str(self.port),
+                "--probe-port", str(self.probe_port),
                 "--cert-dir", str(self.tls_dir), "--kubeconfig", str(self.kubeconfig), *self.extra_args]
         if self.default_api_group:
             args += ["--default-api-group", self.default_api_group]
@@ -128,8 +136,6 @@ class WebhookProcess:
             raise
 
     def _wait_ready(self) -> None:
-        assert self.tls_dir is not None
-        context = ssl.create_default_context(cafile=str(self.tls_dir / "ca.crt"))
         deadline = time.monotonic() + self.startup_timeout
         last = ""
         while time.monotonic() < deadline:
@@ -137,7 +143,7 @@ class WebhookProcess:
             if self._proc.poll() is not None:
                 raise WebhookError(f"canary-webhook exited with code {self._proc.returncode}\n{_tail(self.log)}")
             try:
-                with urllib.request.urlopen(f"{self.url}/readyz", context=context, timeout=5) as resp:
+                with urllib.request.urlopen(f"{self.probe_url}/readyz", timeout=5) as resp:
                     if resp.status == 200:
                         return
             except urllib.error.HTTPError as err:  # 503 until the caches are synced
@@ -145,7 +151,8 @@ class WebhookProcess:
             except (urllib.error.URLError, OSError) as err:
                 last = str(err)
             time.sleep(0.2)
-        raise WebhookError(f"{self.url}/readyz not ready after {self.startup_timeout}s: {last}\n{_tail(self.log)}")
+        raise WebhookError(
+            f"{self.probe_url}/readyz not ready after {self.startup_timeout}s: {last}\n{_tail(self.log)}")
 
     def sigterm(self) -> None:
         """What the kubelet does to a pod's container: SIGTERM to its main process only (gunicorn's master,

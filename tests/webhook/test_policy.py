@@ -35,6 +35,7 @@ from webhook.decision import Settings, Verdict
 from webhook.logs import JsonLines
 from webhook.lookup import StateLookup
 from webhook.policy import PolicyProblem
+from webhook.probes import health_of
 
 HEADER = [("stage", "canary")]
 
@@ -386,7 +387,7 @@ def test_app_denies_warns_and_audits_as_the_policy_says_without_a_restart(caplog
                                     "message": denied["status"]["message"]}]
     assert audit["reasons"] == ["policy-maxWeightStep"]
 
-    metrics = client.get("/metrics").get_data(as_text=True)
+    metrics = health_of(client.application).answer("/metrics").body.decode()
     for enforcement in ("Enforce", "Warn", "Audit"):
         labels = f'enforcement="{enforcement}",field="maxWeightStep",policy="limits"'
         assert f"canary_webhook_policy_violations_total{{{labels}}} 1.0" in metrics
@@ -404,7 +405,7 @@ def test_app_injects_the_policy_group_and_counts_each_policy_of_a_shared_rule():
     assert applied(rt, {"response": mutated})["metadata"]["labels"] == {"apiGroup": "g"}
     assert mutated["warnings"] == ["label apiGroup=g added (from CanaryPolicy a, b)"]
     post(client, "/validate", admission_review(routetable([single(dest("v1"))], labels={"apiGroup": "x"})))
-    metrics = client.get("/metrics").get_data(as_text=True)
+    metrics = health_of(client.application).answer("/metrics").body.decode()
     for name in "ab":
         assert f'canary_webhook_policy_violations_total{{enforcement="Enforce",field="apiGroup",policy="{name}"}} 1.0' \
             in metrics

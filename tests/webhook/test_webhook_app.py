@@ -18,6 +18,7 @@ from webhook.app import MAX_BODY, create_app
 from webhook.cache import InformerLookup, api_client
 from webhook.decision import Context, Settings
 from webhook.lookup import StateLookup
+from webhook.probes import TEXT, Answer, health_of
 from webhook.rules import RULES, Rules
 
 
@@ -133,15 +134,24 @@ def test_a_body_of_exactly_7_mib_is_read():
     assert post(make_client(), "/validate", padded)[0] == 200
 
 
+def probe(client, path: str) -> Answer:
+    """What the probe listener answers for the app behind `client` (`webhook.probes`)."""
+    return health_of(client.application).answer(path)
+
+
+def metrics_of(client) -> str:
+    return probe(client, "/metrics").body.decode()
+
+
 def test_health_ready_and_metrics(client):
-    assert client.get("/healthz").status_code == 200
-    assert client.get("/readyz").status_code == 200
+    assert probe(client, "/healthz") == Answer(200, TEXT, b"ok\n")
+    assert probe(client, "/readyz") == Answer(200, TEXT, b"ok\n")
     post(client, "/mutate", admission_review(routetable([weighted([1, 3])], namespace="team")))
     post(client, "/validate", admission_review(routetable([single(dest("v7"))])))
     post(client, "/validate", b"nope")
-    metrics = client.get("/metrics")
-    assert metrics.status_code == 200 and metrics.content_type.startswith("text/plain")
-    text = metrics.get_data(as_text=True)
+    metrics = probe(client, "/metrics")
+    assert metrics.status == 200 and metrics.content_type.startswith("text/plain")
+    text = metrics.body.decode()
     for line in [
         'canary_webhook_requests_total{decision="patched",endpoint="mutate",operation="CREATE"} 1.0',
         'canary_webhook_requests_total{decision="denied",endpoint="validate",operation="CREATE"} 1.0',
@@ -157,7 +167,7 @@ def test_health_ready_and_metrics(client):
 def test_each_app_has_its_own_metrics():
     first, second = make_client(), make_client()
     post(first, "/validate", REVIEW)
-    assert "canary_webhook_requests_total{" not in second.get("/metrics").get_data(as_text=True)
+    assert "canary_webhook_requests_total{" not in metrics_of(second)
 
 
 class NotSynced(StateLookup):
@@ -169,8 +179,14 @@ class NotSynced(StateLookup):
 
 def test_readyz_is_503_until_the_caches_are_synced():
     client = create_app(NotSynced(cluster())).test_client()
-    assert client.get("/readyz").status_code == 503
-    assert client.get("/healthz").status_code == 200
+    assert probe(client, "/readyz") == Answer(503, TEXT, b"caches not synced yet\n")
+    assert probe(client, "/healthz").status == 200
+
+
+def test_readyz_is_503_while_the_server_says_why_not():
+    client = create_app(StateLookup(cluster()), serving=lambda: "shutting down").test_client()
+    assert probe(client, "/readyz") == Answer(503, TEXT, b"shutting down\n")
+    assert probe(client, "/healthz").status == 200
 
 
 @pytest.fixture
@@ -192,7 +208,7 @@ def unreachable_cluster(tmp_path: Path) -> InformerLookup:
 
 def test_a_routetable_write_the_cluster_cannot_answer_for_is_refused_by_us_saying_why(unreachable_cluster):
     client = create_app(unreachable_cluster).test_client()
-    assert client.get("/readyz").status_code == 503
+    assert probe(client, "/readyz").status == 503
     status, answer = post(client, "/validate", REVIEW)
     assert status == 200 and answer["response"]["allowed"] is False
     message = answer["response"]["status"]["message"]

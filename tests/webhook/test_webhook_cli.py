@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -192,6 +193,8 @@ def test_certs_usage_errors_exit_2(tmp_path, args, message):
         (["--cert-dir", "TLS", "--state", "BAD"], "not valid YAML"),
         (["--self-signed", "--kubeconfig", "MISSING"], "no cluster configuration"),
         (["--self-signed", "--state", "STATE", "--default-api-group", "not a label"], "invalid --default-api-group"),
+        (["--cert-dir", "TLS", "--state", "STATE", "--port", "9443", "--probe-port", "9443"],
+         "--probe-port 9443 is --port too: give the probes a port of their own"),
     ],
 )
 def test_serve_refuses_before_listening(tmp_path, args, message):
@@ -226,3 +229,14 @@ def test_serve_refuses_before_listening(tmp_path, args, message):
 def test_serve_refuses_failure_policies_timeouts_and_drains_the_configurations_cannot_have(state, args, message):
     result = CliRunner().invoke(cli, ["serve", "--self-signed", "--state", str(state), *args])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_serve_refuses_a_probe_port_it_cannot_listen_on(tmp_path):
+    certs.issue(tmp_path / "tls", ["localhost"])
+    (tmp_path / "state").mkdir()
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = run("serve", "--host", "127.0.0.1", "--probe-port", str(port), "--cert-dir", str(tmp_path / "tls"),
+                     "--state", str(tmp_path / "state"))
+    assert result.exit_code == 2
+    assert f"--probe-port {port}: cannot listen on 127.0.0.1:{port} (Address already in use)\n" in result.stderr

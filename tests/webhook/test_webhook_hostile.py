@@ -30,7 +30,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     base = tmp_path_factory.mktemp("hostile")
     ca = issue(base / "tls")
     state = write_state(base / "state", cluster(namespace("team", "team-group")))
-    with serve(["--cert-dir", str(base / "tls"), "--state", str(state)], base / "server.log", ca) as running:
+    with serve(["--cert-dir", str(base / "tls"), "--state", str(state)], base / "server.log") as running:
         yield running, ca
 
 

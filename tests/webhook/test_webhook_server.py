@@ -49,7 +49,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, 
     state = write_state(base / "state", cluster(namespace("team", "team-group"),
                                                  routetable([single(dest("v1"))], labels={"apiGroup": "g"})))
     with serve(["--cert-dir", str(tls), "--state", str(state), "--default-api-group", "fallback"],
-               base / "server.log", ca) as running:
+               base / "server.log") as running:
         yield running, ca
 
 
@@ -147,18 +147,25 @@ def test_a_body_over_7_mib_gets_413(server, client):
     assert answer.status_code == 413
     assert "more than the 7340032 bytes allowed" in answer.json()["error"]
     # the connection and the server are fine afterwards
-    assert client.get(f"{server[0].url}/healthz", timeout=5).status_code == 200
+    assert post(server, client, "/validate", admission_review(routetable([single(dest("v1"))]))).status_code == 200
 
 
-def test_health_readiness_and_metrics(server, client):
-    url = server[0].url
-    assert client.get(f"{url}/healthz", timeout=5).text == "ok\n"
-    assert client.get(f"{url}/readyz", timeout=5).status_code == 200
-    post(server, client, "/validate", admission_review(routetable([single(dest("v3"))])))
-    metrics = client.get(f"{url}/metrics", timeout=5).text
-    assert 'canary_webhook_requests_total{decision="denied",endpoint="validate",operation="CREATE"}' in metrics
-    assert 'canary_webhook_denials_total{reason="no-deployment"}' in metrics
-    assert "canary_webhook_request_duration_seconds_bucket" in metrics
+def test_health_readiness_and_metrics_are_plain_http_on_the_probe_port_only(server, client):
+    url, probes = server[0].url, server[0].probe_url
+    with session("") as plain:
+        assert plain.get(f"{probes}/healthz", timeout=5).text == "ok\n"
+        ready = plain.get(f"{probes}/readyz", timeout=5)
+        assert (ready.status_code, ready.headers["Content-Type"]) == (200, "text/plain; charset=utf-8")
+        post(server, client, "/validate", admission_review(routetable([single(dest("v3"))])))
+        metrics = plain.get(f"{probes}/metrics", timeout=5)
+        assert plain.get(f"{probes}/mutate", timeout=5).status_code == 404
+    assert metrics.headers["Content-Type"].startswith("text/plain; version=")
+    assert 'canary_webhook_requests_total{decision="denied",endpoint="validate",operation="CREATE"}' in metrics.text
+    assert 'canary_webhook_denials_total{reason="no-deployment"}' in metrics.text
+    assert "canary_webhook_request_duration_seconds_bucket" in metrics.text
+    # the admission port answers admission calls only
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert client.get(f"{url}{path}", timeout=5).status_code == 404
 
 
 def test_wrong_methods_and_paths_get_json_errors_not_pages(server, client):
@@ -208,9 +215,9 @@ def ssl_connect(port: int, context: ssl.SSLContext) -> bytes:
 
 def test_a_rotated_certificate_is_served_without_a_restart(tmp_path: Path):
     tls = tmp_path / "tls"
-    first_ca = issue(tls)
+    issue(tls)
     state = write_state(tmp_path / "state", cluster())
-    with serve(["--cert-dir", str(tls), "--state", str(state)], tmp_path / "server.log", first_ca) as running:
+    with serve(["--cert-dir", str(tls), "--state", str(state)], tmp_path / "server.log") as running:
         old = ssl.PEM_cert_to_DER_cert((tls / certs.CERT_FILE).read_text())
         # a new CA and serving pair, written as a rotating Secret volume would (each file atomically)
         ca, ca_key = certs.new_ca("rotated-ca", days=2)

@@ -1,4 +1,5 @@
-"""Running the real `canary-webhook serve` process for tests: free port, wait for /healthz, always stop.
+"""Running the real `canary-webhook serve` process for tests: free ports (admission and probes), wait for
+/healthz on the probe port, always stop.
 
 A server started here has no drain after SIGTERM (`QUICK_DRAIN`) unless asked for one: a test that is not
 about stopping would otherwise wait out the shipped 3 s drain when it ends. The tests of the stop itself
@@ -54,6 +55,12 @@ class Running:
     url: str
     port: int
     log: Path
+    probe_port: int = 0
+
+    @property
+    def probe_url(self) -> str:
+        """The plain-HTTP listener of /healthz, /readyz and /metrics (`serve --probe-port`)."""
+        return f"http://{self.url.removeprefix('https://').rsplit(':', 1)[0]}:{self.probe_port}"
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -70,14 +77,14 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=5)
 
 
-def _wait_healthy(running: Running, ca: Path, timeout: float) -> None:
+def _wait_healthy(running: Running, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if running.proc.poll() is not None:
             raise RuntimeError(f"canary-webhook exited with {running.proc.returncode}:\n{running.log_text()}")
         try:
-            with session(ca) as client:
-                if client.get(f"{running.url}/healthz", timeout=2).status_code == 200:
+            with session("") as client:
+                if client.get(f"{running.probe_url}/healthz", timeout=2).status_code == 200:
                     return
         except (requests.RequestException, OSError):
             pass
@@ -86,23 +93,24 @@ def _wait_healthy(running: Running, ca: Path, timeout: float) -> None:
 
 
 @contextmanager
-def serve(args: Sequence[str], log: Path, ca: Path | None = None, timeout: float = 30,
-          drain: float | None = QUICK_DRAIN) -> Iterator[Running]:
-    """Run `canary-webhook serve --host 127.0.0.1 --port P [--drain-seconds DRAIN] ARGS` until the block ends.
+def serve(args: Sequence[str], log: Path, timeout: float = 30, drain: float | None = QUICK_DRAIN) -> Iterator[Running]:
+    """Run `canary-webhook serve --host HOST --port P --probe-port Q [--drain-seconds DRAIN] ARGS` until the block
+    ends (HOST 127.0.0.1 unless ARGS name one: `--host` and the ports may be given in ARGS, as a manifest does).
 
-    `ca` is the CA file to trust while waiting for /healthz; for --self-signed pass None and read the
-    CA path from the log (`ca_from_log`) once it is up. `drain` None: the shipped default drain.
+    It is up once /healthz answers on the probe port (with --self-signed, read its CA with `ca_from_log`).
+    `drain` None: the shipped default drain.
     """
-    port = free_port()
+    given = {opt: args[i + 1] for i, opt in enumerate(args[:-1]) if opt in ("--host", "--port", "--probe-port")}
+    where = {"--host": "127.0.0.1", "--port": str(free_port()), "--probe-port": str(free_port()), **given}
     drains = [] if drain is None else ["--drain-seconds", str(drain)]
-    cmd = [*webhook_command(), "serve", "--host", "127.0.0.1", "--port", str(port), *drains, *args]
+    defaults = [word for opt, value in where.items() if opt not in given for word in (opt, value)]
+    cmd = [*webhook_command(), "serve", *defaults, *drains, *args]
+    host, port, probe_port = where["--host"], int(where["--port"]), int(where["--probe-port"])
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    running = Running(proc, f"https://127.0.0.1:{port}", port, log)
+    running = Running(proc, f"https://{host}:{port}", port, log, probe_port)
     try:
-        if ca is None:
-            ca = _wait_for_ca(running, timeout)
-        _wait_healthy(running, ca, timeout)
+        _wait_healthy(running, timeout)
         yield running
     finally:
         _stop(proc)
@@ -113,15 +121,3 @@ def ca_from_log(text: str) -> Path | None:
         if "self-signed certificate; CA at " in line:
             return Path(line.split("CA at ", 1)[1].strip())
     return None
-
-
-def _wait_for_ca(running: Running, timeout: float) -> Path:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = ca_from_log(running.log_text())
-        if found is not None:
-            return found
-        if running.proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    raise RuntimeError(f"canary-webhook printed no CA path:\n{running.log_text()}")
