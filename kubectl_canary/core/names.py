@@ -21,6 +21,8 @@ WEIGHT: Final = PREFIX + "weight"
 ROLE: Final = PREFIX + "role"
 # The service a RouteTable routes, on RouteTables the plugin writes (their names need not be `S-routes`).
 SERVICE_ANNOTATION: Final = PREFIX + "service"
+# The last verdict of `shift --step` analysis, as JSON (`core.verdict.record`), on the RouteTable.
+ANALYSIS: Final = PREFIX + "analysis"
 
 # The RouteTable label that a VirtualService's delegateAction selector matches (the seed's apiGroup).
 API_GROUP: Final = "apiGroup"

@@ -10,6 +10,7 @@ not be read, e.g. for a user who may not list them).
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from kubectl_canary.core.policy import Policy
 from kubectl_canary.core.routes import Headers, Managed, RouteState, first_prefix, recognise
 from kubectl_canary.core.routetable import destinations, own_namespace
 from kubectl_canary.core.snapshot import Snapshot
+from kubectl_canary.core.verdict import recorded_lines
 
 UNMANAGED = "unmanaged"
 
@@ -63,6 +65,8 @@ class Status:
     policies: tuple[Policy, ...] | None = None
     # What Gloo and the endpoints say; None where the store keeps no status (a directory).
     datapath: DataPath | None = None
+    # The last `shift --step` verdict recorded on the RouteTable (JSON), None without one.
+    analysis: str | None = None
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -101,7 +105,17 @@ class Status:
                 {"kind": g.kind, "name": g.name, "state": g.state, "reason": g.reason} for g in self.datapath.gloo
             ],
             "problems": list(self.problems),
+            "analysis": _analysis_dict(self.analysis),
         }
+
+
+def _analysis_dict(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {"unreadable": text}
 
 
 def _replicas(deployment: Obj | None) -> tuple[int | None, int | None]:
@@ -230,6 +244,7 @@ def status_of(snap: Snapshot, seen: Observed | None = None) -> Status:
         versions=_version_rows(snap, state, header_versions),
         drift=tuple(drift),
         datapath=None if seen is None else data_path_of(seen, snap.service, routed_versions(state)),
+        analysis=annotations_of(rt).get(names.ANALYSIS),
     )
 
 
@@ -277,6 +292,7 @@ def render_table(status: Status) -> str:
         endpoints = [str(path.endpoints.get(v.version, 0))] if path else []
         rows.append([v.version, _dash(v.role), weight, "yes" if v.header else "-", _dash(v.deployment), ready,
                      *endpoints])
+    lines += recorded_lines(status.analysis)
     lines += ["", columns(rows), ""]
     lines += ["Drift:       none"] if not status.drift else ["Drift:"] + [f"  - {d}" for d in status.drift]
     if path is not None:
