@@ -240,8 +240,8 @@ class Run:
             return None
         except KeyboardInterrupt as stop:
             signum = stop.args[0] if stop.args and isinstance(stop.args[0], int) else signal.SIGINT
-            note(f"interrupted: the routes stay at weight {self.applied}% (the last step applied); run the same "
-                 "command again to resume from there")
+            note(f"interrupted: the routes stay at weight {self.weight_now()}% (the last step applied); run the "
+                 "same command again to resume from there")
             click.get_current_context().exit(128 + int(signum))
         except CanaryError as err:
             raise type(err)(f"{err} (the routes stay at weight {self.applied}%, the last step applied; run the "
@@ -252,6 +252,13 @@ class Run:
                 totals = self.load.totals()
                 note(f"load in all: {totals[PLAIN].describe()} without the header, {totals[CANARY].describe()} "
                      "with it")
+
+    def weight_now(self) -> int | None:
+        """The weight the routes have now (a step interrupted mid-write may or may not have landed)."""
+        try:
+            return self.state(self.snapshot()).weight
+        except CanaryError:
+            return self.applied
 
     def abort(self, text: str, why: str) -> None:
         apply_plan(self.inv, self.service, self.routetable, lambda s: _with_annotation(plan_abort(s), text))
