@@ -8,9 +8,11 @@ the seed's VirtualService; runs `canary-webhook serve` and registers it through 
 configurations of deploy/base (tests/e2e/webhook.py), and then drives the workflow with `kubectl
 canary`, showing `kubectl canary status` and the RouteTable after each step, the seed's curl lines
 through the gateway, the split measured over 100 requests, and the webhook refusing to delete the
-Deployment that still takes half the traffic. `make demo` runs it inside a network namespace of its
-own (tests/e2e/netns.sh). Everything is stopped and removed at the end, also on errors, Ctrl-C or
-SIGTERM.
+Deployment that still takes half the traffic. Then phase 2 with eyes open, on podinfo with users
+sending: `shift --step` moves a healthy canary to 100% step by step, judging each window from the
+gateway-proxy pods' counters, and aborts a canary answering errors (podinfo's --random-error) at
+its first step. `make demo` runs it inside a network namespace of its own (tests/e2e/netns.sh).
+Everything is stopped and removed at the end, also on errors, Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -32,7 +35,7 @@ sys.path.insert(0, str(REPO))
 from tests.e2e import tools  # noqa: E402 - needs the repository root on sys.path
 from tests.e2e.controlplane import ControlPlane  # noqa: E402
 from tests.e2e.gateway import GLOO_NAMESPACE, Gateway  # noqa: E402
-from tests.e2e.traffic import HEADER, sample, wait_for  # noqa: E402
+from tests.e2e.traffic import HEADER, Client, sample, wait_for  # noqa: E402
 from tests.e2e.webhook import WebhookProcess, register  # noqa: E402
 
 API_GROUP = "example"  # the seed's apiGroup; the webhook sets it on RouteTables that have none
@@ -42,6 +45,7 @@ SEED_VS = {"apiVersion": "gateway.solo.io/v1", "kind": "VirtualService",
            "spec": {"virtualHost": {"domains": ["*"], "routes": [{"matchers": [{"prefix": "/"}], "delegateAction": {
                "selector": {"labels": {"apiGroup": API_GROUP}, "namespaces": ["*"]}}}]}}}
 HOST = "gateway.demo"
+PODINFO = "ghcr.io/stefanprodan/podinfo:6.9.2"
 
 
 def say(text: str) -> None:
@@ -61,10 +65,10 @@ class Demo:
         self.env = dict(os.environ, PATH=path, KUBECONFIG=str(control_plane.kubeconfig),
                         KUBECACHEDIR=str(control_plane.dir / "kube-cache"))
 
-    def run(self, *args: str, expect_failure: bool = False) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, expect_failure: bool = False, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """`kubectl ARGS`, echoed with its output; an unexpected exit code ends the demo."""
         print(f"\n$ kubectl {' '.join(args)}", flush=True)
-        proc = subprocess.run(["kubectl", *args], env=self.env, capture_output=True, text=True, timeout=120,
+        proc = subprocess.run(["kubectl", *args], env=self.env, capture_output=True, text=True, timeout=timeout,
                               check=False)
         sys.stdout.write(proc.stdout)
         sys.stdout.write(proc.stderr)
@@ -135,8 +139,71 @@ class Demo:
         self.run("delete", "deployment", "echo-v1", "-n", "echo", expect_failure=True)
         self.step("values-5: all traffic to v2", ("shift", "echo", "--weight", "100"), {"v2"}, {"v2"})
         self.step("values-6: v2 is the primary; v1 is decommissioned", ("finish", "echo"), {"v2"}, {"v2"})
+        self.progressive()
         say("Every service kubectl-canary manages")
         self.run("canary", "list", "-A")
+
+    def progressive(self) -> None:
+        """podinfo with users sending: a healthy canary shifted step by step, then a failing one aborted."""
+        say("Phase 2 with eyes open: podinfo v1, and users sending GET /api/info through both gateway replicas")
+        self.run("create", "namespace", "podinfo")
+        self.run("canary", "init", "podinfo", "--version", "v1", "--image", PODINFO, "--port", "9898",
+                 "--prefix", "/api/info", "-n", "podinfo")
+        self.healthy("podinfo")
+        users = Users(self.gw.urls, HOST, "/api/info")
+        with users:
+            say("A healthy canary v2: shift step by step, each window judged from the gateway's counters")
+            self.run("canary", "start", "podinfo", "--version", "v2", "-n", "podinfo")
+            self.healthy("podinfo")
+            self.run("canary", "shift", "podinfo", "--weight", "100", "--step", "25", "--interval", "10s",
+                     "-n", "podinfo", timeout=300)
+            self.run("canary", "finish", "podinfo", "-n", "podinfo")
+            print(f"users so far: {users.describe()}", flush=True)
+            say("A canary v3 answering errors (podinfo --random-error): aborted at its first step, exit 1")
+            self.run("canary", "start", "podinfo", "--version", "v3", "--env", "PODINFO_RANDOM_ERROR=true",
+                     "-n", "podinfo")
+            self.healthy("podinfo")
+            before = users.failed
+            self.run("canary", "shift", "podinfo", "--weight", "100", "--step", "25", "--interval", "10s",
+                     "-n", "podinfo", expect_failure=True, timeout=300)
+            print(f"failed requests users saw during the aborted step: {users.failed - before}", flush=True)
+        self.run("canary", "status", "podinfo", "-n", "podinfo")
+
+
+class Users:
+    """Two clients sending without pause through every gateway replica in turn, counting the answers."""
+
+    def __init__(self, urls: list[str], host: str, path: str) -> None:
+        self.urls, self.host, self.path = urls, host, path
+        self.codes: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(2)]
+
+    def _run(self) -> None:
+        clients = [Client(url, self.host) for url in self.urls]
+        n = 0
+        while not self._stop.is_set():
+            status = clients[n % len(clients)].get(self.path).status
+            self.codes[status] = self.codes.get(status, 0) + 1
+            n += 1
+            time.sleep(0.05)
+
+    @property
+    def failed(self) -> int:
+        return sum(count for code, count in self.codes.items() if code == 0 or code >= 400)
+
+    def describe(self) -> str:
+        return f"{sum(self.codes.values())} requests, {self.failed} failed"
+
+    def __enter__(self) -> Users:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=15)
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from kubectl_canary.cli.analysis_options import analysis_options, load_factory, split_flags
 from kubectl_canary.cli.group import apply_plan, checked, cli, drain_option, routetable_option
 from kubectl_canary.cli.helm_mode import (
     chart_option,
@@ -21,6 +22,7 @@ from kubectl_canary.cli.helm_mode import (
 )
 from kubectl_canary.cli.options import Env, Invocation, common_options, complete_services, invocation
 from kubectl_canary.cli.output import flush_warnings, note, render
+from kubectl_canary.cli.progressive import run_progressive
 from kubectl_canary.cli.values_mode import run_values, show_status, take_values
 from kubectl_canary.core import names
 from kubectl_canary.core.clone import Changes
@@ -150,6 +152,7 @@ def _wait_ready(inv: Invocation, service: str, version: str, routetable: str | N
 @click.option("--weight", type=click.IntRange(0, 100), required=True,
               help="The canary's share (0..100) of the requests without the header.")
 @click.option("--force", is_flag=True, help="Shift even to a canary that has no ready pod.")
+@analysis_options
 @routetable_option
 @chart_option
 @common_options(writes=True)
@@ -157,12 +160,28 @@ def shift(service: str, weight: int, force: bool, routetable: str | None, chart:
     """Send --weight percent of the traffic to the canary (phase weighted; 0 returns to phase header).
 
     On a cluster, a canary without a ready pod gets no weighted traffic unless --force.
+
+    With --step, move there in steps, and before each next step judge the window since the last one,
+    canary against primary, from what the gateway-proxy pods counted (read through the API server's
+    pods/proxy): healthy goes on, failed aborts (exit 1), too few requests is inconclusive and extends
+    the window, then pauses (exit 2) or aborts. Interrupted, the routes stay at the last step applied;
+    the same command resumes.
     """
     checked(service)
+    flags = split_flags(common)
     if (path := take_values(common)) is not None:
+        if flags["step"] is not None:
+            raise UsageError("--step judges what the gateway counts on a cluster; a --values file is applied "
+                             "later by someone else, so shift it to the target weight alone")
         run_values(path, common, lambda values, where: values_shift(values, service, weight, where))
         return
     inv = invocation(**common)
+    if flags["step"] is not None:
+        # Progressive steps write the RouteTable; a Helm release's is refused naming the release.
+        env = click.get_current_context().find_object(Env) or Env()
+        run_progressive(inv, service, routetable, force, {**flags, "weight": weight},
+                        load_factory(flags, env.http_send))
+        return
     if through_helm(inv, common, service, routetable,
                     lambda values, where: values_shift(values, service, weight, where), chart=chart):
         return

@@ -117,6 +117,8 @@ class Env:
     watch_interval: float = 2.0
     # A watch that sees no change still ends after this long, so what it does not cover (policies) refreshes.
     watch_timeout: float = 30.0
+    # How `shift --load` sends one request (url, headers) -> status code; None: urllib (tests pass a fake).
+    http_send: Callable[[str, dict[str, str]], int] | None = None
 
     def wait(self, store: Store, namespace: str, service: str, limit: float | None = None) -> None:
         """Until the store reports a change (a cluster's watch API); else, or if the watch failed, one poll

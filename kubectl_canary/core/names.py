@@ -21,6 +21,8 @@ WEIGHT: Final = PREFIX + "weight"
 ROLE: Final = PREFIX + "role"
 # The service a RouteTable routes, on RouteTables the plugin writes (their names need not be `S-routes`).
 SERVICE_ANNOTATION: Final = PREFIX + "service"
+# The last verdict of `shift --step` analysis, as JSON (`core.verdict.record`), on the RouteTable.
+ANALYSIS: Final = PREFIX + "analysis"
 
 # The annotation Helm 3 and 4 put on every object of a release: its name.
 HELM_RELEASE: Final = "meta.helm.sh/release-name"

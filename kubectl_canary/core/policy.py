@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from kubectl_canary.core.analysis_policy import ANALYSIS, AnalysisDefaults, parse_analysis
 from kubectl_canary.core.errors import InvalidObject
 from kubectl_canary.core.kinds import CANARY_POLICY, Obj, labels_of
 from kubectl_canary.core.selector import LabelSelector, label_selector
@@ -33,7 +34,7 @@ REQUIRE_HEADER_PHASE: Final = "requireHeaderPhase"
 PREFIXES: Final = "prefixes"
 CROSS_NAMESPACE: Final = "allowCrossNamespaceUpstreams"
 FIELDS: Final = (NAMESPACE_SELECTOR, EXEMPT_NAMESPACES, API_GROUP, ENFORCEMENT, MAX_WEIGHT_STEP,
-                 REQUIRE_HEADER_PHASE, PREFIXES, CROSS_NAMESPACE)
+                 REQUIRE_HEADER_PHASE, PREFIXES, CROSS_NAMESPACE, ANALYSIS)
 
 PLACEHOLDER: Final = "{namespace}"
 # The API server labels every Namespace with its own name, so selectors can pick namespaces by name;
@@ -62,6 +63,8 @@ class Policy:
     require_header_phase: bool = False
     prefixes: tuple[str, ...] | None = None
     allow_cross_namespace_upstreams: bool = False
+    # Defaults for `shift --step` analysis (`core.analysis_policy`); None without the section.
+    analysis: AnalysisDefaults | None = None
 
     def governs(self, namespace: str, labels: Mapping[str, str]) -> bool:
         """Whether the policy applies to `namespace`, whose Namespace carries `labels`."""
@@ -86,7 +89,7 @@ class Policy:
         if allowed is not None:
             found.append(f"{PREFIXES}={','.join(allowed) or '(none)'}")
         found.append(f"{CROSS_NAMESPACE}={str(self.allow_cross_namespace_upstreams).lower()}")
-        return found
+        return found + (self.analysis.rules() if self.analysis else [])
 
     def to_dict(self, namespace: str) -> dict[str, Any]:
         """The policy as `status -o json|yaml` shows it: every field, prefixes expanded for `namespace`."""
@@ -174,6 +177,7 @@ def parse_policy(obj: Mapping[str, Any]) -> Policy:
         require_header_phase=_bool(spec, REQUIRE_HEADER_PHASE, where, False),
         prefixes=prefixes,
         allow_cross_namespace_upstreams=_bool(spec, CROSS_NAMESPACE, where, False),
+        analysis=parse_analysis(spec.get(ANALYSIS), where),
     )
 
 

@@ -10,6 +10,7 @@ not be read, e.g. for a user who may not list them).
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from kubectl_canary.core.policy import Policy
 from kubectl_canary.core.routes import Headers, Managed, RouteState, first_prefix, recognise
 from kubectl_canary.core.routetable import destinations, own_namespace
 from kubectl_canary.core.snapshot import Snapshot
+from kubectl_canary.core.verdict import recorded_lines
 
 UNMANAGED = "unmanaged"
 
@@ -65,6 +67,8 @@ class Status:
     datapath: DataPath | None = None
     # Steps of the workflow in progress (a canary deployed, not yet routed), with the command that continues.
     steps: tuple[str, ...] = ()
+    # The last `shift --step` verdict recorded on the RouteTable (JSON), None without one.
+    analysis: str | None = None
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -104,7 +108,17 @@ class Status:
                 {"kind": g.kind, "name": g.name, "state": g.state, "reason": g.reason} for g in self.datapath.gloo
             ],
             "problems": list(self.problems),
+            "analysis": _analysis_dict(self.analysis),
         }
+
+
+def _analysis_dict(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {"unreadable": text}
 
 
 def _replicas(deployment: Obj | None) -> tuple[int | None, int | None]:
@@ -243,6 +257,7 @@ def status_of(snap: Snapshot, seen: Observed | None = None) -> Status:
         drift=tuple(drift),
         steps=tuple(_next_steps(snap, _roles(state))),
         datapath=None if seen is None else data_path_of(seen, snap.service, routed_versions(state)),
+        analysis=annotations_of(rt).get(names.ANALYSIS),
     )
 
 
@@ -290,6 +305,7 @@ def render_table(status: Status) -> str:
         endpoints = [str(path.endpoints.get(v.version, 0))] if path else []
         rows.append([v.version, _dash(v.role), weight, "yes" if v.header else "-", _dash(v.deployment), ready,
                      *endpoints])
+    lines += recorded_lines(status.analysis)
     lines += ["", columns(rows), ""]
     lines += ["Drift:       none"] if not status.drift else ["Drift:"] + [f"  - {d}" for d in status.drift]
     lines += [("Next:" if i == 0 else "").ljust(13) + step for i, step in enumerate(status.steps)]

@@ -75,6 +75,11 @@ class Store(Protocol):
         """Block until the service's objects change (at most `timeout` s); False at once if it cannot tell."""
         ...
 
+    def proxy_get(self, pod: ObjectRef, port: int, path: str) -> str:
+        """GET `path` from `port` of Pod `pod` through the API server's `pods/proxy` (the gateway-proxy's
+        read-only Envoy admin); ClusterError when it cannot (CanaryError for a store without pods)."""
+        ...
+
 
 def kind_of(ref: ObjectRef) -> Kind:
     """The `Kind` of `ref`, or a CanaryError naming a kind the tool does not handle."""

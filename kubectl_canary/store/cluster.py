@@ -41,6 +41,8 @@ _RBAC_DENIAL = re.compile(r'forbidden: (User|Group|ServiceAccount)? ?"[^"]*" can
 _CONFLICT = re.compile(r'conflicts? with "([^"]+)"(?: using (\S+))?')
 # Kinds whose CRD a cluster may lack: listing them there finds none instead of failing.
 OPTIONAL_KINDS = (CANARY_POLICY, VIRTUAL_SERVICE)
+# The subresource `proxy_get` uses, as RBAC names it (`pods/proxy`), for the hint in a refusal.
+POD_PROXY = Kind("v1", "Pod", "pods/proxy")
 
 
 def resource_path(kind: Kind, namespace: str | None, name: str | None = None) -> str:
@@ -305,6 +307,29 @@ class ClusterStore:
         from kubectl_canary.store.watch import wait_for_change
 
         return wait_for_change(self, namespace, service, timeout)
+
+    def proxy_get(self, pod: ObjectRef, port: int, path: str) -> str:
+        """GET through `pods/proxy` (RBAC: `get` on `pods/proxy` in the pod's namespace)."""
+        import urllib3
+
+        what = f"{path} of pod {pod.namespace}/{pod.name} port {port}"
+        where = f"/api/v1/namespaces/{quote(pod.namespace, safe='')}/pods/{quote(pod.name, safe='')}:{port}/proxy"
+        route, _, query = path.partition("?")
+        params = [(k, v) for k, _, v in (q.partition("=") for q in query.split("&") if q)]
+        response = self.send("get", what, "GET", where + route, params)
+        try:
+            data = response.read()
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            raise self._unreachable(err, "get", what) from err
+        text = data.decode("utf-8", "replace") if data else ""
+        if response.status != 200:
+            try:
+                body = json.loads(text)
+            except ValueError:
+                body = {"message": text.strip()[:200]}
+            error = self._refused(response.status, body, "get", what, POD_PROXY, pod.namespace)
+            raise error if isinstance(error, ClusterError) else ClusterError(str(error))
+        return text
 
     def delete(self, ref: ObjectRef, dry_run: bool) -> bool:
         kind = kind_of(ref)

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from kubectl_canary.core.errors import InvalidObject
+from kubectl_canary.core.errors import CanaryError, InvalidObject
 from kubectl_canary.core.kinds import Kind, Obj, ObjectRef, kind_named, labels_of, manifest
 from kubectl_canary.core.merge import merge_applied
 from kubectl_canary.core.selector import matcher
@@ -95,6 +95,10 @@ class DirectoryStore:
         return False  # files have no watch API: `status --watch` polls the directory
 
     # Reading
+
+    def proxy_get(self, pod: ObjectRef, port: int, path: str) -> str:
+        raise CanaryError(f"a directory of manifests runs no pods: reading {path} of pod {pod.namespace}/{pod.name} "
+                          "needs a cluster (drop --files)")
 
     def _located(self) -> builtins.list[Located]:
         """Every object below the root; a file is parsed again only when its mtime or size changed."""

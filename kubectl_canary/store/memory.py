@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from kubectl_canary.core.errors import CanaryError, ClusterError, Modified
 from kubectl_canary.core.kinds import Kind, Obj, ObjectRef, labels_of
@@ -47,12 +47,21 @@ class MemoryStore:
         self.apply_warnings = builtins.list(apply_warnings)
         self.warnings: builtins.list[str] = []
         self.calls: builtins.list[Call] = []
+        # `proxy_get` answers: (pod ref, port, path) -> text, or a function called each time (a live Envoy).
+        self.proxied: dict[tuple[ObjectRef, int, str], str | Callable[[], str]] = {}
 
     def describe(self) -> str:
         return "memory store"
 
     def wait_for_change(self, namespace: str, service: str, timeout: float) -> bool:
         return False  # nothing to watch: `status --watch` polls (its sleep is the tests' to drive)
+
+    def proxy_get(self, pod: ObjectRef, port: int, path: str) -> str:
+        self._call("proxy", pod)
+        answer = self.proxied.get((pod, port, path))
+        if answer is None:
+            raise ClusterError(f"cannot get {path} of pod {pod.namespace}/{pod.name} port {port}: no such pod or port")
+        return answer() if callable(answer) else answer
 
     def _call(self, verb: str, ref: ObjectRef | None) -> None:
         self.calls.append((verb, ref))

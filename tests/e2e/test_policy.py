@@ -446,3 +446,23 @@ def test_selection_exemption_strictest_value_and_enforcement_per_policy(
     both = kubectl_canary("shift", "echo", "--weight", "100", "-n", governed, check=False)
     refused(both, f"policy {loose}: route /echo: v2 share 40 -> 100 changes by 60 points, over maxWeightStep 50")
     assert f"Warning: policy {tight}: route /echo: v2 share 40 -> 100" in both.stderr
+
+
+def test_an_analysis_section_is_stored_as_written_and_shown_by_status(
+    control_plane: ControlPlane, kubectl_canary: Run, policies: Policies, make_namespace: Callable[..., str],
+) -> None:
+    # The defaults `shift --step` takes (the webhook enforces none of them): the CRD's schema keeps them.
+    ns = make_namespace("analysis")
+    name = f"analysis-{TOKEN}"
+    analysis = {"maxErrorRate": 2, "errorRateMargin": 0.5, "minRequests": 50, "maxLatency": {"p99": "500ms"},
+                "latencyRatio": 1.5, "interval": "1m", "maxInconclusive": 3, "onInconclusive": "Abort"}
+    policies.apply(name, {"namespaceSelector": only(ns), "analysis": analysis})
+    stored = json.loads(control_plane.kubectl("get", "canarypolicy", name, "-o", "json").stdout)
+    assert stored["spec"]["analysis"] == analysis
+    bad = control_plane.kubectl("apply", "--dry-run=server", "-f", "-", check=False, input=json.dumps(policy_object(
+        name, {"analysis": {"onInconclusive": "Later"}})))
+    assert bad.returncode != 0 and "onInconclusive" in bad.stderr
+    kubectl_canary("init", "echo", "--version", "v1", "-n", ns)
+    shown = kubectl_canary("status", "echo", "-n", ns, check=False).stdout
+    assert "analysis.maxErrorRate=2, analysis.errorRateMargin=0.5, analysis.minRequests=50" in shown
+    assert "analysis.onInconclusive=Abort, analysis.maxLatency.p99=500ms" in shown

@@ -298,3 +298,20 @@ def test_a_watch_that_is_refused_says_so_so_the_caller_polls(api, store):
     message = 'routetables.gateway.solo.io is forbidden: User "dev" cannot watch resource "routetables"'
     api.answers[("GET", "/apis/gateway.solo.io/v1/namespaces/echo/routetables")] = (403, {"message": message}, [])
     assert store.wait_for_change("echo", "echo", timeout=5) is False
+
+
+PROXY_PATH = "/api/v1/namespaces/gloo-system/pods/gateway-proxy-1:8082/proxy/clusters"
+
+
+def test_proxy_get_goes_through_the_pods_proxy_subresource(api, store):
+    api.answers[("GET", PROXY_PATH)] = (200, {"cluster_statuses": []}, [])
+    text = store.proxy_get(ObjectRef("Pod", "gloo-system", "gateway-proxy-1"), 8082, "/clusters?format=json")
+    assert text == '{"cluster_statuses": []}'
+    assert api.requests[-1]["path"] == PROXY_PATH and api.requests[-1]["query"]["format"] == "json"
+
+
+def test_proxy_get_refused_names_the_subresource_to_grant(api, store):
+    api.answers[("GET", PROXY_PATH)] = (403, {"message": 'pods "gateway-proxy-1" is forbidden: User "dev" cannot '
+                                                        'get resource "pods/proxy"'}, [])
+    with pytest.raises(Forbidden, match="ask for RBAC permission to get pods/proxy in namespace gloo-system"):
+        store.proxy_get(ObjectRef("Pod", "gloo-system", "gateway-proxy-1"), 8082, "/clusters?format=json")
