@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 import whclients
+import yaml
 from test_webhook_server import issue, write_state
 from whserver import Running, serve, session
 from whsupport import admission_review, cluster, dest, routetable, single, weighted
@@ -30,6 +31,13 @@ from webhook import connections, worker
 
 Server = tuple[Running, Path]
 REVIEW = admission_review(routetable([single(dest("v1"))]))
+# What kube-apiserver waits for an answer before it applies the failurePolicy: the shortest timeoutSeconds of
+# the shipped webhook configurations. A review answered later is, for the cluster, a failed call.
+ADMISSION_TIMEOUT = min(
+    hook["timeoutSeconds"]
+    for name in ("mutatingwebhookconfiguration.yaml", "validatingwebhookconfiguration.yaml")
+    for doc in yaml.safe_load_all((Path(__file__).resolve().parents[2] / "deploy" / "base" / name).read_text())
+    if doc for hook in doc.get("webhooks", []))
 # Heavy enough that one thread deciding it keeps the next review of a burst waiting.
 HEAVY = admission_review(routetable([weighted([50, 50], prefix=f"/p{i}") for i in range(300)]))
 
@@ -80,7 +88,7 @@ def slow_clients_do_not_stop_reviews(running: Running, ca: Path) -> None:
     try:
         assert wait_until(lambda: all(s.sent > 0 for s in slow), 5), slow  # each connected, part of a request sent
         for seconds, status in reviews_answer_quickly((running, ca)):
-            assert status == 200 and seconds < 1.0
+            assert status == 200 and seconds < ADMISSION_TIMEOUT
         with session(ca) as client:
             assert client.get(f"{running.probe_url}/readyz", timeout=1).status_code == 200
         assert all(s.closed_by_server is None for s in slow), slow  # all that while they were all still there
@@ -112,7 +120,7 @@ def test_a_thousand_idle_connections_do_not_stop_reviews(server):
         # the server has accepted them all
         assert wait_until(lambda: worker_sockets(server[0]) > 1000, 10), worker_sockets(server[0])
         for seconds, status in reviews_answer_quickly(server):
-            assert status == 200 and seconds < 1.0
+            assert status == 200 and seconds < ADMISSION_TIMEOUT
     finally:
         for sock in sockets:
             sock.close()
