@@ -14,7 +14,7 @@ from typing import Any
 
 from .controlplane import ControlPlane
 from .gateway import GLOO_NAMESPACE, Gateway
-from .traffic import HEADER, sample, wait_for
+from .traffic import HEADER, Step, sample, wait_for
 
 
 def virtual_service(group: str) -> dict[str, object]:
@@ -82,3 +82,15 @@ class Rollout:
             time.sleep(0.5)
 
 
+def through(svc: Rollout, steps: list[Step], name: str, command: list[str], plain: set[str], header: set[str],
+            gone: str | None = None) -> None:
+    """Run one command of a rollout for `svc`, wait until the data path takes it, and record it as a `Step`
+    (when it began and settled, and the versions it allows) for `judge`."""
+    began = time.monotonic()
+    svc.canary(*command)
+    svc.healthy()
+    svc.wait_for(plain, header)
+    if gone:
+        svc.gone(gone)
+    steps.append(Step(name, began, time.monotonic(), frozenset(svc.version(v) for v in plain),
+                      frozenset(svc.version(v) for v in header)))

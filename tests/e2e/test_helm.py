@@ -31,7 +31,7 @@ import yaml
 from tests.required import missing_tool
 
 from . import tools
-from .rollout import Rollout
+from .rollout import through
 from .traffic import HEADER, Load, Step, judge, sample, within
 
 pytestmark = pytest.mark.usefixtures("webhook")
@@ -131,18 +131,6 @@ def test_the_seeds_helm_workflow_lands_where_the_seed_says(helm_bin, rollout, si
     foxtrot.only("v1", HEADER)
 
 
-def _step(svc: Rollout, steps: list[Step], name: str, command: list[str], plain: set[str], header: set[str],
-          gone: str | None = None) -> None:
-    began = time.monotonic()
-    svc.canary(*command)
-    svc.healthy()
-    svc.wait_for(plain, header)
-    if gone:
-        svc.gone(gone)
-    steps.append(Step(name, began, time.monotonic(), frozenset(svc.version(v) for v in plain),
-                      frozenset(svc.version(v) for v in header)))
-
-
 def test_the_plugin_drives_the_release_through_the_seeds_values_without_a_failed_request(
         helm_bin, rollout, site, namespace):
     svc = rollout(namespace, "echo")
@@ -167,7 +155,7 @@ def test_the_plugin_drives_the_release_through_the_seeds_values_without_a_failed
     with Load(svc.gw.url, site.host, svc.path, clients=4) as load:
         for step, command, plain, header, gone, added in plan:
             before = revisions(helm_bin, "echo", namespace)
-            _step(svc, steps, " ".join(command), command, plain, header, gone)
+            through(svc, steps, " ".join(command), command, plain, header, gone)
             want = yaml.safe_load(seed_values(step, site.group).read_text(encoding="utf-8"))
             assert release_values(helm_bin, "echo", namespace) == want, f"after {command}"
             assert revisions(helm_bin, "echo", namespace) == before + added, f"helm history after {command}"
@@ -176,11 +164,11 @@ def test_the_plugin_drives_the_release_through_the_seeds_values_without_a_failed
                 assert "Next:        canary v2 is deployed without traffic" in shown and "Drift:       none" in shown
         # A second release, rolled back from a weighted split: the traffic first, then v3 goes.
         before = revisions(helm_bin, "echo", namespace)
-        _step(svc, steps, "start v3", ["start", "--version", "v3"], {"v2"}, {"v3"})
+        through(svc, steps, "start v3", ["start", "--version", "v3"], {"v2"}, {"v3"})
         assert revisions(helm_bin, "echo", namespace) == before + 2, "v3 deployed first, then routed"
-        _step(svc, steps, "shift 30", ["shift", "--weight", "30"], {"v2", "v3"}, {"v3"})
+        through(svc, steps, "shift 30", ["shift", "--weight", "30"], {"v2", "v3"}, {"v3"})
         before = revisions(helm_bin, "echo", namespace)
-        _step(svc, steps, "abort --delete-canary", ["abort", "--delete-canary", "--drain-delay", "3"], {"v2"},
+        through(svc, steps, "abort --delete-canary", ["abort", "--delete-canary", "--drain-delay", "3"], {"v2"},
               {"v2"}, gone="v3")
         assert revisions(helm_bin, "echo", namespace) == before + 2
         time.sleep(1)

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from .rollout import Rollout
+from .rollout import through
 from .traffic import HEADER, Load, Step, during, judge, sample, within
 
 pytestmark = pytest.mark.usefixtures("webhook")
@@ -69,18 +69,6 @@ def test_the_seeds_curls_land_where_each_command_says(rollout, site, namespace, 
     foxtrot.only("v1", HEADER)
 
 
-def _through(svc: Rollout, steps: list[Step], name: str, command: list[str], plain: set[str], header: set[str],
-             gone: str | None = None) -> None:
-    began = time.monotonic()
-    svc.canary(*command)
-    svc.healthy()
-    svc.wait_for(plain, header)
-    if gone:
-        svc.gone(gone)
-    steps.append(Step(name, began, time.monotonic(), frozenset(svc.version(v) for v in plain),
-                      frozenset(svc.version(v) for v in header)))
-
-
 def test_no_request_fails_while_a_rollout_runs(rollout, namespace) -> None:
     svc = rollout(namespace, "echo")
     svc.canary("init", "--version", "v1", "--api-group", svc.site.group)
@@ -89,15 +77,15 @@ def test_no_request_fails_while_a_rollout_runs(rollout, namespace) -> None:
     v1, both = {"v1"}, {"v1", "v2"}
     steps = [Step("init", 0.0, 0.0, frozenset({svc.version("v1")}), frozenset({svc.version("v1")}))]
     with Load(svc.gw.url, svc.site.host, svc.path, clients=4) as load:
-        _through(svc, steps, "start v2", ["start", "--version", "v2"], v1, {"v2"})
+        through(svc, steps, "start v2", ["start", "--version", "v2"], v1, {"v2"})
         for weight in (10, 50):
-            _through(svc, steps, f"shift {weight}", ["shift", "--weight", str(weight)], both, {"v2"})
-        _through(svc, steps, "shift 100", ["shift", "--weight", "100"], {"v2"}, {"v2"})
-        _through(svc, steps, "finish", ["finish"], {"v2"}, {"v2"}, gone="v1")
+            through(svc, steps, f"shift {weight}", ["shift", "--weight", str(weight)], both, {"v2"})
+        through(svc, steps, "shift 100", ["shift", "--weight", "100"], {"v2"}, {"v2"})
+        through(svc, steps, "finish", ["finish"], {"v2"}, {"v2"}, gone="v1")
         # A second release, rolled back: abort --delete-canary from a weighted split.
-        _through(svc, steps, "start v3", ["start", "--version", "v3"], {"v2"}, {"v3"})
-        _through(svc, steps, "shift 30", ["shift", "--weight", "30"], {"v2", "v3"}, {"v3"})
-        _through(svc, steps, "abort --delete-canary", ["abort", "--delete-canary"], {"v2"}, {"v2"}, gone="v3")
+        through(svc, steps, "start v3", ["start", "--version", "v3"], {"v2"}, {"v3"})
+        through(svc, steps, "shift 30", ["shift", "--weight", "30"], {"v2", "v3"}, {"v3"})
+        through(svc, steps, "abort --delete-canary", ["abort", "--delete-canary"], {"v2"}, {"v2"}, gone="v3")
         time.sleep(1)  # requests after the last step settled count too
     records = load.records
     by_step = during(records, steps)  # requests sent while each step was being taken, not after it
