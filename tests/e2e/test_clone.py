@@ -39,7 +39,9 @@ def test_the_canary_is_its_primarys_copy_as_the_api_server_stores_both(kubectl, 
     rt = objects.routetable("shop", namespace, RouteState("v1"), "example")
     kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [
         objects.service("shop", namespace, 9898), objects.upstream("shop", namespace), rt, _primary(namespace)]}))
-    kubectl_canary("start", "shop", "--version", "v2", "-n", namespace, "--timeout", "0",
+    # The primary carries a Helm release's markers (that is what is tested: they are not copied), so the
+    # plugin would go through the release; --force-conflicts writes the objects directly.
+    kubectl_canary("start", "shop", "--version", "v2", "-n", namespace, "--timeout", "0", "--force-conflicts",
                    "--image", "ghcr.io/stefanprodan/podinfo:6.9.3", "--image", "log-shipper=fluent/fluent-bit:3.2")
     primary, canary = _get(kubectl, namespace, "shop-v1"), _get(kubectl, namespace, "shop-v2")
 
