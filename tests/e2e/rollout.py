@@ -14,7 +14,7 @@ from typing import Any
 
 from .controlplane import ControlPlane
 from .gateway import GLOO_NAMESPACE, Gateway
-from .traffic import HEADER, Step, sample, wait_for
+from .traffic import HEADER, Step, sample, wait_for, within
 
 
 def virtual_service(group: str) -> dict[str, object]:
@@ -69,6 +69,13 @@ class Rollout:
     def only(self, version: str, headers: dict[str, str] | None = None, n: int = 40) -> None:
         got = sample(self.gw.url, self.site.host, self.path, n, headers)
         assert got == {self.version(version): n}, f"{self.path} {headers or ''}: {dict(got)}"
+
+    def splits(self, primary: str, canary: str, share: float, n: int = 400) -> None:
+        """N requests land on both versions, the canary's part within 3.3 sigma of `share` (`within`)."""
+        got = sample(self.gw.url, self.site.host, self.path, n)
+        assert set(got) == {self.version(primary), self.version(canary)}, got
+        seen = got[self.version(canary)]
+        assert within(seen / n, share, n), f"{canary} share {seen}/{n} is off {share:.0%}"
 
     def pods(self, version: str) -> list[str]:
         out = self.cp.kubectl("get", "pods", "-n", self.ns, "-l", f"app={self.service},version={version}",

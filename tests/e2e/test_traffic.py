@@ -14,7 +14,7 @@ import time
 import pytest
 
 from .rollout import through
-from .traffic import HEADER, Load, Step, during, judge, sample, within
+from .traffic import HEADER, Load, Step, during, judge
 
 pytestmark = pytest.mark.usefixtures("webhook")
 
@@ -40,10 +40,7 @@ def test_the_seeds_curls_land_where_each_command_says(rollout, site, namespace, 
     echo.canary("shift", "--weight", "50")
     echo.healthy()
     echo.wait_for({"v1", "v2"}, {"v2"})
-    n = 400
-    got = sample(echo.gw.url, site.host, "/echo", n)
-    assert set(got) == {echo.version("v1"), echo.version("v2")}, got
-    assert within(got[echo.version("v2")] / n, 0.5, n), f"v2 share {got[echo.version('v2')]}/{n} is off 50%"
+    echo.splits("v1", "v2", 0.5)
     echo.only("v2", HEADER)
 
     echo.canary("shift", "--weight", "100")
