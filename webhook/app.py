@@ -1,6 +1,6 @@
 """The Flask app: the admission endpoints around the pure decisions. Health, readiness and metrics are
 answered on a listener of their own (`webhook.probes`), from the `Health` the app keeps for it
-(`webhook.probes.health_of`).
+(`webhook.health.health_of`).
 
 `POST /mutate` and `POST /validate` take an AdmissionReview v1 and answer one. The app never lets
 an error reach the caller as a 500 or a stack trace: a malformed body is a 400 saying what is wrong
@@ -32,11 +32,11 @@ from werkzeug.exceptions import HTTPException
 from kubectl_canary.core.errors import ClusterError
 from webhook import limits, mutation, validation
 from webhook.decision import IGNORE, WARN, Context, Enforcement, Settings, Verdict
+from webhook.health import HEALTH, Health
 from webhook.lookup import Lookup
 from webhook.memo import Memo
 from webhook.metrics import Metrics
 from webhook.policy import PolicyProblem
-from webhook.probes import HEALTH, Health
 from webhook.review import BadRequest, Review, TooLarge, parse
 from webhook.rules import RULES, Rules
 

@@ -23,13 +23,14 @@ from kubectl_canary.core.kinds import ROUTETABLE, Obj, ObjectRef
 from kubectl_canary.core.names import check_label_value
 from webhook import certs, logs
 from webhook.decision import ENFORCE, ENFORCEMENTS, FAILURE_POLICIES, Context, Settings, Verdict
-from webhook.lookup import Lookup, StateLookup
+from webhook.lookup import Lookup
 from webhook.memo import Memo
 from webhook.mutation import mutate
 from webhook.probes import PROBE_PORT
 from webhook.review import KIND, BadRequest, GroupKind, Review, parse_document
 from webhook.rules import RULES
 from webhook.server import GRACEFUL_SECONDS, MAX_DRAIN_SECONDS
+from webhook.state import StateLookup
 from webhook.validation import validate
 
 
@@ -71,7 +72,7 @@ def _bootstrap_dir(
     namespace = os.environ.get("POD_NAMESPACE")
     if not namespace:
         raise UsageError("--tls-secret needs the POD_NAMESPACE environment variable (the downward API)")
-    from webhook.cache import api_client
+    from webhook.client import api_client
 
     api = api_client(kubeconfig)
     directory = cert_dir or Path(tempfile.mkdtemp(prefix="canary-webhook-tls-"))
@@ -95,7 +96,8 @@ def _app_factory(kubeconfig: str | None, state: StateLookup | None, settings: Se
         fix_mmap_threshold(arenas=1)
         lookup: Any = state
         if lookup is None:
-            from webhook.cache import InformerLookup, api_client
+            from webhook.cache import InformerLookup
+            from webhook.client import api_client
 
             lookup = InformerLookup(api_client(kubeconfig))
             lookup.start()
@@ -195,7 +197,7 @@ def serve(
             check_label_value("--default-api-group", default_api_group)
         objects = StateLookup.from_dir(state) if state is not None else None
         if objects is None:
-            from webhook.cache import api_client
+            from webhook.client import api_client
 
             api_client(kubeconfig)  # no usable configuration: say so now, not from a worker that fails to boot
         cleanup = None

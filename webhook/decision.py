@@ -20,8 +20,7 @@ from kubectl_canary.core.policy import Policy, Unreadable, governing
 from kubectl_canary.core.traffic import Routing
 from webhook import limits
 from webhook.draft import Draft
-from webhook.lookup import Lookup, find_namespace
-from webhook.memo import fresh_budget
+from webhook.lookup import Lookup, find_namespace, fresh_budget
 from webhook.review import Review, response
 
 ENFORCE: Final = "enforce"

@@ -1,27 +1,38 @@
-"""What a decision may ask about the cluster: the `Lookup` interface and its file-backed implementation.
+"""What a decision may ask about the cluster: the `Lookup` interface, the budget of fresh reads, and
+`CachedOnly`, a view of a Lookup that never asks again.
 
 Mutation and validation are pure functions given a `Lookup`. Its methods answer from memory (a
 watch cache in the cluster, `webhook.cache.InformerLookup`; a directory of YAML for `--state DIR`
-and `review`, `StateLookup`). Where a cached answer would lead to a denial, a decision asks again
-with `fresh=True`: the cluster implementation then asks the API server once, because an object
+and `review`, `webhook.state.StateLookup`). Where a cached answer would lead to a denial, a decision asks
+again with `fresh=True`: the cluster implementation then asks the API server once, because an object
 created a moment ago may not have reached the cache yet; `Late` says it could not be asked in time.
 One request's view of a Lookup (memoised, with a budget for fresh reads) is `webhook.memo.Memo`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from kubectl_canary.core.errors import ClusterError
-from kubectl_canary.core.kinds import CANARY_POLICY, DEPLOYMENT, NAMESPACE, ROUTETABLE, SERVICE, UPSTREAM, Obj
-from kubectl_canary.core.policy import Policy, Unreadable, read_policies
+from kubectl_canary.core.kinds import Obj
+from kubectl_canary.core.policy import Policy, Unreadable
 from kubectl_canary.core.routetable import UpstreamRef, destinations
-from kubectl_canary.manifests import read_dir
 
 PolicySet = tuple[list[Policy], list[Unreadable]]
-V = TypeVar("V", bound=Hashable)
+
+# Fresh reads are asked while kube-apiserver waits for our answer (`timeoutSeconds: 5` on the shipped
+# webhooks). Each one may take FRESH_TIMEOUT, connecting included (`webhook.direct`); none starts after
+# FRESH_BUDGET seconds of a request: 2.5 + 1.5 = 4 s at worst, which leaves ANSWER_MARGIN to answer.
+FRESH_TIMEOUT = 1.5
+FRESH_BUDGET = 2.5
+ANSWER_MARGIN = 1.0
+
+
+def fresh_budget(timeout_seconds: float) -> float:
+    """The budget for a webhook that kube-apiserver waits on `timeout_seconds`: the last read and the
+    answer still fit in it (FRESH_BUDGET at most; a fifth of a second at least, for a fresh read to start)."""
+    return max(0.2, min(FRESH_BUDGET, timeout_seconds - FRESH_TIMEOUT - ANSWER_MARGIN))
 
 
 class Late(ClusterError):
@@ -104,15 +115,6 @@ def pods_namespaces(upstream: Obj) -> tuple[str, ...]:
     return () if found is None else (found,)
 
 
-def _grouped(objects: Iterable[Obj], values: Callable[[Obj], Iterable[V]]) -> dict[V, list[Obj]]:
-    """`objects` by each of their values, in order (what `webhook.index.Index` keeps for a watch cache)."""
-    found: dict[V, list[Obj]] = {}
-    for obj in objects:
-        for value in dict.fromkeys(values(obj)):
-            found.setdefault(value, []).append(obj)
-    return found
-
-
 def pod_labels(deployment: Mapping[str, Any]) -> dict[str, str]:
     """The labels of a Deployment's pod template (what its pods, and so Envoy's endpoints, carry)."""
     spec = deployment.get("spec") if isinstance(deployment, dict) else None
@@ -136,61 +138,6 @@ def labels_serve(labels: Mapping[str, str], selector: Mapping[str, str], subset:
     if any(labels.get(k) != v for k, v in selector.items()):
         return False
     return all(labels.get(k, "") == v for k, v in subset.items())
-
-
-class StateLookup:
-    """A Lookup over objects read once from a directory of YAML (`--state DIR`), or given directly.
-
-    Everything it answers is worked out once, at construction: the objects by name, the Deployments by
-    namespace, the indexes and the policies (`serve --state` answers requests from it too)."""
-
-    def __init__(self, objects: Iterable[Obj] = ()) -> None:
-        self._by_kind: dict[str, list[Obj]] = {}
-        self._by_name: dict[tuple[str, str, str], Obj] = {}
-        for obj in objects:
-            kind = f"{obj.get('apiVersion', '')}/{obj.get('kind', '')}"
-            self._by_kind.setdefault(kind, []).append(obj)
-            self._by_name.setdefault((kind, namespace_of(obj), name_of(obj)), obj)  # the first one wins
-        self._deployments = _grouped(self._all(DEPLOYMENT.api_version, DEPLOYMENT.kind), lambda d: (namespace_of(d),))
-        self._upstreams_for = _grouped(self._all(UPSTREAM.api_version, UPSTREAM.kind), pods_namespaces)
-        self._routetables_to = _grouped(self._all(ROUTETABLE.api_version, ROUTETABLE.kind), upstreams_named)
-        self._policy_set = read_policies(self._all(CANARY_POLICY.api_version, CANARY_POLICY.kind))
-
-    @classmethod
-    def from_dir(cls, root: Path) -> StateLookup:
-        """Every object in the YAML files below `root` (InvalidObject when one cannot be read)."""
-        return cls(found.obj for found in read_dir(Path(root)))
-
-    def _all(self, api_version: str, kind: str) -> list[Obj]:
-        return self._by_kind.get(f"{api_version}/{kind}", [])
-
-    def find(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
-        """The object of that kind, namespace ("" for cluster-scoped) and name, or None."""
-        return self._by_name.get((f"{api_version}/{kind}", namespace, name))
-
-    def upstream(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
-        return self.find(UPSTREAM.api_version, UPSTREAM.kind, namespace, name)
-
-    def deployments(self, namespace: str, fresh: bool = False) -> Sequence[Obj]:
-        return list(self._deployments.get(namespace, ()))
-
-    def namespace(self, name: str, fresh: bool = False) -> Obj | None:
-        return self.find(NAMESPACE.api_version, NAMESPACE.kind, "", name)
-
-    def service(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
-        return self.find(SERVICE.api_version, SERVICE.kind, namespace, name)
-
-    def upstreams_for(self, namespace: str) -> Sequence[Obj]:
-        return list(self._upstreams_for.get(namespace, ()))
-
-    def routetables_to(self, namespace: str, name: str) -> Sequence[Obj]:
-        return list(self._routetables_to.get(UpstreamRef(namespace, name), ()))
-
-    def policy_set(self) -> PolicySet:
-        return self._policy_set
-
-    def ready(self) -> bool:
-        return True
 
 
 def find_upstream(lookup: Lookup, namespace: str, name: str) -> Obj | None:
@@ -217,3 +164,35 @@ def serving(
         if found:
             return found
     return []
+
+
+class CachedOnly:
+    """A Lookup that answers every question from `inner`'s cache, a fresh one included: for judgements
+    that only warn, where asking the API server again is not worth its load."""
+
+    def __init__(self, inner: Lookup) -> None:
+        self.inner = inner
+
+    def upstream(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
+        return self.inner.upstream(namespace, name)
+
+    def deployments(self, namespace: str, fresh: bool = False) -> Sequence[Obj]:
+        return self.inner.deployments(namespace)
+
+    def namespace(self, name: str, fresh: bool = False) -> Obj | None:
+        return self.inner.namespace(name)
+
+    def service(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
+        return self.inner.service(namespace, name)
+
+    def upstreams_for(self, namespace: str) -> Sequence[Obj]:
+        return self.inner.upstreams_for(namespace)
+
+    def routetables_to(self, namespace: str, name: str) -> Sequence[Obj]:
+        return self.inner.routetables_to(namespace, name)
+
+    def policy_set(self) -> PolicySet:
+        return self.inner.policy_set()
+
+    def ready(self) -> bool:
+        return self.inner.ready()

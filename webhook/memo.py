@@ -1,5 +1,5 @@
-"""Per-request views of a Lookup: `Memo` remembers every answer for one request and keeps its budget for
-fresh reads; `CachedOnly` answers every question from the cache, for judgements that only warn.
+"""One request's view of a Lookup: `Memo` remembers every answer for one request and keeps its budget for
+fresh reads (by a clock; the budget itself is `webhook.lookup.fresh_budget`).
 
 A RouteTable of a thousand routes to one Upstream then costs one lookup, not a thousand, and past
 `FRESH_BUDGET` a fresh read raises `webhook.lookup.Late` instead of asking, so the webhook gives its
@@ -13,20 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kubectl_canary.core.kinds import Obj
-from webhook.lookup import Late, Lookup, PolicySet
-
-# Fresh reads are asked while kube-apiserver waits for our answer (`timeoutSeconds: 5` on the shipped
-# webhooks). Each one may take FRESH_TIMEOUT, connecting included (`webhook.direct`); none starts after
-# FRESH_BUDGET seconds of a request: 2.5 + 1.5 = 4 s at worst, which leaves ANSWER_MARGIN to answer.
-FRESH_TIMEOUT = 1.5
-FRESH_BUDGET = 2.5
-ANSWER_MARGIN = 1.0
-
-
-def fresh_budget(timeout_seconds: float) -> float:
-    """The budget for a webhook that kube-apiserver waits on `timeout_seconds`: the last read and the
-    answer still fit in it (FRESH_BUDGET at most; a fifth of a second at least, for a fresh read to start)."""
-    return max(0.2, min(FRESH_BUDGET, timeout_seconds - FRESH_TIMEOUT - ANSWER_MARGIN))
+from webhook.lookup import FRESH_BUDGET, Late, Lookup, PolicySet
 
 
 class Memo:
@@ -99,38 +86,6 @@ class Memo:
     def policy_set(self) -> PolicySet:
         found: PolicySet = self._ask(("policy_set",), self.inner.policy_set)
         return found
-
-    def ready(self) -> bool:
-        return self.inner.ready()
-
-
-class CachedOnly:
-    """A Lookup that answers every question from `inner`'s cache, a fresh one included: for judgements
-    that only warn, where asking the API server again is not worth its load."""
-
-    def __init__(self, inner: Lookup) -> None:
-        self.inner = inner
-
-    def upstream(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
-        return self.inner.upstream(namespace, name)
-
-    def deployments(self, namespace: str, fresh: bool = False) -> Sequence[Obj]:
-        return self.inner.deployments(namespace)
-
-    def namespace(self, name: str, fresh: bool = False) -> Obj | None:
-        return self.inner.namespace(name)
-
-    def service(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
-        return self.inner.service(namespace, name)
-
-    def upstreams_for(self, namespace: str) -> Sequence[Obj]:
-        return self.inner.upstreams_for(namespace)
-
-    def routetables_to(self, namespace: str, name: str) -> Sequence[Obj]:
-        return self.inner.routetables_to(namespace, name)
-
-    def policy_set(self) -> PolicySet:
-        return self.inner.policy_set()
 
     def ready(self) -> bool:
         return self.inner.ready()

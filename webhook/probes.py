@@ -16,12 +16,10 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 
-from webhook.metrics import CONTENT_TYPE
+from webhook.health import TEXT, Answer, Health
 
 log = logging.getLogger("canary_webhook.probes")
 
@@ -29,40 +27,6 @@ log = logging.getLogger("canary_webhook.probes")
 PROBE_PORT: Final = 8081
 MAX_CONNECTIONS: Final = 16
 IO_SECONDS: Final = 5.0
-TEXT: Final = "text/plain; charset=utf-8"
-HEALTH: Final = "canary_health"  # the app's `Health`, in its extensions
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    content_type: str
-    body: bytes
-
-
-@dataclass(frozen=True)
-class Health:
-    """What the probe listener answers, from the app: why it should get no traffic now (draining, caches
-    not synced) or None, and the metrics in Prometheus' text format."""
-
-    not_ready: Callable[[], str | None]
-    metrics: Callable[[], bytes]
-
-    def answer(self, path: str) -> Answer:
-        if path == "/healthz":
-            return Answer(200, TEXT, b"ok\n")
-        if path == "/readyz":
-            why = self.not_ready()
-            return Answer(503, TEXT, f"{why}\n".encode()) if why else Answer(200, TEXT, b"ok\n")
-        if path == "/metrics":
-            return Answer(200, CONTENT_TYPE, self.metrics())
-        return Answer(404, TEXT, b"not found: this port serves /healthz, /readyz and /metrics\n")
-
-
-def health_of(app: Any) -> Health:
-    """What the probe listener answers for the Flask `app` (`webhook.app.create_app`)."""
-    found: Health = app.extensions[HEALTH]
-    return found
 
 
 class _Handler(BaseHTTPRequestHandler):

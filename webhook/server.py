@@ -1,11 +1,8 @@
 """Production serving: the Flask app under gunicorn (`webhook.worker.FrontWorker`, keep-alive, TLS 1.2+),
 and the probes and metrics on a plain-HTTP port of their own (`webhook.probes`).
 
-TLS comes from `tls.crt`/`tls.key` in a directory. gunicorn asks its `ssl_context` hook for a
-context on every new connection; `CertReloader` answers with a cached context and rebuilds it
-when the files change (mtime, size or inode: a Secret volume swaps a symlink), so a rotated pair
-is served without a restart. A pair that does not load (a key written before its certificate)
-keeps the previous context until the files are consistent.
+TLS comes from `tls.crt`/`tls.key` in a directory: gunicorn asks its `ssl_context` hook for a context on
+every new connection, and `webhook.reload.CertReloader` answers, rebuilding it when the files change.
 
 The app is created in the worker, after gunicorn forks (no preload): the watch caches run threads,
 which do not survive a fork. One worker with several threads is the default: each worker holds its
@@ -27,7 +24,6 @@ import logging
 import os
 import shutil
 import ssl
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,7 +33,7 @@ from gunicorn.app.base import BaseApplication
 
 from kubectl_canary.core.errors import UsageError
 from webhook import logs
-from webhook.certs import CERT_FILE, KEY_FILE
+from webhook.reload import CertReloader
 
 log = logging.getLogger("canary_webhook.server")
 
@@ -52,63 +48,6 @@ GRACEFUL_SECONDS = 15
 MAX_DRAIN_SECONDS = GRACEFUL_SECONDS - 5
 # Connections a worker holds (idle ones cost a file descriptor and a few kB, no thread).
 MAX_CONNECTIONS = 10_000
-
-
-def tls_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
-    """A server context for the pair: TLS 1.2 or newer, HTTP/1.1 (no client certificates)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(certfile=str(cert_file), keyfile=str(key_file))
-    context.set_alpn_protocols(["http/1.1"])
-    return context
-
-
-class CertReloader:
-    """The SSLContext for the current files in a certificate directory, rebuilt when they change."""
-
-    def __init__(self, cert_dir: Path) -> None:
-        self.cert_file = Path(cert_dir) / CERT_FILE
-        self.key_file = Path(cert_dir) / KEY_FILE
-        self._lock = threading.Lock()
-        self._stamp: tuple[Any, ...] | None = None
-        self._failed: tuple[Any, ...] | None = None
-        self._context: ssl.SSLContext | None = None
-
-    def _files_stamp(self) -> tuple[Any, ...]:
-        stats = [os.stat(p) for p in (self.cert_file, self.key_file)]
-        return tuple((s.st_mtime_ns, s.st_size, s.st_ino) for s in stats)
-
-    def context(self) -> ssl.SSLContext:
-        """The context to serve with now (raises only when no pair has ever loaded)."""
-        try:
-            stamp = self._files_stamp()
-        except OSError as err:
-            if self._context is None:
-                raise
-            log.warning("certificate files unreadable (%s); serving the previous certificate", err)
-            return self._context
-        if stamp == self._stamp or stamp == self._failed:
-            assert self._context is not None
-            return self._context
-        with self._lock:
-            if stamp != self._stamp:
-                self._load(stamp)
-        assert self._context is not None
-        return self._context
-
-    def _load(self, stamp: tuple[Any, ...]) -> None:
-        try:
-            context = tls_context(self.cert_file, self.key_file)
-        except (ssl.SSLError, OSError, ValueError) as err:
-            if self._context is None:
-                raise
-            self._failed = stamp
-            log.warning("new certificate pair in %s does not load (%s); serving the previous one",
-                        self.cert_file.parent, err)
-            return
-        if self._context is not None:
-            log.info("certificate in %s changed; serving the new one", self.cert_file.parent)
-        self._context, self._stamp, self._failed = context, stamp, None
 
 
 class Server(BaseApplication):  # type: ignore[misc]

@@ -41,6 +41,7 @@ from webhook.decision import WARN as WARN_MODE
 from webhook.decision import Check, Context, Enforcement, Problem, Verdict, denial_message, grouped, unique
 from webhook.limits import show_numbers
 from webhook.lookup import (
+    CachedOnly,
     Lookup,
     find_service,
     find_upstream,
@@ -52,7 +53,6 @@ from webhook.lookup import (
     serves,
     serving,
 )
-from webhook.memo import CachedOnly
 from webhook.mutation import MAX_WEIGHT
 from webhook.ratchet import ratcheted
 

@@ -46,6 +46,7 @@ from gunicorn import http
 from webhook import probes
 from webhook.connections import MAX_BODY, MAX_LAG, Connections, FrontConn
 from webhook.framing import COMPLETE, MORE, REFUSE, Framing
+from webhook.health import health_of
 from webhook.rate import Rate
 
 # Blocking reads and writes of a pool thread (a body read after dispatch, the answer to a slow reader).
@@ -245,7 +246,7 @@ class FrontWorker(Connections):
 
     def run(self) -> None:
         if self.probe_socket is not None:  # self.wsgi is loaded by now: the app's Health
-            probes.start(self.probe_socket, probes.health_of(self.wsgi))
+            probes.start(self.probe_socket, health_of(self.wsgi))
         self.poller.register(self.method_queue.fileno(), selectors.EVENT_READ, self.method_queue.run_callbacks)
         self.set_accept_enabled(True)
         while self.alive:

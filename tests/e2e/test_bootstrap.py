@@ -38,8 +38,8 @@ import yaml
 from cryptography import x509
 
 from webhook import bootstrap, certs, renewal
-from webhook.cache import api_client
-from webhook.server import CertReloader
+from webhook.client import api_client
+from webhook.reload import CertReloader
 
 from .controlplane import ControlPlane
 

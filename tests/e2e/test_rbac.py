@@ -44,7 +44,8 @@ from kubectl_canary.core.errors import ClusterError
 from kubectl_canary.core.kinds import CANARY_POLICY, ROUTETABLE
 from kubectl_canary.core.routes import RouteState
 from webhook import bootstrap, certs, renewal
-from webhook.cache import InformerLookup, api_client
+from webhook.cache import InformerLookup
+from webhook.client import api_client
 
 from .controlplane import ControlPlane
 from .test_bootstrap import (

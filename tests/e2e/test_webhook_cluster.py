@@ -27,7 +27,8 @@ import yaml
 from kubectl_canary.core import objects
 from kubectl_canary.core.kinds import Kind
 from kubectl_canary.core.objects import Workload
-from webhook.cache import InformerLookup, api_client
+from webhook.cache import InformerLookup
+from webhook.client import api_client
 
 from .controlplane import ControlPlane
 from .webhook import WebhookProcess, destination, route_table

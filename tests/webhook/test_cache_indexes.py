@@ -24,8 +24,10 @@ from whsupport import deployment, dest, multi, routetable, single, static_upstre
 
 from kubectl_canary.core.kinds import Obj
 from webhook import index as index_module
-from webhook.cache import InformerLookup, Watched, api_client
-from webhook.lookup import StateLookup
+from webhook.cache import InformerLookup
+from webhook.client import api_client
+from webhook.informer import Watched
+from webhook.state import StateLookup
 
 _MARKS = itertools.count(1)
 

@@ -20,10 +20,12 @@ from kubectl_canary.core.errors import ClusterError
 from kubectl_canary.core.kinds import Obj
 from webhook import direct
 from webhook.app import create_app
-from webhook.cache import InformerLookup, api_client
+from webhook.cache import InformerLookup
+from webhook.client import api_client
 from webhook.decision import Settings
-from webhook.lookup import Late, StateLookup
-from webhook.memo import FRESH_TIMEOUT, CachedOnly, Memo
+from webhook.lookup import FRESH_TIMEOUT, CachedOnly, Late
+from webhook.memo import Memo
+from webhook.state import StateLookup
 
 ROOT = Path(__file__).resolve().parents[2]
 

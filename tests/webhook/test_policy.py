@@ -32,10 +32,10 @@ from kubectl_canary.core.policy import read_policies
 from webhook.app import create_app
 from webhook.cli import cli
 from webhook.decision import Settings, Verdict
+from webhook.health import health_of
 from webhook.logs import JsonLines
-from webhook.lookup import StateLookup
 from webhook.policy import PolicyProblem
-from webhook.probes import health_of
+from webhook.state import StateLookup
 
 HEADER = [("stage", "canary")]
 

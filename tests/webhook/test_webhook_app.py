@@ -15,11 +15,12 @@ from whsupport import admission_review, applied, cluster, dest, namespace, route
 from kubectl_canary.core.errors import ClusterError
 from kubectl_canary.core.kinds import Obj
 from webhook.app import MAX_BODY, create_app
-from webhook.cache import InformerLookup, api_client
+from webhook.cache import InformerLookup
+from webhook.client import api_client
 from webhook.decision import Context, Settings
-from webhook.lookup import StateLookup
-from webhook.probes import TEXT, Answer, health_of
+from webhook.health import TEXT, Answer, health_of
 from webhook.rules import RULES, Rules
+from webhook.state import StateLookup
 
 
 def make_client(objects=(), settings: Settings | None = None, **kw) -> FlaskClient:

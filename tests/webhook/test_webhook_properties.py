@@ -16,9 +16,9 @@ from whsupport import cluster, namespace
 
 from kubectl_canary.core.kinds import Obj
 from webhook.decision import Context, Settings
-from webhook.lookup import StateLookup
 from webhook.memo import Memo
 from webhook.review import Review, parse_document
+from webhook.state import StateLookup
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-3, 2**33) | st.text(max_size=5),

@@ -27,7 +27,7 @@ from whsupport import (
 from kubectl_canary.core.kinds import Obj
 from webhook.app import create_app
 from webhook.decision import Context, Settings
-from webhook.lookup import StateLookup
+from webhook.state import StateLookup
 
 DEPLOYMENT_KIND = ("apps", "v1", "Deployment")
 CANARY = [("stage", "canary")]

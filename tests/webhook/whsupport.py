@@ -12,8 +12,8 @@ import jsonpatch
 
 from kubectl_canary.core.kinds import Obj
 from webhook.decision import Context, Settings
-from webhook.lookup import StateLookup
 from webhook.review import Review, parse_document
+from webhook.state import StateLookup
 
 NS = "echo"
 
