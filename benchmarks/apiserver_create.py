@@ -2,7 +2,8 @@
 
 Starts the e2e control plane (tests/e2e/controlplane.py: etcd, kube-apiserver, controllers, with the
 Gloo CRDs and our CanaryPolicy CRD installed) and `canary-webhook serve` as the e2e tests run it
-(tests/e2e/webhook.py), and registers the shipped webhook configurations (deploy/base, loopback URL)
+(tests/e2e/webhook.py; with the allow-all `/allow` of `baseline_server.py` beside the shipped endpoints),
+and registers the shipped webhook configurations (deploy/base, loopback URL)
 with one change: every webhook's namespaceSelector also requires the label `canary-bench=webhooked`,
 which only one of two namespaces carries. Both namespaces hold the same Upstream, Service and
 Deployments, so each RouteTable is valid (it routes to versions that exist) and the webhooks do their
@@ -33,6 +34,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+import baseline_server  # noqa: E402
 from e2e import tools  # noqa: E402
 from e2e.controlplane import ControlPlane  # noqa: E402
 from e2e.webhook import (  # noqa: E402
@@ -197,7 +199,7 @@ def main() -> None:
         cp.install_crds([tools.gloo_crds_dir(), REPO / "deploy" / "base" / "crd-canarypolicy.yaml"])
         objects = [namespace(ns) for ns in SPACES] + [o for ns in SPACES for o in backend(ns)]
         cp.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
-        with WebhookProcess(cp.kubeconfig, default_api_group="example", extra_args=["--allow-endpoint"]) as hook:
+        with WebhookProcess(cp.kubeconfig, default_api_group="example", command=baseline_server.command()) as hook:
             register(cp, hook)
             try:
                 skip = sum(1 for _ in hook.log.open(encoding="utf-8", errors="replace"))

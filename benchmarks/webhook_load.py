@@ -1,7 +1,7 @@
 """Load benchmark of the real `canary-webhook serve` over HTTPS with keep-alive clients.
 
-Starts the server (gunicorn, TLS, `--state` with the seed's echo service, the hidden
-`--allow-endpoint`; 1 worker x 8 threads by default) and drives `/allow` (parses the AdmissionReview
+Starts the server (gunicorn, TLS, `--state` with the seed's echo service, built with one endpoint more by
+`baseline_server.py`; 1 worker x 8 threads by default) and drives `/allow` (parses the AdmissionReview
 and admits: the cost of HTTP, TLS, JSON, Flask and gunicorn alone, the baseline on the same stack),
 `/validate` (a RouteTable CREATE that passes every check) and `/mutate` (one whose weights 1,3 are
 normalised to 25,75 on every route). Prints, each next to /allow and the issue's target (met/missed):
@@ -27,13 +27,13 @@ import signal
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import baseline_server
 import requests
 import yaml
 
@@ -113,9 +113,8 @@ def start_server(work: Path, threads: int, workers: int) -> tuple[subprocess.Pop
     state.mkdir()
     (state / "echo.yaml").write_text(yaml.safe_dump_all(state_objects()), encoding="utf-8")
     port, probe_port = free_port(), free_port()
-    script = Path(sys.executable).with_name("canary-webhook")
-    cmd = [str(script) if script.exists() else "canary-webhook", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--probe-port", str(probe_port), "--cert-dir", str(tls), "--state", str(state), "--allow-endpoint",
+    cmd = [*baseline_server.command(), "serve", "--host", "127.0.0.1", "--port", str(port),
+           "--probe-port", str(probe_port), "--cert-dir", str(tls), "--state", str(state),
            "--threads", str(threads), "--workers", str(workers)]
     log = open(work / "server.log", "wb")  # noqa: SIM115 (closed with the process)
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -164,11 +164,13 @@ def create_app(
     rules: Rules = RULES,
     enforcement: Enforcement = validation.configured_enforcement,
     serving: Callable[[], str | None] = lambda: None,
+    endpoints: Mapping[str, Callable[[Context], Verdict]] | None = None,
 ) -> Flask:
     """The webhook app over `lookup`, deciding with `rules` (the registry's: the webhook's own rules and
     platform policy) and `enforcement` (`--enforcement`, for the whole webhook). `serving` says
     why the server should get no traffic now (it is shutting down), or None; /readyz is 503 then, and
-    while the caches are not synced."""
+    while the caches are not synced. `endpoints` adds POST endpoints answered by their deciders the way
+    /mutate and /validate are (a benchmark's allow-all baseline); the shipped server adds none."""
     settings = settings or Settings()
     app = Flask("canary_webhook")
     metrics = Metrics()
@@ -181,7 +183,7 @@ def create_app(
     deciders: dict[str, Callable[[Context], Verdict]] = {
         "mutate": lambda ctx: mutation.mutate(ctx, rules.mutators.values()),
         "validate": lambda ctx: validation.validate(ctx, rules.checks.values(), enforcement),
-        "allow": lambda ctx: Verdict(allowed=True, decision="allowed"),
+        **(endpoints or {}),
     }
 
     def admit(endpoint: str) -> Response:
@@ -232,10 +234,8 @@ def create_app(
     def validate() -> Response:
         return admit("validate")
 
-    if settings.allow_endpoint:
-        @app.post("/allow")
-        def allow() -> Response:
-            return admit("allow")
+    for extra in endpoints or {}:
+        app.add_url_rule(f"/{extra}", extra, lambda endpoint=extra: admit(endpoint), methods=["POST"])
 
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException) -> Response:

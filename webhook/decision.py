@@ -40,7 +40,6 @@ class Settings:
 
     default_api_group: str | None = None
     enforcement: str = ENFORCE
-    allow_endpoint: bool = False  # benchmark baseline: POST /allow answers allowed without deciding
     # What the webhook configurations say (the Helm chart passes its values): how the webhook answers when
     # it cannot decide in time, and how long kube-apiserver waits for it.
     routetables_failure: str = FAIL

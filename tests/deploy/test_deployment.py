@@ -155,7 +155,7 @@ def test_command_line_is_one_the_webhook_accepts(install: tuple[str, list[Obj]],
     # Parse the Deployment's command line with the real `canary-webhook` click command (nothing is
     # started), so a renamed or removed flag breaks this test rather than the pods. --cert-dir must
     # exist to parse: the mount point becomes a temp dir here.
-    from webhook.cli import cli
+    from webhook.cli.main import cli
 
     variant, objs = install
     c = container(objs)

@@ -61,9 +61,11 @@ class WebhookProcess:
     def __init__(
         self, kubeconfig: Path, default_api_group: str | None = None, extra_args: Sequence[str] = (),
         startup_timeout: float = 60.0, host: str = "127.0.0.1", port: int = 0, tls_dir: Path | None = None,
-        probe_port: int = 0,
+        probe_port: int = 0, command: Sequence[str] = (),
     ) -> None:
         self.kubeconfig = kubeconfig
+        # The server's command line before `serve` (default: the installed console script).
+        self.command = list(command)
         self.default_api_group = default_api_group
         self.extra_args = list(extra_args)
         self.startup_timeout = startup_timeout
@@ -120,8 +122,8 @@ class WebhookProcess:
                 self.ca_bundle = make_certs(self.tls_dir, dns=["localhost"], ips=[self.host])
             else:
                 self.ca_bundle = base64.b64encode((self.tls_dir / "ca.crt").read_bytes()).decode()
-        args = [executable("canary-webhook"), "serve", "--host", self.host, "--port", str(self.port),
-                "--probe-port", str(self.probe_port),
+        args = [*(self.command or [executable("canary-webhook")]), "serve", "--host", self.host,
+                "--port", str(self.port), "--probe-port", str(self.probe_port),
                 "--cert-dir", str(self.tls_dir), "--kubeconfig", str(self.kubeconfig), *self.extra_args]
         if self.default_api_group:
             args += ["--default-api-group", self.default_api_group]

@@ -30,7 +30,7 @@ from whsupport import (
 from kubectl_canary.core.kinds import Obj
 from kubectl_canary.core.policy import read_policies
 from webhook.app import create_app
-from webhook.cli import cli
+from webhook.cli.main import cli
 from webhook.decision import Settings, Verdict
 from webhook.health import health_of
 from webhook.logs import JsonLines

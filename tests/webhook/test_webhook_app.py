@@ -17,7 +17,7 @@ from kubectl_canary.core.kinds import Obj
 from webhook.app import MAX_BODY, create_app
 from webhook.cache import InformerLookup
 from webhook.client import api_client
-from webhook.decision import Context, Settings
+from webhook.decision import Context, Settings, Verdict
 from webhook.health import TEXT, Answer, health_of
 from webhook.rules import RULES, Rules
 from webhook.state import StateLookup
@@ -317,10 +317,13 @@ def test_extra_checks_plug_in_next_to_the_registrys():
     assert body["response"]["status"]["message"].endswith("; no releases on Friday")
 
 
-def test_allow_endpoint_only_when_asked():
+def test_endpoints_given_to_the_app_are_answered_like_the_admission_ones():
+    # The shipped app has /mutate and /validate only; a benchmark's baseline adds an allow-all /allow.
     assert make_client().post("/allow", data=json.dumps(REVIEW)).status_code == 404
-    status, body = post(make_client(settings=Settings(allow_endpoint=True)), "/allow", REVIEW)
+    client = make_client(endpoints={"allow": lambda ctx: Verdict(allowed=True, decision="allowed")})
+    status, body = post(client, "/allow", REVIEW)
     assert status == 200 and body["response"] == {"uid": REVIEW["request"]["uid"], "allowed": True}
+    assert client.post("/allow", data="{").status_code == 400  # parsed like the others
 
 
 def test_unknown_paths_and_methods_are_json_errors(client):

@@ -24,7 +24,7 @@ import requests
 import whclients
 import yaml
 from test_webhook_server import issue, write_state
-from whserver import Running, serve, session
+from whserver import Running, embedded, serve, session
 from whsupport import admission_review, cluster, dest, routetable, single, weighted
 
 from webhook import connections, worker
@@ -68,16 +68,16 @@ def wait_until(done: Callable[[], bool], seconds: float) -> bool:
     return True
 
 
-# The slow-client test's `serve --request-seconds`: half the shipped REQUEST_SECONDS, the same limit reached
-# sooner, so that the test need not wait 10 s for the server to give up on its slow clients.
+# The slow-client test's server gives a connection half the shipped REQUEST_SECONDS (`whserver.embedded`): the
+# same limit reached sooner, so that the test need not wait 10 s for the server to give up on its slow clients.
 SLOW_CLIENT_SECONDS = connections.REQUEST_SECONDS / 2
 
 
 def test_slow_tls_hellos_headers_and_bodies_do_not_stop_reviews(tmp_path: Path):
     ca = issue(tmp_path / "tls")
     state = write_state(tmp_path / "state", cluster())
-    args = ["--cert-dir", str(tmp_path / "tls"), "--state", str(state), "--request-seconds", str(SLOW_CLIENT_SECONDS)]
-    with serve(args, tmp_path / "server.log") as running:
+    args = ["--cert-dir", str(tmp_path / "tls"), "--state", str(state)]
+    with serve(args, tmp_path / "server.log", command=embedded(SLOW_CLIENT_SECONDS)) as running:
         slow_clients_do_not_stop_reviews(running, ca)
 
 

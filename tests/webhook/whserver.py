@@ -35,7 +35,7 @@ def webhook_command() -> list[str]:
     if script.exists():
         return [str(script)]
     found = shutil.which("canary-webhook")
-    return [found] if found else [sys.executable, "-c", "from webhook.cli import main; main()"]
+    return [found] if found else [sys.executable, "-c", "from webhook.cli.main import main; main()"]
 
 
 QUICK_DRAIN = 0.0
@@ -92,19 +92,29 @@ def _wait_healthy(running: Running, timeout: float) -> None:
     raise RuntimeError(f"canary-webhook did not answer /healthz within {timeout}s:\n{running.log_text()}")
 
 
+def embedded(request_seconds: float) -> list[str]:
+    """A command line for `serve` built from the same parts, its connections given `request_seconds` to deliver
+    a request instead of the shipped REQUEST_SECONDS (`webhook.cli.serve.Embedding`; the console script has no
+    such option)."""
+    code = ("from webhook.cli.main import cli; from webhook.cli.serve import Embedding; "
+            f"cli.main(obj=Embedding(request_seconds={request_seconds!r}), prog_name='canary-webhook')")
+    return [sys.executable, "-c", code]
+
+
 @contextmanager
-def serve(args: Sequence[str], log: Path, timeout: float = 30, drain: float | None = QUICK_DRAIN) -> Iterator[Running]:
+def serve(args: Sequence[str], log: Path, timeout: float = 30, drain: float | None = QUICK_DRAIN,
+          command: Sequence[str] = ()) -> Iterator[Running]:
     """Run `canary-webhook serve --host HOST --port P --probe-port Q [--drain-seconds DRAIN] ARGS` until the block
     ends (HOST 127.0.0.1 unless ARGS name one: `--host` and the ports may be given in ARGS, as a manifest does).
 
     It is up once /healthz answers on the probe port (with --self-signed, read its CA with `ca_from_log`).
-    `drain` None: the shipped default drain.
+    `drain` None: the shipped default drain. `command`: what runs before `serve` (default: the console script).
     """
     given = {opt: args[i + 1] for i, opt in enumerate(args[:-1]) if opt in ("--host", "--port", "--probe-port")}
     where = {"--host": "127.0.0.1", "--port": str(free_port()), "--probe-port": str(free_port()), **given}
     drains = [] if drain is None else ["--drain-seconds", str(drain)]
     defaults = [word for opt, value in where.items() if opt not in given for word in (opt, value)]
-    cmd = [*webhook_command(), "serve", *defaults, *drains, *args]
+    cmd = [*(command or webhook_command()), "serve", *defaults, *drains, *args]
     host, port, probe_port = where["--host"], int(where["--port"]), int(where["--probe-port"])
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
