@@ -12,9 +12,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from webhook.admission.decision import Context, Verdict
 from webhook.cli.main import cli
 from webhook.cli.serve import Embedding
-from webhook.decision import Context, Verdict
 
 SCRIPT = Path(__file__).resolve()
 

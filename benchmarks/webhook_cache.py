@@ -1,6 +1,6 @@
 """The webhook's watch cache at cluster size, in-process, without an API server.
 
-An `webhook.cache.InformerLookup` is filled through the informers' own code path: each `Watched` gets
+An `webhook.cluster.cache.InformerLookup` is filled through the informers' own code path: each `Watched` gets
 a list function that returns generated objects (shaped as an API server sends them: metadata with
 managedFields, Deployment and Service status, Gloo's RouteTable statuses), and each informer's
 `_initial_list()` fills its cache and fires its event handlers, as a relist would. The cluster:
@@ -251,7 +251,7 @@ def filled_lookup(objects: dict[str, Callable[[], Iterator[dict[str, Any]]]]) ->
     """An InformerLookup whose informers listed `objects` through their own list path (`_initial_list`)."""
     from kubernetes import client
 
-    from webhook.cache import InformerLookup
+    from webhook.cluster.cache import InformerLookup
 
     lookup: Any = InformerLookup(client.ApiClient(client.Configuration()))  # its attributes are replaced below
     for watched in lookup.all:
@@ -286,11 +286,11 @@ def delete_review(namespace: str, name: str) -> bytes:
 
 def decide_delete(lookup: Any, body: bytes) -> Any:
     """The validating decision for one AdmissionReview, made as the app makes it (`webhook.app.decide`)."""
-    from webhook import validation
-    from webhook.decision import Context, Settings
-    from webhook.memo import Memo
-    from webhook.review import parse
-    from webhook.rules import RULES
+    from webhook.admission import validation
+    from webhook.admission.decision import Context, Settings
+    from webhook.admission.review import parse
+    from webhook.admission.rules import RULES
+    from webhook.cluster.memo import Memo
 
     return validation.validate(Context(parse(body), Memo(lookup), Settings()), RULES.checks.values())
 
@@ -315,8 +315,8 @@ def timed(lookup: Any, body: bytes, runs: int) -> tuple[float, str]:
 
 
 def measure(runs: int) -> dict[str, Any]:
-    import webhook.cache  # noqa: F401 (imported before the first RSS reading, so it is not counted)
-    from webhook import rules  # noqa: F401
+    import webhook.cluster.cache  # noqa: F401 (imported before the first RSS reading, so it is not counted)
+    from webhook.admission import rules  # noqa: F401
 
     namespaces = [f"ns-{i:03d}" for i in range(NAMESPACES)]
     gc.collect()
@@ -356,7 +356,8 @@ def report(found: dict[str, Any]) -> None:
     print(f"{'process before filling (imports, empty lookup)':<44} {'':>10} {found['before'] / mb:>7.0f} MB")
     print(f"{'the filled cache (after - before)':<44} {'':>10} {cost:>7.0f} MB {'< 300 MB':>10} "
           f"{'met' if cost < RSS_TARGET_MB else 'MISSED'}")
-    print(f"\nDeployment DELETE decision (parse + validate with webhook.rules.RULES), median of {found['runs']} runs;")
+    print("\nDeployment DELETE decision (parse + validate with webhook.admission.rules.RULES), "
+          f"median of {found['runs']} runs;")
     print("  fresh reads (fresh=True) are answered from the cache by a stub API (no API server, no network)")
     print(f"{'deployment':<28} {'decision':>9} {'baseline ms':>12} {'10k RTs ms':>11} {'ratio':>7} {'target':>8}")
     for label, row in found["delete"].items():

@@ -37,7 +37,7 @@ import baseline_server
 import requests
 import yaml
 
-from webhook import certs
+from webhook.tls import certs
 
 ENDPOINTS = ("allow", "validate", "mutate")
 THROUGHPUT_ROUTES = 10

@@ -36,7 +36,7 @@ from whprobes import Prober, pod_address, shipped_listeners, shipped_probes  # n
 from whserver import serve  # noqa: E402
 from whsupport import admission_review, cluster, routetable, weighted  # noqa: E402
 
-from webhook import certs  # noqa: E402
+from webhook.tls import certs  # noqa: E402
 
 ROUTES = 200  # as tests/webhook/test_webhook_overload.py, which says why
 TIMEOUT_SECONDS = yaml.safe_load((ROOT / "deploy/helm/canary-webhook/values.yaml").read_text())["timeoutSeconds"]

@@ -1,5 +1,5 @@
 """The Flask app: the admission endpoints around the pure decisions. Health, readiness and metrics are
-answered on a listener of their own (`webhook.probes`), from the `Health` the app keeps for it
+answered on a listener of their own (`webhook.serving.probes`), from the `Health` the app keeps for it
 (`webhook.health.health_of`).
 
 `POST /mutate` and `POST /validate` take an AdmissionReview v1 and answer one. The app never lets
@@ -10,10 +10,10 @@ warning), by us, saying why, before kube-apiserver's timeout; a bug inside a dec
 mutation and validation deny and point to the logs (with the request uid), except where validation would not have
 denied anyway (`--enforcement warn`, an UPDATE that leaves routing unchanged), which admits the object
 unchanged with a warning. Logging and metrics never change the answer. What is answered and logged
-is bounded whatever the request (`webhook.limits`).
+is bounded whatever the request (`webhook.admission.limits`).
 Each request is logged as one JSON line on stderr; a request that broke CanaryPolicy rules lists them
 under `violations` (policy, field, enforcement, message), Audit ones included (decision `audit`).
-The rules are the registry's (`webhook.rules.RULES`), platform policy included.
+The rules are the registry's (`webhook.admission.rules.RULES`), platform policy included.
 """
 
 from __future__ import annotations
@@ -30,15 +30,15 @@ from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException
 
 from kubectl_canary.core.errors import ClusterError
-from webhook import limits, mutation, validation
-from webhook.decision import IGNORE, WARN, Context, Enforcement, Settings, Verdict
+from webhook.admission import limits, mutation, validation
+from webhook.admission.decision import IGNORE, WARN, Context, Enforcement, Settings, Verdict
+from webhook.admission.lookup import Lookup
+from webhook.admission.policy import PolicyProblem
+from webhook.admission.review import BadRequest, Review, TooLarge, parse
+from webhook.admission.rules import RULES, Rules
+from webhook.cluster.memo import Memo
 from webhook.health import HEALTH, Health
-from webhook.lookup import Lookup
-from webhook.memo import Memo
 from webhook.metrics import Metrics
-from webhook.policy import PolicyProblem
-from webhook.review import BadRequest, Review, TooLarge, parse
-from webhook.rules import RULES, Rules
 
 # kube-apiserver limits an object to about 3 MiB; an UPDATE's review carries two of them.
 MAX_BODY = 7 * 1024 * 1024

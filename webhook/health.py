@@ -1,7 +1,7 @@
 """What the probe listener answers: /healthz, /readyz and /metrics from the app's `Health`.
 
 The app (`webhook.app.create_app`) keeps a `Health` in its extensions: why it should get no traffic now
-(draining, caches not synced) and its metrics. The listener (`webhook.probes`) answers from it, on a port of
+(draining, caches not synced) and its metrics. The listener (`webhook.serving.probes`) answers from it, on a port of
 its own, so neither needs the other: the app knows nothing of sockets, the listener nothing of Flask.
 """
 

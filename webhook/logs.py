@@ -15,7 +15,7 @@ import logging
 import sys
 from typing import Any
 
-from webhook import limits
+from webhook.admission import limits
 
 # The fields a line too long is cut down to.
 _CORE = ("time", "level", "logger", "message", "endpoint", "decision", "uid", "kind", "namespace", "name",

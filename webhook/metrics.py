@@ -13,8 +13,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from webhook.decision import Verdict
-from webhook.policy import PolicyProblem
+from webhook.admission.decision import Verdict
+from webhook.admission.policy import PolicyProblem
 
 # Decisions take well under a millisecond for small RouteTables; the upper buckets are for the
 # thousand-route ones and for cache misses that ask the API server.

@@ -110,7 +110,7 @@ def test_final_stage_copies_only_the_build_stage_virtualenv(stages: list[list[In
 
 
 def test_exposes_8443_and_the_probe_port_without_docker_healthcheck(stages: list[list[Instruction]]) -> None:
-    from webhook.probes import PROBE_PORT
+    from webhook.serving.probes import PROBE_PORT
 
     assert args_of(stages[-1], "EXPOSE") == [f"8443 {PROBE_PORT}"]
     assert not any(i.keyword == "HEALTHCHECK" for stage in stages for i in stage), "the probes check health"

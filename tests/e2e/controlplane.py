@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from webhook import certs
+from webhook.tls import certs
 
 from . import tools
 
@@ -102,7 +102,7 @@ VALID_DAYS = 2
 
 
 class CertAuthority:
-    """A throwaway CA for the control plane: serving certificates from `webhook.certs` (the ones the
+    """A throwaway CA for the control plane: serving certificates from `webhook.tls.certs` (the ones the
     webhook itself uses), and the client certificates that only a test cluster needs."""
 
     def __init__(self, common_name: str = "canary-e2e-ca") -> None:

@@ -1,4 +1,4 @@
-"""The in-cluster TLS bootstrap (webhook.bootstrap) against a real kube-apiserver.
+"""The in-cluster TLS bootstrap (webhook.tls.bootstrap) against a real kube-apiserver.
 
 Two "replicas" (threads, each with its own API client and certificate directory, as two pods
 have) run `ensure_serving_cert` together. Their first reads of the Secret are held at a barrier, so
@@ -37,9 +37,9 @@ import pytest
 import yaml
 from cryptography import x509
 
-from webhook import bootstrap, certs, renewal
-from webhook.client import api_client
-from webhook.reload import CertReloader
+from webhook.cluster.client import api_client
+from webhook.tls import bootstrap, certs, renewal
+from webhook.tls.reload import CertReloader
 
 from .controlplane import ControlPlane
 

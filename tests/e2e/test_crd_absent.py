@@ -25,8 +25,8 @@ from kubectl_canary.core.errors import ClusterError
 from kubectl_canary.core.kinds import CANARY_POLICY, ROUTETABLE, VIRTUAL_SERVICE
 from kubectl_canary.store.cluster import ClusterStore
 from kubectl_canary.store.kubeconfig import Connection
-from webhook.cache import InformerLookup
-from webhook.client import api_client
+from webhook.cluster.cache import InformerLookup
+from webhook.cluster.client import api_client
 
 from . import tools
 from .controlplane import CONTEXT, ControlPlane

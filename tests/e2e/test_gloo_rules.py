@@ -29,8 +29,8 @@ import pytest
 from kubectl_canary.core import names
 from kubectl_canary.core import routetable as rtm
 from kubectl_canary.core.datapath import delegates_to
-from webhook.lookup import labels_serve, pod_labels
-from webhook.validation import carries_traffic
+from webhook.admission.lookup import labels_serve, pod_labels
+from webhook.admission.validation import carries_traffic
 
 from .controlplane import ControlPlane
 from .gateway import GLOO_NAMESPACE, Gateway

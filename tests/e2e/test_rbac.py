@@ -11,9 +11,9 @@ untouched. Then, authenticated as that user:
 - the authorizer's own list of its rules (`kubectl auth can-i --list`) is exactly the five watched
   kinds (get, list, watch), its own two webhook configurations (get, patch) and, in its namespace,
   its own Secret (get, update) plus Secret create: nothing else;
-- the webhook's informer caches (webhook.cache.InformerLookup) sync, and then follow objects created
+- the webhook's informer caches (webhook.cluster.cache.InformerLookup) sync, and then follow objects created
   afterwards (list and watch both work);
-- the TLS bootstrap (webhook.bootstrap) creates and renews its Secret and patches its caBundle;
+- the TLS bootstrap (webhook.tls.bootstrap) creates and renews its Secret and patches its caBundle;
   without the caBundle ClusterRole (or with nothing bound) it fails with a message naming the
   missing permission;
 - with the same API client the webhook uses, it cannot read Secrets elsewhere (or other Secrets in
@@ -43,9 +43,9 @@ from kubectl_canary.core import objects
 from kubectl_canary.core.errors import ClusterError
 from kubectl_canary.core.kinds import CANARY_POLICY, ROUTETABLE
 from kubectl_canary.core.routes import RouteState
-from webhook import bootstrap, certs, renewal
-from webhook.cache import InformerLookup
-from webhook.client import api_client
+from webhook.cluster.cache import InformerLookup
+from webhook.cluster.client import api_client
+from webhook.tls import bootstrap, certs, renewal
 
 from .controlplane import ControlPlane
 from .test_bootstrap import (

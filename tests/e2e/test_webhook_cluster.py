@@ -4,7 +4,7 @@ test_workflow.py shows what kubectl users see of the registered webhook (mutatio
 warnings, denials, the delete guard, objects created a moment before the RouteTable); this module
 shows the two things behind it that no kubectl output reveals:
 
-- the watch caches (webhook.cache.InformerLookup) are ready while an optional kind's CRD is not
+- the watch caches (webhook.cluster.cache.InformerLookup) are ready while an optional kind's CRD is not
   installed, follow objects created after their first list, and pick the kind up when its CRD is
   installed later. Which kind: the CanaryPolicy CRD may already be installed in this session (other
   modules install it and leave it), so the late kind is one only this test installs, watched the way
@@ -27,8 +27,8 @@ import yaml
 from kubectl_canary.core import objects
 from kubectl_canary.core.kinds import Kind
 from kubectl_canary.core.objects import Workload
-from webhook.cache import InformerLookup
-from webhook.client import api_client
+from webhook.cluster.cache import InformerLookup
+from webhook.cluster.client import api_client
 
 from .controlplane import ControlPlane
 from .webhook import WebhookProcess, destination, route_table

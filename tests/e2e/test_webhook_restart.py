@@ -14,7 +14,7 @@ then leaves the endpoints once it has exited. Both orders of the last two steps 
 change first (what the shipped 5 s preStop sleep makes all but certain; here SIGTERM follows at once,
 without the sleep), and SIGTERM first with the endpoint change a second later (a slow controller, or no
 preStop sleep), so that kube-apiserver keeps sending the draining process reviews, on its kept-alive
-connections and on new ones. With the drain disabled (DRAIN_SECONDS = 0 in webhook/worker.py), the
+connections and on new ones. With the drain disabled (DRAIN_SECONDS = 0 in webhook/serving/worker.py), the
 second order refuses about a fifth of the writes ("broken pipe", "connection refused"); the first does
 not, since kube-apiserver moves to the new pod's connections as soon as it has them.
 
@@ -252,7 +252,7 @@ class Served:
     connections_at_drain: int | None
 
 
-DRAINING = re.compile(r"draining for \S+ s: (\d+) connections")  # webhook/worker.py's line on SIGTERM
+DRAINING = re.compile(r"draining for \S+ s: (\d+) connections")  # webhook/serving/worker.py's line on SIGTERM
 
 
 def served(hook: WebhookProcess, namespace: str) -> Served:

@@ -19,7 +19,7 @@ import yaml
 
 @functools.cache
 def _ca() -> tuple[Any, Any]:
-    from webhook import certs
+    from webhook.tls import certs
 
     return certs.new_ca("fake-apiserver-ca")
 
@@ -73,7 +73,7 @@ class FakeApiServer:
         self.thread.start()
 
     def _serve_tls(self) -> bytes:
-        from webhook import certs
+        from webhook.tls import certs
 
         ca, ca_key = _ca()
         cert, key = certs.new_serving_cert(ca, ca_key, dns_names=["localhost"], ips=["127.0.0.1"])

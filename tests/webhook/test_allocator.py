@@ -1,4 +1,4 @@
-"""webhook.allocator: with the mmap threshold fixed, large blocks freed go back to the system at once, and
+"""webhook.serving.allocator: with the mmap threshold fixed, large blocks freed go back to the system at once, and
 with one arena the threads' freed memory is not kept in one heap per thread.
 
 Each case runs in a fresh interpreter (the allocator's state is per process). Threshold: a megabyte
@@ -23,7 +23,7 @@ def rss_mib():
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 if sys.argv[1] == "fixed":
-    from webhook.allocator import fix_mmap_threshold
+    from webhook.serving.allocator import fix_mmap_threshold
     assert fix_mmap_threshold(), "mallopt refused"
 big = b"x" * (1 << 20)
 del big
@@ -38,7 +38,7 @@ print(rss_mib() - before)
 ARENAS = """
 import ctypes, ctypes.util, sys, threading
 if sys.argv[1] == "fixed":
-    from webhook.allocator import fix_mmap_threshold
+    from webhook.serving.allocator import fix_mmap_threshold
     assert fix_mmap_threshold(arenas=1), "mallopt refused"
 allocated, done = threading.Barrier(5), threading.Event()
 def work():

@@ -1,4 +1,4 @@
-"""webhook.cache.InformerLookup: its indexes and compiled policies stay right across informer events.
+"""webhook.cluster.cache.InformerLookup: its indexes and compiled policies stay right across informer events.
 
 The informers are real (`kubernetes.informer.SharedInformer` threads, through `Watched.list_objects` and the
 client's own `Watch`): only the API server's list and watch responses are stood in for by `FakeKind`, so that
@@ -23,11 +23,11 @@ from kubernetes.informer import BOOKMARK
 from whsupport import deployment, dest, multi, routetable, single, static_upstream, upstream
 
 from kubectl_canary.core.kinds import Obj
-from webhook import index as index_module
-from webhook.cache import InformerLookup
-from webhook.client import api_client
-from webhook.informer import Watched
-from webhook.state import StateLookup
+from webhook.cluster import index as index_module
+from webhook.cluster.cache import InformerLookup
+from webhook.cluster.client import api_client
+from webhook.cluster.informer import Watched
+from webhook.cluster.state import StateLookup
 
 _MARKS = itertools.count(1)
 
@@ -215,7 +215,7 @@ def cpol(name: str, **spec: Any) -> Obj:
 
 @pytest.fixture
 def read_calls(monkeypatch) -> list[list[str]]:
-    """The names of the policies each call of `read_policies` (as webhook.index calls it) was given."""
+    """The names of the policies each call of `read_policies` (as webhook.cluster.index calls it) was given."""
     calls: list[list[str]] = []
     real = index_module.read_policies
 

@@ -1,4 +1,4 @@
-"""The bound on TLS handshakes in progress (webhook.connections), on the real server over loopback: a client
+"""The bound on TLS handshakes in progress (webhook.serving.connections), on the real server over loopback: a client
 that sends its hello and never finishes holds a place; a new connection over the bound is decided at once
 (closed, or let in in place of the oldest stalled one), never queued, and reviews keep being answered."""
 
@@ -14,7 +14,7 @@ from test_webhook_server import issue, write_state
 from whserver import serve
 from whsupport import admission_review, cluster, dest, routetable, single
 
-from webhook.connections import MAX_HANDSHAKES, STALLED_SECONDS
+from webhook.serving.connections import MAX_HANDSHAKES, STALLED_SECONDS
 
 REVIEW = admission_review(routetable([single(dest("v1"))]))
 HELLO = whclients.client_hello()

@@ -8,7 +8,7 @@ import jsonpatch
 import pytest
 from jsonpointer import JsonPointer
 
-from webhook.draft import MISSING, Draft, pointer
+from webhook.admission.draft import MISSING, Draft, pointer
 
 SOURCE = {"metadata": {"name": "rt", "labels": {"team": "a"}}, "spec": {"routes": [{"w": 1}, "not an object"]}}
 

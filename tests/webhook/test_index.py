@@ -1,4 +1,4 @@
-"""webhook.index: an Index files each object under the values its key function gives, and moves or drops it
+"""webhook.cluster.index: an Index files each object under the values its key function gives, and moves or drops it
 as adds (ADDED, MODIFIED) and removes (DELETED) arrive; CompiledPolicies reads each policy as it arrives."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from whsupport import dest, multi, routetable, single
 
 from kubectl_canary.core.kinds import Obj
 from kubectl_canary.core.routetable import UpstreamRef
-from webhook import index as index_module
-from webhook.index import CompiledPolicies, Index
-from webhook.lookup import upstreams_named
+from webhook.admission.lookup import upstreams_named
+from webhook.cluster import index as index_module
+from webhook.cluster.index import CompiledPolicies, Index
 
 
 def labelled(name: str, *teams: str, rev: int = 1) -> Obj:

@@ -1,4 +1,4 @@
-"""webhook.lookup: the indexed lookups of StateLookup, Memo and CachedOnly, and a request's budget for fresh
+"""webhook.admission.lookup: the indexed lookups of StateLookup, Memo and CachedOnly, and a request's budget for fresh
 reads (Memo) and a fresh read's timeout (InformerLookup), which keep the webhook's own answer ahead of the
 API server's `timeoutSeconds`."""
 
@@ -18,14 +18,14 @@ from whsupport import admission_review, deployment, dest, multi, routetable, sin
 
 from kubectl_canary.core.errors import ClusterError
 from kubectl_canary.core.kinds import Obj
-from webhook import direct
+from webhook.admission.decision import Settings
+from webhook.admission.lookup import FRESH_TIMEOUT, CachedOnly, Late
 from webhook.app import create_app
-from webhook.cache import InformerLookup
-from webhook.client import api_client
-from webhook.decision import Settings
-from webhook.lookup import FRESH_TIMEOUT, CachedOnly, Late
-from webhook.memo import Memo
-from webhook.state import StateLookup
+from webhook.cluster import direct
+from webhook.cluster.cache import InformerLookup
+from webhook.cluster.client import api_client
+from webhook.cluster.memo import Memo
+from webhook.cluster.state import StateLookup
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -195,7 +195,7 @@ def silent_api(tmp_path: Path):
 def test_a_read_that_times_out_says_so_and_is_not_retried(silent_api, monkeypatch, read, what):
     kubeconfig, accepted = silent_api
     monkeypatch.setattr(direct, "FRESH_TIMEOUT", 0.2)
-    monkeypatch.setattr("webhook.cache.FRESH_TIMEOUT", 0.2)
+    monkeypatch.setattr("webhook.cluster.cache.FRESH_TIMEOUT", 0.2)
     lookup = InformerLookup(api_client(str(kubeconfig)))
     with pytest.raises(Late) as late:
         read(lookup)

@@ -29,13 +29,13 @@ from whsupport import (
 
 from kubectl_canary.core.kinds import Obj
 from kubectl_canary.core.policy import read_policies
+from webhook.admission.decision import Settings, Verdict
+from webhook.admission.policy import PolicyProblem
 from webhook.app import create_app
 from webhook.cli.main import cli
-from webhook.decision import Settings, Verdict
+from webhook.cluster.state import StateLookup
 from webhook.health import health_of
 from webhook.logs import JsonLines
-from webhook.policy import PolicyProblem
-from webhook.state import StateLookup
 
 HEADER = [("stage", "canary")]
 

@@ -1,4 +1,4 @@
-"""webhook.rate: the reviews finished in the last second, in fixed memory, on a clock the test moves."""
+"""webhook.serving.rate: the reviews finished in the last second, in fixed memory, on a clock the test moves."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import tracemalloc
 
 import pytest
 
-from webhook.rate import Rate
+from webhook.serving.rate import Rate
 
 
 class Clock:

@@ -1,4 +1,4 @@
-"""The TLS Secret decisions of webhook.renewal, one row per situation a running webhook meets.
+"""The TLS Secret decisions of webhook.tls.renewal, one row per situation a running webhook meets.
 
 Each row builds a Secret's data with real certificates (short validities stand in for the passing of
 time), asks `renew` at `now`, and checks the decision, why, and that what would be served verifies
@@ -14,8 +14,8 @@ import pytest
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from webhook import certs
-from webhook.renewal import (
+from webhook.tls import certs
+from webhook.tls.renewal import (
     CA_CERT,
     CA_KEY,
     PREVIOUS_CA,

@@ -7,8 +7,8 @@ import inspect
 import pytest
 
 from kubectl_canary.core.policy import ANALYSIS, ENFORCEMENT, EXEMPT_NAMESPACES, FIELDS, NAMESPACE_SELECTOR
-from webhook import mutation, validation
-from webhook.rules import RULES
+from webhook.admission import mutation, validation
+from webhook.admission.rules import RULES
 
 
 @pytest.mark.parametrize("field", sorted(set(FIELDS) - {NAMESPACE_SELECTOR, EXEMPT_NAMESPACES, ENFORCEMENT, ANALYSIS}))
@@ -16,7 +16,7 @@ def test_every_policy_rule_is_registered_under_its_crd_field(field):
     # The fields that say what a policy imposes each have a check of that name; the others say where and how
     # (`analysis` holds defaults for the command that shifts, which judges; the webhook does not).
     check = RULES.checks[field]
-    assert inspect.getmodule(check).__name__ == "webhook.policy"
+    assert inspect.getmodule(check).__name__ == "webhook.admission.policy"
 
 
 def test_the_app_and_review_decide_with_the_registry():

@@ -14,13 +14,13 @@ from whsupport import admission_review, applied, cluster, dest, namespace, route
 
 from kubectl_canary.core.errors import ClusterError
 from kubectl_canary.core.kinds import Obj
+from webhook.admission.decision import Context, Settings, Verdict
+from webhook.admission.rules import RULES, Rules
 from webhook.app import MAX_BODY, create_app
-from webhook.cache import InformerLookup
-from webhook.client import api_client
-from webhook.decision import Context, Settings, Verdict
+from webhook.cluster.cache import InformerLookup
+from webhook.cluster.client import api_client
+from webhook.cluster.state import StateLookup
 from webhook.health import TEXT, Answer, health_of
-from webhook.rules import RULES, Rules
-from webhook.state import StateLookup
 
 
 def make_client(objects=(), settings: Settings | None = None, **kw) -> FlaskClient:
@@ -136,7 +136,7 @@ def test_a_body_of_exactly_7_mib_is_read():
 
 
 def probe(client, path: str) -> Answer:
-    """What the probe listener answers for the app behind `client` (`webhook.probes`)."""
+    """What the probe listener answers for the app behind `client` (`webhook.serving.probes`)."""
     return health_of(client.application).answer(path)
 
 
@@ -306,7 +306,7 @@ def test_a_crashing_mutator_admits_unmutated_with_a_warning_in_warn_mode():
 
 
 def test_extra_checks_plug_in_next_to_the_registrys():
-    from webhook.decision import Problem
+    from webhook.admission.decision import Problem
 
     def no_friday(ctx: Context):
         yield Problem("policy", "no releases on Friday")
@@ -382,7 +382,7 @@ def test_deeply_nested_json_is_a_400_saying_so(client):
 
 def unhashable_reason(ctx: Context) -> list:
     # a buggy check whose problem cannot be counted (a list as its reason): bookkeeping fails, not the answer
-    from webhook.decision import Problem
+    from webhook.admission.decision import Problem
     return [Problem(["not", "a", "string"], "a problem", deny=False)]  # type: ignore[arg-type]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from webhook import certs
+from webhook.tls import certs
 
 
 def test_the_serving_certificate_is_signed_by_the_ca_for_the_given_names():

@@ -12,8 +12,8 @@ import yaml
 from click.testing import CliRunner
 from whsupport import admission_review, cluster, deployment, dest, routetable, single, weighted, weights_of
 
-from webhook import certs
 from webhook.cli.main import cli
+from webhook.tls import certs
 
 
 @pytest.fixture

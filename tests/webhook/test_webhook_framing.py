@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from webhook.framing import COMPLETE, DISPATCH, MORE, REFUSE, Framer
+from webhook.serving.framing import COMPLETE, DISPATCH, MORE, REFUSE, Framer
 
 HEAD = b"POST /validate?timeout=5s HTTP/1.1\r\nHost: x\r\n"
 

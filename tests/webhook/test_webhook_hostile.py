@@ -20,7 +20,7 @@ from whrules import mutate, validate
 from whserver import Running, serve, session
 from whsupport import admission_review, applied, cluster, context, dest, multi, namespace, routetable, single, weighted
 
-from webhook import limits
+from webhook.admission import limits
 
 Server = tuple[Running, Path]
 

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from webhook import limits
+from webhook.admission import limits
 from webhook.logs import JsonLines
 
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from whrules import mutate
 from whsupport import NS, context, dest, multi, namespace, routetable, single, weighted, weights_of
 
-from webhook.decision import Settings
-from webhook.mutation import largest_remainder, normalised
+from webhook.admission.decision import Settings
+from webhook.admission.mutation import largest_remainder, normalised
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from whprobes import Prober, pod_address, shipped_listeners, shipped_probes
 from whserver import serve
 from whsupport import admission_review, cluster, routetable, weighted
 
-from webhook import certs
+from webhook.tls import certs
 
 pytestmark = pytest.mark.load
 

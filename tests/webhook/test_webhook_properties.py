@@ -15,10 +15,10 @@ from whrules import mutate, validate
 from whsupport import cluster, namespace
 
 from kubectl_canary.core.kinds import Obj
-from webhook.decision import Context, Settings
-from webhook.memo import Memo
-from webhook.review import Review, parse_document
-from webhook.state import StateLookup
+from webhook.admission.decision import Context, Settings
+from webhook.admission.review import Review, parse_document
+from webhook.cluster.memo import Memo
+from webhook.cluster.state import StateLookup
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-3, 2**33) | st.text(max_size=5),

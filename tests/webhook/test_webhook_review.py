@@ -8,7 +8,7 @@ import json
 import pytest
 from whsupport import admission_review, routetable
 
-from webhook.review import BadRequest, GroupKind, parse, response, short
+from webhook.admission.review import BadRequest, GroupKind, parse, response, short
 
 
 def test_an_allowed_response_with_a_patch():

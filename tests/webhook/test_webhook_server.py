@@ -25,7 +25,7 @@ from whsupport import (
     weights_of,
 )
 
-from webhook import certs
+from webhook.tls import certs
 
 DEPLOYMENT_KIND = ("apps", "v1", "Deployment")
 

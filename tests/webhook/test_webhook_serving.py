@@ -27,7 +27,7 @@ from test_webhook_server import issue, write_state
 from whserver import Running, embedded, serve, session
 from whsupport import admission_review, cluster, dest, routetable, single, weighted
 
-from webhook import connections, worker
+from webhook.serving import connections, worker
 
 Server = tuple[Running, Path]
 REVIEW = admission_review(routetable([single(dest("v1"))]))

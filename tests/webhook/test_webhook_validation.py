@@ -25,9 +25,9 @@ from whsupport import (
 )
 
 from kubectl_canary.core.kinds import Obj
+from webhook.admission.decision import Context, Settings
 from webhook.app import create_app
-from webhook.decision import Context, Settings
-from webhook.state import StateLookup
+from webhook.cluster.state import StateLookup
 
 DEPLOYMENT_KIND = ("apps", "v1", "Deployment")
 CANARY = [("stage", "canary")]
@@ -471,7 +471,7 @@ def test_a_problem_on_many_routes_is_named_once_with_a_count_and_the_message_sta
 
 
 def test_a_routetable_over_the_route_limit_is_refused_naming_the_limit():
-    from webhook.limits import MAX_ROUTES
+    from webhook.admission.limits import MAX_ROUTES
 
     routes = [{"matchers": [{"prefix": "/"}]}] * (MAX_ROUTES + 1)
     for decide in (validate, mutate):

@@ -12,8 +12,8 @@ from store.fake_apiserver import FakeApiServer, kubeconfig
 from whsupport import cluster
 
 from kubectl_canary.core.kinds import Obj
-from webhook.cache import InformerLookup
-from webhook.client import api_client
+from webhook.cluster.cache import InformerLookup
+from webhook.cluster.client import api_client
 
 
 def _list(kind: str, items: list[Obj]) -> Obj:

@@ -1,11 +1,11 @@
-"""The decisions as the tests make them: mutation and validation with the registry's rules (webhook.rules),
+"""The decisions as the tests make them: mutation and validation with the registry's rules (webhook.admission.rules),
 the same set `canary-webhook serve` and `review` use."""
 
 from __future__ import annotations
 
-from webhook import mutation, validation
-from webhook.decision import Context, Verdict
-from webhook.rules import RULES
+from webhook.admission import mutation, validation
+from webhook.admission.decision import Context, Verdict
+from webhook.admission.rules import RULES
 
 
 def mutate(ctx: Context) -> Verdict:

@@ -11,9 +11,9 @@ from typing import Any
 import jsonpatch
 
 from kubectl_canary.core.kinds import Obj
-from webhook.decision import Context, Settings
-from webhook.review import Review, parse_document
-from webhook.state import StateLookup
+from webhook.admission.decision import Context, Settings
+from webhook.admission.review import Review, parse_document
+from webhook.cluster.state import StateLookup
 
 NS = "echo"
 

@@ -1,4 +1,4 @@
-"""`canary-webhook certs`: a CA and a serving certificate it signs, written as PEM files (`webhook.certs`)."""
+"""`canary-webhook certs`: a CA and a serving certificate it signs, written as PEM files (`webhook.tls.certs`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from kubectl_canary.core.errors import CanaryError, UsageError
-from webhook import certs
 from webhook.cli.group import cli, fail
+from webhook.tls import certs
 
 
 @cli.command("certs")

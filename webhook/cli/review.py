@@ -17,15 +17,15 @@ import yaml
 
 from kubectl_canary.core.errors import CanaryError, InvalidObject
 from kubectl_canary.core.kinds import ROUTETABLE, Obj, ObjectRef
+from webhook.admission.decision import ENFORCE, ENFORCEMENTS, Context, Settings, Verdict
+from webhook.admission.lookup import Lookup
+from webhook.admission.mutation import mutate
+from webhook.admission.review import KIND, BadRequest, GroupKind, Review, parse_document
+from webhook.admission.rules import RULES
+from webhook.admission.validation import validate
 from webhook.cli.group import cli, fail
-from webhook.decision import ENFORCE, ENFORCEMENTS, Context, Settings, Verdict
-from webhook.lookup import Lookup
-from webhook.memo import Memo
-from webhook.mutation import mutate
-from webhook.review import KIND, BadRequest, GroupKind, Review, parse_document
-from webhook.rules import RULES
-from webhook.state import StateLookup
-from webhook.validation import validate
+from webhook.cluster.memo import Memo
+from webhook.cluster.state import StateLookup
 
 
 def _load_input(path: str) -> Any:

@@ -20,12 +20,13 @@ import click
 
 from kubectl_canary.core.errors import CanaryError, UsageError
 from kubectl_canary.core.names import check_label_value
-from webhook import certs, logs
+from webhook import logs
+from webhook.admission.decision import ENFORCE, ENFORCEMENTS, FAILURE_POLICIES, Context, Settings, Verdict
 from webhook.cli.group import cli, fail
-from webhook.decision import ENFORCE, ENFORCEMENTS, FAILURE_POLICIES, Context, Settings, Verdict
-from webhook.probes import PROBE_PORT
-from webhook.server import GRACEFUL_SECONDS, MAX_DRAIN_SECONDS
-from webhook.state import StateLookup
+from webhook.cluster.state import StateLookup
+from webhook.serving.probes import PROBE_PORT
+from webhook.serving.server import GRACEFUL_SECONDS, MAX_DRAIN_SECONDS
+from webhook.tls import certs
 
 
 @dataclass(frozen=True)
@@ -53,19 +54,19 @@ def _self_signed_dir(host: str) -> Path:
 def _bootstrap_dir(
     kubeconfig: str | None, secret: str, service: str, configuration: str, cert_dir: Path | None
 ) -> Path:
-    """Self-managed TLS: `webhook.bootstrap` keeps the pair in a Secret, publishes the caBundle and
+    """Self-managed TLS: `webhook.tls.bootstrap` keeps the pair in a Secret, publishes the caBundle and
     writes tls.crt/tls.key into the certificate directory, now and (a thread in the gunicorn master,
     which forks no threads into the workers) before they expire; the server reloads the files."""
     try:
-        from webhook import bootstrap
+        from webhook.tls import bootstrap
     except ImportError as err:
         raise UsageError(
-            "--tls-secret needs webhook.bootstrap, which this build does not have; use --cert-dir"
+            "--tls-secret needs webhook.tls.bootstrap, which this build does not have; use --cert-dir"
         ) from err
     namespace = os.environ.get("POD_NAMESPACE")
     if not namespace:
         raise UsageError("--tls-secret needs the POD_NAMESPACE environment variable (the downward API)")
-    from webhook.client import api_client
+    from webhook.cluster.client import api_client
 
     api = api_client(kubeconfig)
     directory = cert_dir or Path(tempfile.mkdtemp(prefix="canary-webhook-tls-"))
@@ -84,19 +85,19 @@ def _app_factory(
     """
 
     def make_app() -> Any:
-        from webhook.allocator import fix_mmap_threshold
         from webhook.app import create_app
+        from webhook.serving.allocator import fix_mmap_threshold
 
         logs.setup()
         fix_mmap_threshold(arenas=1)
         lookup: Any = state
         if lookup is None:
-            from webhook.cache import InformerLookup
-            from webhook.client import api_client
+            from webhook.cluster.cache import InformerLookup
+            from webhook.cluster.client import api_client
 
             lookup = InformerLookup(api_client(kubeconfig))
             lookup.start()
-        from webhook.worker import SERVING
+        from webhook.serving.worker import SERVING
 
         return create_app(lookup, settings, serving=SERVING.not_ready, endpoints=embedding.endpoints)
 
@@ -170,7 +171,7 @@ def serve(
     failure_policies: dict[str, str], timeout_seconds: int,
 ) -> None:
     """Serve /mutate and /validate over HTTPS, and /healthz, /readyz and /metrics over HTTP on --probe-port."""
-    from webhook import server
+    from webhook.serving import server
 
     embedding = click.get_current_context().find_object(Embedding) or Embedding()
     try:
@@ -189,7 +190,7 @@ def serve(
             check_label_value("--default-api-group", default_api_group)
         objects = StateLookup.from_dir(state) if state is not None else None
         if objects is None:
-            from webhook.client import api_client
+            from webhook.cluster.client import api_client
 
             api_client(kubeconfig)  # no usable configuration: say so now, not from a worker that fails to boot
         cleanup = None

@@ -1,5 +1,5 @@
 """Platform policy in the webhook: a check per CanaryPolicy field and the policy's apiGroup source for
-mutation (registered by field name in `webhook.rules`).
+mutation (registered by field name in `webhook.admission.rules`).
 
 The policies come from the Lookup (a watch cache in the cluster, so a change takes effect without a
 restart); which ones govern a RouteTable depends on its Namespace's labels. The governing policies are
@@ -33,9 +33,9 @@ from kubectl_canary.core.policy import (
     REQUIRE_HEADER_PHASE,
 )
 from kubectl_canary.core.traffic import Reference, Routing, outside, points, steps_over, unphased
-from webhook import mutation
-from webhook.decision import Context, Problem
-from webhook.lookup import find_upstream, namespace_of, pods_namespace
+from webhook.admission import mutation
+from webhook.admission.decision import Context, Problem
+from webhook.admission.lookup import find_upstream, namespace_of, pods_namespace
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import Final
 
-from webhook.decision import Check, Context, Problem
+from webhook.admission.decision import Check, Context, Problem
 
 PREFIX: Final = "not enforced (already there before this update): "
 # Problems about something other than the object, which an old object "having" says nothing about.

@@ -22,11 +22,11 @@ from collections.abc import Callable, Collection, Sequence
 from kubectl_canary.core import names
 from kubectl_canary.core.kinds import labels_of
 from kubectl_canary.core.routetable import route_action, route_label, weight_of
-from webhook.decision import WARN, Change, Context, Mutator, Verdict
-from webhook.draft import MISSING, Draft
-from webhook.limits import show_numbers
-from webhook.lookup import find_namespace
-from webhook.review import short
+from webhook.admission.decision import WARN, Change, Context, Mutator, Verdict
+from webhook.admission.draft import MISSING, Draft
+from webhook.admission.limits import show_numbers
+from webhook.admission.lookup import find_namespace
+from webhook.admission.review import short
 
 TOTAL = 100
 # Gloo's weights are uint32 (the RouteTable schema's maximum); the mutating webhook sees them unchecked.
@@ -128,7 +128,7 @@ def default_api_group(ctx: Context) -> tuple[str, str] | None:
     return (group, "the webhook's default") if group else None
 
 
-# Asked in order; the first answer wins. Platform policy adds its source in front (`webhook.rules`).
+# Asked in order; the first answer wins. Platform policy adds its source in front (`webhook.admission.rules`).
 API_GROUP_SOURCES: tuple[ApiGroupSource, ...] = (namespace_api_group, default_api_group)
 
 

@@ -5,7 +5,7 @@ dicts as the API server sends them). Requests read the caches and make no API ca
 decision asks again with `fresh=True` before denying (an object created a moment before the
 RouteTable that routes to it may not be cached yet): that asks the API server once, with a short
 timeout and no retry after a timeout (`Late` says so), through a client of its own. A kind whose cache
-has not synced yet is read from the API server directly. Indexes (`webhook.index`) and the compiled
+has not synced yet is read from the API server directly. Indexes (`webhook.cluster.index`) and the compiled
 CanaryPolicies are kept up to date by the informers' event handlers, so no request scans a cache.
 
 `ready()` is true once every cache has listed. CanaryPolicies are optional: while their CRD is not
@@ -27,10 +27,17 @@ from kubernetes import client
 from kubectl_canary.core.kinds import CANARY_POLICY, DEPLOYMENT, NAMESPACE, ROUTETABLE, SERVICE, UPSTREAM, Kind, Obj
 from kubectl_canary.core.policy import read_policies
 from kubectl_canary.core.routetable import UpstreamRef
-from webhook.direct import direct_client, items, read
-from webhook.index import CompiledPolicies, Index
-from webhook.informer import ABSENT_RETRY, QUIET, Watched
-from webhook.lookup import FRESH_TIMEOUT, PolicySet, namespace_of, pods_namespace, pods_namespaces, upstreams_named
+from webhook.admission.lookup import (
+    FRESH_TIMEOUT,
+    PolicySet,
+    namespace_of,
+    pods_namespace,
+    pods_namespaces,
+    upstreams_named,
+)
+from webhook.cluster.direct import direct_client, items, read
+from webhook.cluster.index import CompiledPolicies, Index
+from webhook.cluster.informer import ABSENT_RETRY, QUIET, Watched
 
 log = logging.getLogger("canary_webhook.cache")
 class InformerLookup:

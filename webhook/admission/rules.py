@@ -1,7 +1,7 @@
 """The registry of rules: every mutator and check the webhook runs, each under the name that finds it.
 
 A check is named by what it guards; a platform-policy check by the CanaryPolicy field it enforces
-(`maxWeightStep` is `webhook.policy.check_max_weight_step`), so a reader goes from a name in a
+(`maxWeightStep` is `webhook.admission.policy.check_max_weight_step`), so a reader goes from a name in a
 denial, a log line or the CRD to its code in one hop. `RULES` is the one set: `canary-webhook serve`,
 `canary-webhook review` and the tests all decide with it; a test that wants other rules builds its own
 `Rules` in plain sight, and no function has a smaller default set that would silently skip policy.
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from kubectl_canary.core.policy import API_GROUP, CROSS_NAMESPACE, MAX_WEIGHT_STEP, PREFIXES, REQUIRE_HEADER_PHASE
-from webhook import mutation, policy, validation
-from webhook.decision import Check, Mutator
+from webhook.admission import mutation, policy, validation
+from webhook.admission.decision import Check, Mutator
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,11 @@
 `CachedOnly`, a view of a Lookup that never asks again.
 
 Mutation and validation are pure functions given a `Lookup`. Its methods answer from memory (a
-watch cache in the cluster, `webhook.cache.InformerLookup`; a directory of YAML for `--state DIR`
-and `review`, `webhook.state.StateLookup`). Where a cached answer would lead to a denial, a decision asks
+watch cache in the cluster, `webhook.cluster.cache.InformerLookup`; a directory of YAML for `--state DIR`
+and `review`, `webhook.cluster.state.StateLookup`). Where a cached answer would lead to a denial, a decision asks
 again with `fresh=True`: the cluster implementation then asks the API server once, because an object
 created a moment ago may not have reached the cache yet; `Late` says it could not be asked in time.
-One request's view of a Lookup (memoised, with a budget for fresh reads) is `webhook.memo.Memo`.
+One request's view of a Lookup (memoised, with a budget for fresh reads) is `webhook.cluster.memo.Memo`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from kubectl_canary.core.routetable import UpstreamRef, destinations
 PolicySet = tuple[list[Policy], list[Unreadable]]
 
 # Fresh reads are asked while kube-apiserver waits for our answer (`timeoutSeconds: 5` on the shipped
-# webhooks). Each one may take FRESH_TIMEOUT, connecting included (`webhook.direct`); none starts after
+# webhooks). Each one may take FRESH_TIMEOUT, connecting included (`webhook.cluster.direct`); none starts after
 # FRESH_BUDGET seconds of a request: 2.5 + 1.5 = 4 s at worst, which leaves ANSWER_MARGIN to answer.
 FRESH_TIMEOUT = 1.5
 FRESH_BUDGET = 2.5

@@ -1,5 +1,5 @@
-"""The worker's connections, from the accept to the close: what the front stage (`webhook.worker`) reads requests
-from.
+"""The worker's connections, from the accept to the close: what the front stage (`webhook.serving.worker`) reads
+requests from.
 
 `Connections` empties the listen queue every turn of the loop (up to `ACCEPT_BATCH`), and bounds what it
 holds: at most `worker_connections` open (the oldest idle one is closed to make room), at most
@@ -28,7 +28,7 @@ from gunicorn import sock as gsock
 from gunicorn import util
 from gunicorn.workers import gthread
 
-from webhook.framing import Framer
+from webhook.serving.framing import Framer
 
 # From a connection's first byte (or its accept) to its whole request, handshake included.
 REQUEST_SECONDS: Final = 10.0
@@ -43,7 +43,7 @@ STALLED_SECONDS: Final = 1.0
 ACCEPT_BATCH: Final = 1024
 # A turn of the loop longer than this (its events dispatched, waits for the GIL included) delays every
 # handshake, read and answer behind it. Two in a row: the loop is behind, and new connections are refused
-# until it has caught up (the calls on open ones go on); one sheds the reviews read next (`webhook.worker`).
+# until it has caught up (the calls on open ones go on); one sheds the reviews read next (`webhook.serving.worker`).
 MAX_LAG: Final = 0.1
 # Bodies are read up to the app's limit (kube-apiserver: 3 MiB objects, two in an UPDATE).
 MAX_BODY: Final = 7 * 1024 * 1024
@@ -77,7 +77,7 @@ class Connections(gthread.ThreadWorker):  # type: ignore[misc]
         super().init_process()
 
     def on_readable(self, conn: FrontConn, _fileobj: Any = None) -> None:
-        raise NotImplementedError  # the front stage's (`webhook.worker.FrontWorker`)
+        raise NotImplementedError  # the front stage's (`webhook.serving.worker.FrontWorker`)
 
     def _handshake_begun(self, conn: FrontConn) -> bool:
         """Its first bytes came (connections that send nothing are idle ones, not handshakes in progress):

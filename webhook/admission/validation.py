@@ -20,10 +20,10 @@ An UPDATE that leaves the routing unchanged (annotations, other labels, Gloo's s
 RouteTable CRD has no status subresource) only warns: a problem that was already there must not block a
 status write. Routing is `spec` and the `apiGroup` label, which picks the VirtualService that serves the
 routes: relabelling a RouteTable into another VirtualService is judged like a spec change. Such an
-UPDATE is ratcheted (`webhook.ratchet`): a problem its `oldObject` already had only warns. An object
+UPDATE is ratcheted (`webhook.admission.ratchet`): a problem its `oldObject` already had only warns. An object
 that a check cannot compare (nested past Python's recursion limit) is denied saying so.
 
-Some problems are only recorded (a CanaryPolicy in Audit mode, `webhook.policy`): they reach the
+Some problems are only recorded (a CanaryPolicy in Audit mode, `webhook.admission.policy`): they reach the
 verdict, and so the logs and metrics, but neither deny nor warn; the decision is then `audit`.
 """
 
@@ -37,10 +37,10 @@ from kubectl_canary.core import names
 from kubectl_canary.core.datapath import service_port_problem
 from kubectl_canary.core.kinds import Obj, ObjectRef
 from kubectl_canary.core.routetable import Destination, UpstreamRef, destinations
-from webhook.decision import WARN as WARN_MODE
-from webhook.decision import Check, Context, Enforcement, Problem, Verdict, denial_message, grouped, unique
-from webhook.limits import show_numbers
-from webhook.lookup import (
+from webhook.admission.decision import WARN as WARN_MODE
+from webhook.admission.decision import Check, Context, Enforcement, Problem, Verdict, denial_message, grouped, unique
+from webhook.admission.limits import show_numbers
+from webhook.admission.lookup import (
     CachedOnly,
     Lookup,
     find_service,
@@ -53,8 +53,8 @@ from webhook.lookup import (
     serves,
     serving,
 )
-from webhook.mutation import MAX_WEIGHT
-from webhook.ratchet import ratcheted
+from webhook.admission.mutation import MAX_WEIGHT
+from webhook.admission.ratchet import ratcheted
 
 
 def kube_spec(upstream: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -273,7 +273,7 @@ def check_deployment_delete(ctx: Context) -> Iterator[Problem]:
 
 def configured_enforcement(ctx: Context) -> str:
     """`--enforcement`, for the whole webhook: `warn` admits whatever would be denied, policy denials
-    included (a CanaryPolicy's own enforcement applies to its problems, see `webhook.policy`)."""
+    included (a CanaryPolicy's own enforcement applies to its problems, see `webhook.admission.policy`)."""
     return ctx.settings.enforcement
 
 

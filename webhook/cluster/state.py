@@ -1,7 +1,7 @@
 """The file-backed Lookup: objects read once from a directory of YAML (`--state DIR`, `review`), or given.
 
 Everything it answers is worked out when it is made (the indexes a watch cache keeps as events arrive,
-`webhook.index`), so `serve --state` answers requests from it as the cluster implementation does.
+`webhook.cluster.index`), so `serve --state` answers requests from it as the cluster implementation does.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from kubectl_canary.core.kinds import CANARY_POLICY, DEPLOYMENT, NAMESPACE, ROUT
 from kubectl_canary.core.policy import read_policies
 from kubectl_canary.core.routetable import UpstreamRef
 from kubectl_canary.manifests import read_dir
-from webhook.lookup import PolicySet, name_of, namespace_of, pods_namespaces, upstreams_named
+from webhook.admission.lookup import PolicySet, name_of, namespace_of, pods_namespaces, upstreams_named
 
 V = TypeVar("V", bound=Hashable)
 
 
 def _grouped(objects: Iterable[Obj], values: Callable[[Obj], Iterable[V]]) -> dict[V, list[Obj]]:
-    """`objects` by each of their values, in order (what `webhook.index.Index` keeps for a watch cache)."""
+    """`objects` by each of their values, in order (what `webhook.cluster.index.Index` keeps for a watch cache)."""
     found: dict[V, list[Obj]] = {}
     for obj in objects:
         for value in dict.fromkeys(values(obj)):

@@ -1,6 +1,6 @@
 """How many reviews the worker finished in the last second, counted without keeping anything per review.
 
-Load shedding (`webhook.worker`) compares the reviews waiting for a thread with the rate at which they
+Load shedding (`webhook.serving.worker`) compares the reviews waiting for a thread with the rate at which they
 are finished. `Rate` counts them in fixed buckets (ten of a tenth of a second each): a count costs an
 increment, and the memory is the same after a thousand reviews as after a billion. It replaces a
 timestamp kept per review that was trimmed only while reviews were queued, so a server that never

@@ -1,15 +1,15 @@
-"""Production serving: the Flask app under gunicorn (`webhook.worker.FrontWorker`, keep-alive, TLS 1.2+),
-and the probes and metrics on a plain-HTTP port of their own (`webhook.probes`).
+"""Production serving: the Flask app under gunicorn (`webhook.serving.worker.FrontWorker`, keep-alive, TLS 1.2+),
+and the probes and metrics on a plain-HTTP port of their own (`webhook.serving.probes`).
 
 TLS comes from `tls.crt`/`tls.key` in a directory: gunicorn asks its `ssl_context` hook for a context on
-every new connection, and `webhook.reload.CertReloader` answers, rebuilding it when the files change.
+every new connection, and `webhook.tls.reload.CertReloader` answers, rebuilding it when the files change.
 
 The app is created in the worker, after gunicorn forks (no preload): the watch caches run threads,
 which do not survive a fork. One worker with several threads is the default: each worker holds its
 own caches and watch connections, the decisions are short and CPU-bound (the GIL serialises them
 anyway), and threads overlap the socket I/O. Scale out with replicas rather than workers.
 
-The worker is gunicorn's gthread with a front stage (`webhook.worker`): TLS handshakes and whole
+The worker is gunicorn's gthread with a front stage (`webhook.serving.worker`): TLS handshakes and whole
 requests are read in its event loop, so slow or idle clients hold no thread; excess reviews are shed
 with a 503 at once; SIGTERM drains (readiness fails, answers close their connections) before the
 in-flight requests finish. Timings that matter for a rollout: after the Deployment's 5 s preStop sleep,
@@ -33,7 +33,7 @@ from gunicorn.app.base import BaseApplication
 
 from kubectl_canary.core.errors import UsageError
 from webhook import logs
-from webhook.reload import CertReloader
+from webhook.tls.reload import CertReloader
 
 log = logging.getLogger("canary_webhook.server")
 
@@ -76,12 +76,12 @@ def options(
     probe_port: int | None = None,
 ) -> dict[str, Any]:
     """gunicorn settings for serving over TLS from `cert_dir` (and removing `cleanup` on exit); a worker
-    holds at most `max_queued` reviews waiting for a thread (and sheds earlier, see `webhook.worker`) and
+    holds at most `max_queued` reviews waiting for a thread (and sheds earlier, see `webhook.serving.worker`) and
     drains for `drain_seconds` after SIGTERM; a connection has `request_seconds` to deliver a request (None:
     the workers' defaults). /healthz, /readyz and /metrics are served over plain HTTP on `probe_port` (None:
-    none), a listener of their own (`webhook.probes`), bound here, in the foreground."""
-    from webhook import probes
-    from webhook.worker import FrontWorker
+    none), a listener of their own (`webhook.serving.probes`), bound here, in the foreground."""
+    from webhook.serving import probes
+    from webhook.serving.worker import FrontWorker
 
     # Read by the workers, which gunicorn forks from this process.
     if max_queued is not None:
@@ -108,7 +108,7 @@ def options(
 
     found: dict[str, Any] = {
         "bind": [bind_address(host, port)],
-        "worker_class": "webhook.worker.FrontWorker",
+        "worker_class": "webhook.serving.worker.FrontWorker",
         "workers": workers,
         "threads": threads,
         "worker_connections": MAX_CONNECTIONS,

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from webhook.certs import CERT_FILE, KEY_FILE
+from webhook.tls.certs import CERT_FILE, KEY_FILE
 
 log = logging.getLogger("canary_webhook.server")
 

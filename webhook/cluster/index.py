@@ -17,7 +17,7 @@ from typing import Generic, Protocol, TypeVar
 
 from kubectl_canary.core.kinds import Obj
 from kubectl_canary.core.policy import read_policies
-from webhook.lookup import PolicySet
+from webhook.admission.lookup import PolicySet
 
 V = TypeVar("V", bound=Hashable)
 

@@ -4,9 +4,9 @@ decides them, load shedding, and a graceful stop that loses no call.
 gunicorn's gthread worker gives each new connection a pool thread for its TLS handshake and request:
 eight clients that send a byte every few seconds, or a thousand idle connections, hold every thread and
 no review is answered. `FrontWorker` keeps gthread's pool, parser and WSGI handling but does the TLS
-handshake and reads the whole request (head and body, `webhook.framing`) in its event loop, with
+handshake and reads the whole request (head and body, `webhook.serving.framing`) in its event loop, with
 non-blocking sockets, and submits it to the pool only when it is all there. A connection gets
-`REQUEST_SECONDS` (`request_seconds`, `webhook.connections`) from its first byte (or its accept) to
+`REQUEST_SECONDS` (`request_seconds`, `webhook.serving.connections`) from its first byte (or its accept) to
 deliver a request, and is closed otherwise; an idle kept-alive one waits in the loop for gunicorn's
 `keepalive`, costing no thread.
 
@@ -20,8 +20,8 @@ call that finds no idle connection) it needs the GIL hundreds of times a second,
 decision threads. So the switch interval is short (`SWITCH_SECONDS`: a waiting loop gets the GIL within
 0.2 ms, not 5); while reviews are queued, a turn of the loop over `MAX_LAG` sheds the reviews read next, so
 that the decisions leave the loop the time to catch up; and what a worker holds is bounded, with new
-connections refused at once while the loop is behind (`webhook.connections`). Probes and metrics are not
-served here but on a listener and thread of their own (`webhook.probes`), which the worker starts.
+connections refused at once while the loop is behind (`webhook.serving.connections`). Probes and metrics are not
+served here but on a listener and thread of their own (`webhook.serving.probes`), which the worker starts.
 
 On SIGTERM the worker drains: /readyz answers 503, every answer carries `Connection: close`, it keeps
 accepting and keeps idle kept-alive connections open for `drain_seconds` (`serve --drain-seconds`, default
@@ -43,11 +43,11 @@ from typing import Any, Final
 
 from gunicorn import http
 
-from webhook import probes
-from webhook.connections import MAX_BODY, MAX_LAG, Connections, FrontConn
-from webhook.framing import COMPLETE, MORE, REFUSE, Framing
 from webhook.health import health_of
-from webhook.rate import Rate
+from webhook.serving import probes
+from webhook.serving.connections import MAX_BODY, MAX_LAG, Connections, FrontConn
+from webhook.serving.framing import COMPLETE, MORE, REFUSE, Framing
+from webhook.serving.rate import Rate
 
 # Blocking reads and writes of a pool thread (a body read after dispatch, the answer to a slow reader).
 IO_SECONDS: Final = 10.0

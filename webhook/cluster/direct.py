@@ -22,7 +22,7 @@ from urllib3.util.retry import Retry
 
 from kubectl_canary.core.errors import ClusterError
 from kubectl_canary.core.kinds import Kind, Obj
-from webhook.lookup import FRESH_TIMEOUT, Late
+from webhook.admission.lookup import FRESH_TIMEOUT, Late
 
 
 class _NoRetryAfterTimeout(Retry):

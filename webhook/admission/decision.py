@@ -2,7 +2,7 @@
 
 Mutation is a list of mutators (each records its edits in the request's `Draft` and reports its `Change`s);
 validation is a list of checks (each returns `Problem`s). Both see one `Context`: the parsed review,
-the lookup and the settings. A `Verdict` is the answer to one request, which `webhook.review`
+the lookup and the settings. A `Verdict` is the answer to one request, which `webhook.admission.review`
 turns into an AdmissionReview response. New rules (platform policy) are new mutators and checks.
 """
 
@@ -18,10 +18,10 @@ from kubectl_canary.core.effective import Effective, levels
 from kubectl_canary.core.kinds import DEPLOYMENT, ROUTETABLE, UPSTREAM, Obj, labels_of
 from kubectl_canary.core.policy import Policy, Unreadable, governing
 from kubectl_canary.core.traffic import Routing
-from webhook import limits
-from webhook.draft import Draft
-from webhook.lookup import Lookup, find_namespace, fresh_budget
-from webhook.review import Review, response
+from webhook.admission import limits
+from webhook.admission.draft import Draft
+from webhook.admission.lookup import Lookup, find_namespace, fresh_budget
+from webhook.admission.review import Review, response
 
 ENFORCE: Final = "enforce"
 WARN: Final = "warn"
@@ -49,7 +49,7 @@ class Settings:
 
     @property
     def fresh_budget(self) -> float:
-        """Seconds of a request after which no fresh read starts (`webhook.memo.fresh_budget`)."""
+        """Seconds of a request after which no fresh read starts (`webhook.cluster.memo.fresh_budget`)."""
         return fresh_budget(self.timeout_seconds)
 
 
@@ -210,7 +210,7 @@ class Context:
 
 
 Check = Callable[[Context], Iterable[Problem]]
-# A mutator records its edits in the request's Draft (webhook.draft) and reports them as Changes.
+# A mutator records its edits in the request's Draft (webhook.admission.draft) and reports them as Changes.
 Mutator = Callable[[Context, Draft], Iterable[Change]]
 # `enforce` or `warn` for one request.
 Enforcement = Callable[[Context], str]

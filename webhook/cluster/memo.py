@@ -1,8 +1,8 @@
 """One request's view of a Lookup: `Memo` remembers every answer for one request and keeps its budget for
-fresh reads (by a clock; the budget itself is `webhook.lookup.fresh_budget`).
+fresh reads (by a clock; the budget itself is `webhook.admission.lookup.fresh_budget`).
 
 A RouteTable of a thousand routes to one Upstream then costs one lookup, not a thousand, and past
-`FRESH_BUDGET` a fresh read raises `webhook.lookup.Late` instead of asking, so the webhook gives its
+`FRESH_BUDGET` a fresh read raises `webhook.admission.lookup.Late` instead of asking, so the webhook gives its
 own answer before kube-apiserver's `timeoutSeconds` (5) gives one for it.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kubectl_canary.core.kinds import Obj
-from webhook.lookup import FRESH_BUDGET, Late, Lookup, PolicySet
+from webhook.admission.lookup import FRESH_BUDGET, Late, Lookup, PolicySet
 
 
 class Memo:

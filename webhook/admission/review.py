@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from kubectl_canary.core.errors import InvalidObject
 from kubectl_canary.core.kinds import Obj
-from webhook import limits
+from webhook.admission import limits
 
 API_VERSION: Final = "admission.k8s.io/v1"
 KIND: Final = "AdmissionReview"

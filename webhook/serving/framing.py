@@ -1,5 +1,5 @@
 """Where an HTTP/1.1 request ends in the bytes received so far: the server's front stage reads a request
-without holding a thread, and hands it to one only once it is all there (`webhook.worker`).
+without holding a thread, and hands it to one only once it is all there (`webhook.serving.worker`).
 
 `Framer` looks at a connection's buffer as it grows and says `MORE` (wait for more bytes), `COMPLETE`
 (the request head and its whole body are in the first `size` bytes), `DISPATCH` (hand over as it is:

@@ -2,7 +2,7 @@
 
 `ensure_serving_cert` is what `canary-webhook serve --tls-secret S --service SVC --webhook-configuration W`
 runs before serving (and `start_renewal` every few minutes after): read Secret S in the pod's
-namespace, let `webhook.renewal` decide (keep, issue, rotate the CA), store the result, publish the
+namespace, let `webhook.tls.renewal` decide (keep, issue, rotate the CA), store the result, publish the
 caBundle into every webhook of the Mutating- and ValidatingWebhookConfiguration W, then write
 tls.crt/tls.key into the certificate directory that the server reloads from. The bundle is
 published before the files are written, so nothing is served before the API server trusts it.
@@ -32,7 +32,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kubectl_canary.core.errors import ClusterError
-from webhook import certs, renewal
+from webhook.tls import certs, renewal
 
 log = logging.getLogger("canary_webhook.bootstrap")
 

@@ -1,7 +1,7 @@
 """One kind kept by a `kubernetes.informer.SharedInformer`: listed, then watched, its events followed.
 
 `Watched` gives the informer the list function it needs (items as plain dicts, the watch as a raw stream
-whose events the client decodes to dicts) and hands each event to the `Follower`s (`webhook.index`) that
+whose events the client decodes to dicts) and hands each event to the `Follower`s (`webhook.cluster.index`) that
 keep indexes of the cache. A kind whose CRD is not installed is not an error here: its cache counts as
 synced and empty, and the informer keeps retrying every `ABSENT_RETRY` seconds (logged once).
 """
@@ -20,8 +20,8 @@ from kubernetes.informer import SharedInformer as _SharedInformer
 from kubernetes.informer import _meta_namespace_key as _key
 
 from kubectl_canary.core.kinds import Kind, Obj
-from webhook.direct import decode
-from webhook.index import Follower
+from webhook.cluster.direct import decode
+from webhook.cluster.index import Follower
 
 log = logging.getLogger("canary_webhook.cache")
 # The kubernetes client's config loaders and informer are not annotated; use them as Any.

@@ -32,7 +32,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
-from webhook import certs
+from webhook.tls import certs
 
 CA_CERT = certs.CA_FILE
 CA_KEY = "ca.key"
