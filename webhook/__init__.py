@@ -1,8 +1,16 @@
 """canary-webhook: the mutating and validating admission webhook that guards every RouteTable.
 
-Pure core: `review` (AdmissionReview v1 in and out), `decision` (settings, context, problems,
-verdicts), `mutation` and `validation` (lists of mutators and checks over the shared RouteTable
-model of `kubectl_canary.core`), `lookup` (the cluster read interface; `StateLookup` for a YAML
-directory). Edges: `cache` (watch caches of the cluster), `app` (Flask), `server` (gunicorn, TLS
-reload), `certs` (cryptography), `metrics`, `logs`, `cli` (`canary-webhook serve|review|certs`).
+The packages are its layers; each may import only the ones below it (`make lint` checks it with
+import-linter's contracts in pyproject.toml):
+
+    cli                          the console script, a module per command (serve, review, certs)
+    serving | app                gunicorn and its worker, probes; the Flask app around the decisions
+    tls | cluster | health | metrics | logs
+                                 certificates and their renewal; the Lookup implementations and their
+                                 caches; what the probes answer; Prometheus metrics; JSON log lines
+    admission                    the decisions: pure functions over an AdmissionReview and a Lookup
+
+Modules of one layer do not import each other. `admission` does no I/O at all (no socket, file, thread,
+process or clock) and sees the cluster only through its `Lookup` interface; the webhook and the plugin
+share `kubectl_canary.core`, the plugin's pure core.
 """
