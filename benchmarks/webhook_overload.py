@@ -13,7 +13,7 @@ the reviews left without an answer within timeoutSeconds (target 0), p50 and p99
 (target: p99 under timeoutSeconds), p99 and max of the probes (target: under 1 s, the issue's, and the
 probe's own timeoutSeconds), and how long after the load stopped every review was decided again (target:
 5 s). Everything runs in the same run on the same machine: read the rows against each other. It asserts
-nothing (tests/webhook/test_webhook_overload.py asserts the behaviour at 2x and 3x).
+nothing (tests/webhook/serving/test_webhook_overload.py asserts the behaviour at 2x and 3x).
 
     .venv/bin/python benchmarks/webhook_overload.py [--seconds 30] [--multiples 1 2 3]
 """
@@ -38,7 +38,7 @@ from whsupport import admission_review, cluster, routetable, weighted  # noqa: E
 
 from webhook.tls import certs  # noqa: E402
 
-ROUTES = 200  # as tests/webhook/test_webhook_overload.py, which says why
+ROUTES = 200  # as tests/webhook/serving/test_webhook_overload.py, which says why
 TIMEOUT_SECONDS = yaml.safe_load((ROOT / "deploy/helm/canary-webhook/values.yaml").read_text())["timeoutSeconds"]
 PROBE_TARGET = 1.0  # s: the issue's "answered 200 within 1 s"
 RECOVERY_TARGET = 5.0  # s

@@ -36,7 +36,7 @@ REVIEW = admission_review(routetable([single(dest("v1"))]))
 ADMISSION_TIMEOUT = min(
     hook["timeoutSeconds"]
     for name in ("mutatingwebhookconfiguration.yaml", "validatingwebhookconfiguration.yaml")
-    for doc in yaml.safe_load_all((Path(__file__).resolve().parents[2] / "deploy" / "base" / name).read_text())
+    for doc in yaml.safe_load_all((Path(__file__).resolve().parents[3] / "deploy" / "base" / name).read_text())
     if doc for hook in doc.get("webhooks", []))
 # Heavy enough that one thread deciding it keeps the next review of a burst waiting.
 HEAVY = admission_review(routetable([weighted([50, 50], prefix=f"/p{i}") for i in range(300)]))

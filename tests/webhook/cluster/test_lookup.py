@@ -27,7 +27,7 @@ from webhook.cluster.client import api_client
 from webhook.cluster.memo import Memo
 from webhook.cluster.state import StateLookup
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def cpol(name: str, **spec: Any) -> Obj:

@@ -30,7 +30,7 @@ from webhook.tls import certs
 
 pytestmark = pytest.mark.load
 
-VALUES = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "canary-webhook" / "values.yaml"
+VALUES = Path(__file__).resolve().parents[3] / "deploy" / "helm" / "canary-webhook" / "values.yaml"
 # What kube-apiserver waits for a webhook's answer: the chart's timeoutSeconds.
 TIMEOUT_SECONDS = yaml.safe_load(VALUES.read_text(encoding="utf-8"))["timeoutSeconds"]
 OVERLOAD_SECONDS = 30  # the "at least 30 s"
