@@ -39,7 +39,6 @@ GLOO_DIR=$CACHE/gloo-$GLOO_VERSION
 KREW_DIR=$CACHE/krew-$KREW_VERSION
 PODINFO_DIR=$CACHE/podinfo-$PODINFO_VERSION
 VEGETA_DIR=$CACHE/vegeta-$VEGETA_VERSION
-SHARED_CRDS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)/shared/gloo-crds
 
 # name:git-blob of the Gloo CRDs the tests rely on (solo-io/gloo v1.22.1).
 GLOO_CRD_BLOBS=(
@@ -281,12 +280,10 @@ fetch_gloo_crds() {
   log "Gloo CRDs $GLOO_VERSION: downloading github.com/solo-io/gloo"
   mkdir -p "$GLOO_DIR"
   tmp=$(mktemp -d "$GLOO_DIR/.crds.XXXXXX")
-  if dir=$(mod_field "github.com/solo-io/gloo@$GLOO_VERSION" Dir 2>/dev/null) && [[ -d $dir/install/helm/gloo/crds ]]; then
-    src=$dir/install/helm/gloo/crds
-  else
-    log "github.com/solo-io/gloo@$GLOO_VERSION unavailable; falling back to $SHARED_CRDS"
-    src=$SHARED_CRDS
-  fi
+  dir=$(mod_field "github.com/solo-io/gloo@$GLOO_VERSION" Dir) ||
+    { rm -rf "$tmp"; die "cannot download github.com/solo-io/gloo@$GLOO_VERSION for its CRDs (is the Go module proxy reachable? GOPROXY=$("$GO" env GOPROXY))"; }
+  src=$dir/install/helm/gloo/crds
+  [[ -d $src ]] || { rm -rf "$tmp"; die "github.com/solo-io/gloo@$GLOO_VERSION has no install/helm/gloo/crds"; }
   check_blobs "$src" || { rm -rf "$tmp"; die "Gloo CRDs in $src do not match the expected git blobs"; }
   # Module cache files are read-only; the cache copy should be ordinary files.
   install -m 0644 "$src"/*.yaml "$tmp/"
