@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from kubectl_canary.core.policy import API_GROUP, CROSS_NAMESPACE, MAX_WEIGHT_STEP, PREFIXES, REQUIRE_HEADER_PHASE
-from webhook.admission import mutation, policy, validation
+from webhook.admission import deletion, mutation, policy, validation
 from webhook.admission.decision import Check, Mutator
 
 
@@ -49,7 +49,7 @@ RULES = Rules(
         "destinationsServed": validation.check_destinations,
         "weightsTotal100": validation.check_weights,
         "upstreamServicePort": validation.check_upstream,
-        "lastDeploymentServing": validation.check_deployment_delete,
+        "lastDeploymentServing": deletion.check_deployment_delete,
         # Platform policy: one check per CanaryPolicy field, under the field's name.
         "policyReadable": policy.check_readable,
         API_GROUP: policy.check_api_group,
