@@ -29,6 +29,7 @@ from kubectl_canary.core.errors import CanaryError, ClusterError, Forbidden, Man
 from kubectl_canary.core.kinds import CANARY_POLICY, VIRTUAL_SERVICE, Kind, Obj, ObjectRef
 from kubectl_canary.store import kind_of, kubeconfig
 from kubectl_canary.store.kubeconfig import Connection
+from kubectl_canary.store.paths import resource_path
 
 APPLY_PATCH = "application/apply-patch+yaml"
 # What RBAC calls each verb of the store, for the hint in a "forbidden" message.
@@ -43,15 +44,6 @@ _CONFLICT = re.compile(r'conflicts? with "([^"]+)"(?: using (\S+))?')
 OPTIONAL_KINDS = (CANARY_POLICY, VIRTUAL_SERVICE)
 # The subresource `proxy_get` uses, as RBAC names it (`pods/proxy`), for the hint in a refusal.
 POD_PROXY = Kind("v1", "Pod", "pods/proxy")
-
-
-def resource_path(kind: Kind, namespace: str | None, name: str | None = None) -> str:
-    """The REST path of a collection (no name) or an object: `/apis/G/V/namespaces/N/PLURAL/NAME`."""
-    path = f"/apis/{kind.group}/{kind.version}" if kind.group else f"/api/{kind.version}"
-    if kind.namespaced and namespace:
-        path += f"/namespaces/{quote(namespace, safe='')}"
-    path += f"/{kind.plural}"
-    return path + (f"/{quote(name, safe='')}" if name else "")
 
 
 def parse_warnings(values: Iterable[str]) -> list[str]:
