@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from kubectl_canary.cli.analysis_options import analysis_options, load_factory, split_flags
+from kubectl_canary.cli.env import Env
 from kubectl_canary.cli.group import apply_plan, checked, cli, drain_option, routetable_option
 from kubectl_canary.cli.helm_mode import (
     chart_option,
@@ -20,7 +21,7 @@ from kubectl_canary.cli.helm_mode import (
     through_helm,
     with_revisions,
 )
-from kubectl_canary.cli.options import Env, Invocation, common_options, complete_services, invocation
+from kubectl_canary.cli.options import Invocation, common_options, complete_services, invocation
 from kubectl_canary.cli.output import flush_warnings, note, render
 from kubectl_canary.cli.progressive import run_progressive
 from kubectl_canary.cli.values_mode import run_values, show_status, take_values

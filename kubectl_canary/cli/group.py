@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from kubectl_canary.cli.options import Env, Invocation
+from kubectl_canary.cli.env import Env
+from kubectl_canary.cli.options import Invocation
 from kubectl_canary.cli.output import flush_warnings, note, outcome_line, render_objects, resource
 from kubectl_canary.core import names
 from kubectl_canary.core.errors import CanaryError, Modified, StateConflict

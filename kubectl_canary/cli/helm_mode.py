@@ -20,7 +20,8 @@ from typing import Any
 
 import click
 
-from kubectl_canary.cli.options import Env, Invocation
+from kubectl_canary.cli.env import Env
+from kubectl_canary.cli.options import Invocation
 from kubectl_canary.cli.output import note
 from kubectl_canary.cli.values_mode import Planner
 from kubectl_canary.core.errors import CanaryError, StateConflict, UsageError

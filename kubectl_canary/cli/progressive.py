@@ -22,8 +22,9 @@ from typing import Any
 
 import click
 
+from kubectl_canary.cli.env import Env
 from kubectl_canary.cli.group import apply_plan
-from kubectl_canary.cli.options import Env, Invocation
+from kubectl_canary.cli.options import Invocation
 from kubectl_canary.cli.output import note
 from kubectl_canary.core import names
 from kubectl_canary.core.analysis_policy import ABORT, AnalysisDefaults, merged
