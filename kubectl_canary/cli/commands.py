@@ -33,7 +33,8 @@ from kubectl_canary.core.errors import CanaryError, ClusterError, StateConflict,
 from kubectl_canary.core.kinds import ROUTETABLE, annotations_of
 from kubectl_canary.core.plan import plan_abort, plan_finish, plan_init, plan_shift, plan_start
 from kubectl_canary.core.policy import Policy
-from kubectl_canary.core.status import render_list, render_table, status_of, summary_of
+from kubectl_canary.core.status import render_table, status_of
+from kubectl_canary.core.summary import render_list, summary_of
 from kubectl_canary.core.values import values_abort, values_finish, values_init, values_shift, values_start
 from kubectl_canary.store import read_governing, read_snapshot
 from kubectl_canary.store.gateway import read_observed

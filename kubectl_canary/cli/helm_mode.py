@@ -26,7 +26,7 @@ from kubectl_canary.cli.output import note
 from kubectl_canary.cli.values_mode import Planner
 from kubectl_canary.core.errors import CanaryError, StateConflict, UsageError
 from kubectl_canary.core.snapshot import Snapshot
-from kubectl_canary.core.status import Summary
+from kubectl_canary.core.summary import Summary
 from kubectl_canary.core.values import Edit, read_state
 from kubectl_canary.store import read_snapshot
 from kubectl_canary.store.helm import CHART_NAME, Helm, Release, default_chart, release_of
