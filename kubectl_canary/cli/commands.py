@@ -23,7 +23,7 @@ from kubectl_canary.core.clone import Changes
 from kubectl_canary.core.deployments import init_workload, readiness
 from kubectl_canary.core.errors import StateConflict, UsageError
 from kubectl_canary.core.plan import plan_abort, plan_finish, plan_init, plan_shift, plan_start
-from kubectl_canary.core.values import values_abort, values_finish, values_init, values_shift, values_start
+from kubectl_canary.core.values_plan import values_abort, values_finish, values_init, values_shift, values_start
 from kubectl_canary.store import read_snapshot
 
 # How long `start` waits for a ready canary pod on a cluster, and how often it looks.

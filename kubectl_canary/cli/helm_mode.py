@@ -1,6 +1,6 @@
 """Helm mode: on a cluster, a service whose objects belong to a Helm release is changed through that
 release. The command reads the release's values (`helm get values`), plans on them as `--values` does
-(`core.values`), and runs `helm upgrade` with the edited values, in our order:
+(`core.values_plan`), and runs `helm upgrade` with the edited values, in our order:
 
 1. versions added or changed (their own upgrade, which waits for the pods: `--wait`);
 2. the routes;
