@@ -11,8 +11,9 @@ from typing import Any
 
 import click
 
+from kubectl_canary.cli.env import Env
 from kubectl_canary.cli.group import ATTEMPTS, checked, cli, routetable_option, run_plan
-from kubectl_canary.cli.options import Env, Invocation, common_options, complete_services, invocation
+from kubectl_canary.cli.options import Invocation, common_options, complete_services, invocation
 from kubectl_canary.cli.output import note
 from kubectl_canary.core.adopt import Adoption, plan_adopt, rollout_pending
 from kubectl_canary.core.errors import ClusterError, Modified, StateConflict, UsageError

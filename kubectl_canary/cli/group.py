@@ -4,7 +4,7 @@ Each mutating command is the same four steps: open the store its flags name, rea
 `Snapshot`, call its pure `plan_*` function, and execute the plan (or print it, for
 `--dry-run=client -o`). Domain errors become `error: <message>` on stderr, exit 1 (usage errors 2),
 in `CanaryGroup`; click's own usage errors keep their exit code 2. The commands live in
-`cli.commands` and `cli.adoption`; `cli.main` puts them together.
+`cli.commands`, `cli.adoption` and `cli.inspection`; `cli.main` puts them together.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from kubectl_canary.cli.options import Env, Invocation
+from kubectl_canary.cli.env import Env
+from kubectl_canary.cli.options import Invocation
 from kubectl_canary.cli.output import flush_warnings, note, outcome_line, render_objects, resource
 from kubectl_canary.core import names
 from kubectl_canary.core.errors import CanaryError, Modified, StateConflict

@@ -1,6 +1,6 @@
 """Helm mode: on a cluster, a service whose objects belong to a Helm release is changed through that
 release. The command reads the release's values (`helm get values`), plans on them as `--values` does
-(`core.values`), and runs `helm upgrade` with the edited values, in our order:
+(`core.values_plan`), and runs `helm upgrade` with the edited values, in our order:
 
 1. versions added or changed (their own upgrade, which waits for the pods: `--wait`);
 2. the routes;
@@ -20,12 +20,13 @@ from typing import Any
 
 import click
 
-from kubectl_canary.cli.options import Env, Invocation
+from kubectl_canary.cli.env import Env
+from kubectl_canary.cli.options import Invocation
 from kubectl_canary.cli.output import note
 from kubectl_canary.cli.values_mode import Planner
 from kubectl_canary.core.errors import CanaryError, StateConflict, UsageError
 from kubectl_canary.core.snapshot import Snapshot
-from kubectl_canary.core.status import Summary
+from kubectl_canary.core.summary import Summary
 from kubectl_canary.core.values import Edit, read_state
 from kubectl_canary.store import read_snapshot
 from kubectl_canary.store.helm import CHART_NAME, Helm, Release, default_chart, release_of

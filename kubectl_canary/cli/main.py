@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # Importing the command modules registers their commands on the group.
-from kubectl_canary.cli import adoption, commands  # noqa: F401
+from kubectl_canary.cli import adoption, commands, inspection  # noqa: F401
 from kubectl_canary.cli.group import cli
 
 __all__ = ["cli", "main"]

@@ -1,47 +1,21 @@
-"""The flags every command takes (SPEC 2 and kubectl's connection flags), and the context object that
-opens the store.
+"""The flags every command takes (SPEC 2 and kubectl's connection flags), and the `Invocation` they resolve to.
 
-`Env` is click's context object: tests replace `store_factory` (for a `MemoryStore`) and `sleep` (to
-drive `status --watch`). The default factory opens a `DirectoryStore` for `--files` and otherwise a
-`ClusterStore`, importing the cluster module (and so the kubernetes client) only then. The connection
-flags are kubectl's (cli-runtime's ConfigFlags), with its names, help and `--request-timeout` syntax.
+The connection flags are kubectl's (cli-runtime's ConfigFlags), with its names, help and
+`--request-timeout` syntax. The store they select is opened through click's context object, `Env`
+(`cli.env`); what `-n` and SERVICE complete to is `cli.candidates`, imported only when completing.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from kubectl_canary.core.errors import UsageError
+from kubectl_canary.cli.env import Env, store_options
 from kubectl_canary.store import DryRun, Store
-from kubectl_canary.store.kubeconfig import Connection
-
-
-@dataclass(frozen=True)
-class StoreOptions:
-    """What selects a store: a directory, or kubectl's connection flags; and how a cluster store writes."""
-
-    files: Path | None = None
-    connection: Connection = field(default_factory=Connection)
-    namespace: str | None = None
-    create: bool = False
-    force_conflicts: bool = False
-
-
-def open_store(options: StoreOptions) -> Store:
-    """The store the flags name: `--files DIR`, else the cluster of the kubeconfig context."""
-    if options.files is not None:
-        from kubectl_canary.store.directory import DirectoryStore
-
-        return DirectoryStore(options.files, options.namespace or "default", create=options.create)
-    from kubectl_canary.store.cluster import ClusterStore
-
-    return ClusterStore(options.connection, force_conflicts=options.force_conflicts)
 
 
 class Duration(click.ParamType[float, Any]):
@@ -70,15 +44,15 @@ class Duration(click.ParamType[float, Any]):
         return seconds
 
 
-# Completion callbacks import the completion module only when completing (it costs every run otherwise).
+# Completion callbacks import the candidates module only when completing (it costs every run otherwise).
 def _namespaces(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
-    from kubectl_canary.cli.completion import namespaces
+    from kubectl_canary.cli.candidates import namespaces
 
     return namespaces(ctx, param, incomplete)
 
 
 def complete_services(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
-    from kubectl_canary.cli.completion import services
+    from kubectl_canary.cli.candidates import services
 
     return services(ctx, param, incomplete)
 
@@ -105,29 +79,6 @@ CONNECTION_OPTIONS = [
                  help="How long to wait for a single server request (e.g. 1s, 2m, 3h; 0: no limit; default 30s)."),
     click.option("--cache-dir", metavar="DIR", help="Accepted as kubectl does; kubectl-canary caches nothing."),
 ]
-
-
-@dataclass
-class Env:
-    """click's context object: how to open a store, and how `--watch` waits between two reads."""
-
-    store_factory: Callable[[StoreOptions], Store] = open_store
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.monotonic
-    watch_interval: float = 2.0
-    # A watch that sees no change still ends after this long, so what it does not cover (policies) refreshes.
-    watch_timeout: float = 30.0
-    # How `shift --load` sends one request (url, headers) -> status code; None: urllib (tests pass a fake).
-    http_send: Callable[[str, dict[str, str]], int] | None = None
-
-    def wait(self, store: Store, namespace: str, service: str, limit: float | None = None) -> None:
-        """Until the store reports a change (a cluster's watch API); else, or if the watch failed, one poll
-        interval; never longer than `limit` seconds (what is left of `status --timeout`)."""
-        watch, poll = self.watch_timeout, self.watch_interval
-        if limit is not None:
-            watch, poll = max(0.0, min(watch, limit)), max(0.0, min(poll, limit))
-        if not store.wait_for_change(namespace, service, watch):
-            self.sleep(poll)
 
 
 @dataclass(frozen=True)
@@ -180,21 +131,6 @@ def common_options(
         return command
 
     return decorate
-
-
-def store_options(
-    namespace: str | None = None,
-    files: Path | None = None,
-    create: bool = False,
-    force_conflicts: bool = False,
-    **flags: Any,
-) -> StoreOptions:
-    """The `StoreOptions` that a command's parsed flags name (UsageError for --files with a connection flag)."""
-    connection = Connection(**{**flags, "as_groups": tuple(flags.get("as_groups") or ())})
-    if files is not None and connection.given():
-        raise UsageError(f"--files reads and writes a directory; it cannot be combined with "
-                         f"{', '.join(connection.given())}")
-    return StoreOptions(files, connection, namespace, create, force_conflicts)
 
 
 def invocation(

@@ -1,14 +1,15 @@
 """`shift --step`: move the canary's weight in steps, judging each window before the next step.
 
-Each step is an ordinary `shift` (the same plan, the same readiness rule), then a wait until every
-gateway-proxy pod routes by it (`core.inforce`), then windows of --interval: the gateway's per-host
-counters before and after (`store.proxies`, `core.hoststats`), judged by `core.verdict`. A healthy
-window lets the next step go; a failed one aborts at once (all traffic to the primary, the canary's
-Deployment kept), exit 1; an inconclusive one extends the window, up to --max-inconclusive more,
-then pauses (exit 2, the weight stays) or aborts. Each verdict is printed with its numbers and
-recorded on the RouteTable (`kubectl-canary.io/analysis`), which `status` shows. Interrupted (Ctrl-C,
-SIGTERM, an unreachable API server), the routes stay at the last step applied and the command says
-so; the same command resumes from there (a weight above 0 is judged before it moves).
+What was asked is a `Progression` (`cli.progression`). Each step is an ordinary `shift` (the same plan,
+the same readiness rule), then a wait until every gateway-proxy pod routes by it (`core.inforce`), then
+windows of --interval: the gateway's per-host counters before and after (`store.proxies`,
+`core.hoststats`), judged by `core.verdict`. A healthy window lets the next step go; a failed one aborts
+at once (all traffic to the primary, the canary's Deployment kept), exit 1; an inconclusive one extends
+the window, up to --max-inconclusive more, then pauses (exit 2, the weight stays) or aborts. Each
+verdict is printed with its numbers and recorded on the RouteTable (`kubectl-canary.io/analysis`), which
+`status` shows. Interrupted (Ctrl-C, SIGTERM, an unreachable API server), the routes stay at the last
+step applied and the command says so; the same command resumes from there (a weight above 0 is judged
+before it moves).
 """
 
 from __future__ import annotations
@@ -17,70 +18,32 @@ import datetime
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import click
 
+from kubectl_canary.cli.env import Env
 from kubectl_canary.cli.group import apply_plan
-from kubectl_canary.cli.options import Env, Invocation
+from kubectl_canary.cli.options import Invocation
 from kubectl_canary.cli.output import note
+from kubectl_canary.cli.progression import Progression, gates_of, settle
 from kubectl_canary.core import names
-from kubectl_canary.core.analysis_policy import ABORT, AnalysisDefaults, merged
+from kubectl_canary.core.analysis_policy import ABORT, merged
 from kubectl_canary.core.errors import CanaryError, StateConflict, UsageError
 from kubectl_canary.core.hoststats import HostStats, cluster_name, per_version, window
 from kubectl_canary.core.kinds import ROUTETABLE, Obj
 from kubectl_canary.core.plan import Plan, plan_abort, plan_finish, plan_shift
 from kubectl_canary.core.routes import RouteState, recognise
 from kubectl_canary.core.snapshot import Snapshot
-from kubectl_canary.core.verdict import FAILED, HEALTHY, Gates, Numbers, Verdict, judge, record
+from kubectl_canary.core.verdict import FAILED, HEALTHY, Numbers, Verdict, judge, record
 from kubectl_canary.load import CANARY, PLAIN, Load
 from kubectl_canary.store import read_governing, read_snapshot
-from kubectl_canary.store.proxies import Gateway, read_counts, service_versions, shares
+from kubectl_canary.store.proxies import read_counts, service_versions, shares
 
 PAUSED_EXIT = 2
 # How often the wait for a step's routes reads the proxies' route configuration.
 IN_FORCE_POLL = 1.0
-
-
-@dataclass(frozen=True)
-class Progression:
-    """What `shift --step` was asked to do, with the policy's defaults and the built-in ones applied."""
-
-    target: int
-    step: int
-    interval: float
-    gates: Gates
-    max_inconclusive: int
-    on_inconclusive: str
-    finish: bool
-    gateway: Gateway
-    route_timeout: float
-    load: Callable[[RouteState, Snapshot], Load] | None = None
-
-
-def settle(flags: dict[str, Any], policy: AnalysisDefaults, max_step: int | None) -> tuple[int, list[str]]:
-    """The step to take (never past a policy's maxWeightStep) and what to tell the user about it."""
-    step, said = int(flags["step"]), []
-    if max_step is not None and step > max_step:
-        said.append(f"--step {step} is more than the CanaryPolicy's maxWeightStep {max_step}: stepping by {max_step}")
-        step = max_step
-    return step, said
-
-
-def gates_of(flags: dict[str, Any], policy: AnalysisDefaults) -> Gates:
-    """Flags first, then the governing policies' analysis section, then `Gates()`'s defaults."""
-    base = Gates()
-
-    def pick(flag: str, attr: str) -> Any:
-        value = flags.get(flag)
-        if value is None:
-            value = getattr(policy, attr)
-        return getattr(base, attr) if value is None or value == () else value
-
-    return Gates(pick("max_error_rate", "max_error_rate"), pick("error_rate_margin", "error_rate_margin"),
-                 int(pick("min_requests", "min_requests")), tuple(pick("max_latency", "max_latency")),
-                 pick("latency_ratio", "latency_ratio"))
 
 
 @contextmanager

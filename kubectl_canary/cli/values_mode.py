@@ -1,6 +1,6 @@
 """`--values FILE`: every command reads and writes a values file of charts/gloo-app instead of objects (no
 cluster needed), as `--files DIR` does for manifests. The file is what a pipeline (Flux's
-helm-controller, Argo CD, `helm upgrade -f`) applies later; the plan is `core.values`'s, the text
+helm-controller, Argo CD, `helm upgrade -f`) applies later; the plan is `core.values_plan`'s, the text
 editing `store.values`'s.
 """
 

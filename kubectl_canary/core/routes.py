@@ -10,8 +10,9 @@ RouteTable, and never touches any other route. Each managed route (a *base* rout
 
 For the seed's one-route table this is exactly the seed chart's shape. `recognise` reads any
 RouteTable back into the `RouteState` every managed route agrees on, and names what it found where a
-route differs, so the plugin never overwrites routes it does not understand; `rewrite` renders a new
-state into the same RouteTable, leaving every other route, the route order and all options as they were.
+route differs, so the plugin never overwrites routes it does not understand (each route is read by
+`core.route_reader`); `rewrite` renders a new state into the same RouteTable, leaving every other
+route, the route order and all options as they were.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubectl_canary.core import names
-from kubectl_canary.core.errors import UnmanagedShape
 from kubectl_canary.core.kinds import Obj
+from kubectl_canary.core.route_reader import BaseRoute, RouteReader
 from kubectl_canary.core.routetable import (
     UpstreamRef,
     matchers,
@@ -146,75 +147,6 @@ def render_base(base: Mapping[str, Any], dest: Mapping[str, Any], state: RouteSt
     return [twin(base, dest, state.canary, state.headers), main]
 
 
-@dataclass(frozen=True)
-class _Base:
-    """One managed route read back: its index, the destination it is built on, and what it says."""
-
-    index: int
-    dest: Obj
-    primary: str
-    canary: str | None
-    weight: int
-
-
-class _Reader:
-    """Reads one RouteTable's managed routes, raising `UnmanagedShape` naming what differs."""
-
-    def __init__(self, rt: Mapping[str, Any], service: str, upstream: UpstreamRef) -> None:
-        meta = rt.get("metadata") or {}
-        self.where = f"RouteTable {meta.get('namespace', '')}/{meta.get('name', '')}"
-        self.namespace = own_namespace(rt)
-        self.service = service
-        self.upstream = upstream
-
-    def fail(self, found: str) -> UnmanagedShape:
-        return UnmanagedShape(
-            f"{self.where} is not in a shape kubectl-canary manages: {found}; "
-            "restore the routes it wrote (see `kubectl canary status`), or manage this service by hand"
-        )
-
-    def version(self, dest: Mapping[str, Any], label: str) -> str:
-        values = (dest.get("subset") or {}).get("values") or {}
-        if not values:
-            raise UnmanagedShape(
-                f"{self.where}: route {label} sends to Upstream {self.upstream} without a version subset; bring "
-                f"service {self.service} under kubectl-canary with `kubectl canary adopt {self.service} --version V`"
-            )
-        if set(values) != {names.VERSION_KEY} or not isinstance(values[names.VERSION_KEY], str):
-            raise self.fail(f"route {label} selects subset {dict(values)}, expected only '{names.VERSION_KEY}'")
-        return str(values[names.VERSION_KEY])
-
-    def single(self, route: Mapping[str, Any], index: int, label: str) -> _Base:
-        dest = route_action(route)["single"]
-        return _Base(index, _without_subset(dest), self.version(dest, label), None, 0)
-
-    def multi(self, route: Mapping[str, Any], index: int, label: str) -> _Base:
-        entries = multi_destinations(route) or []
-        if len(entries) != 2:
-            raise self.fail(f"route {label} splits traffic {len(entries)} ways, expected primary and canary")
-        for entry in entries:
-            extra = set(entry) - {"destination", "weight"}
-            if extra:
-                raise self.fail(f"route {label} has a weighted destination with fields {sorted(extra)} "
-                                "the plugin does not write")
-        dests = [entry.get("destination") or {} for entry in entries]
-        if any(named_ref(d.get("upstream"), self.namespace) != self.upstream for d in dests):
-            raise self.fail(f"route {label} splits traffic between Upstream {self.upstream} and another destination")
-        if _without_subset(dests[0]) != _without_subset(dests[1]):
-            raise self.fail(f"route {label} sends to its two versions with different destination options")
-        weights = [e.get("weight") or 0 for e in entries]
-        if not all(isinstance(w, int) and not isinstance(w, bool) and w >= 0 for w in weights) or sum(weights) < 1:
-            raise self.fail(f"route {label} has weights {weights}, which send no traffic")
-        # Weights are relative in Gloo; the webhook normalises them to 100, but read any positive total.
-        share = round(100 * weights[1] / sum(weights))
-        return _Base(index, _without_subset(dests[0]), self.version(dests[0], label),
-                     self.version(dests[1], label), share)
-
-
-def _without_subset(dest: Mapping[str, Any]) -> Obj:
-    return {k: v for k, v in dest.items() if k != "subset"}
-
-
 def _twin_headers(candidate: Mapping[str, Any], base: Mapping[str, Any]) -> Headers | None:
     """The headers `candidate` adds to `base`'s first matcher, when it adds some; None otherwise."""
     theirs, ours = matchers(candidate), matchers(base) or [{"prefix": "/"}]
@@ -241,13 +173,13 @@ def recognise(rt: Mapping[str, Any], service: str, upstream: UpstreamRef) -> Man
     UnmanagedShape when no route sends there, when a route sends there in a form the plugin does not
     write (or without a version subset: not adopted yet), or when two managed routes disagree.
     """
-    reader = _Reader(rt, service, upstream)
+    reader = RouteReader(rt, service, upstream)
     found = routes(rt)
     labels = [route_label(r) for r in found]
     indices = routes_to(rt, upstream)
     if not indices:
         raise reader.fail(f"no route sends traffic to Upstream {upstream}")
-    bases: list[_Base] = []
+    bases: list[BaseRoute] = []
     twins: dict[int, Headers] = {}
     for index in indices:
         route = found[index]
@@ -291,7 +223,7 @@ def _describe(state: RouteState) -> str:
 def rewrite(rt: Mapping[str, Any], upstream: UpstreamRef, managed: Managed, state: RouteState) -> list[Obj]:
     """The routes of `rt` with every managed route rendered in `state`; every other route as it was."""
     found = routes(rt)
-    reader = _Reader(rt, "", upstream)
+    reader = RouteReader(rt, "", upstream)
     twins = {i - 1 for i in managed.bases if managed.state.canary is not None}
     out: list[Obj] = []
     for index, route in enumerate(found):

@@ -1,7 +1,8 @@
-"""The status of a managed service, as `status` and `list` show it: a pure model and its renderings.
+"""The status of a managed service, as `status` shows it: a pure model and its renderings.
 
 Weights and roles come from the routes (the truth); the RouteTable's annotations and the Deployments'
-role annotations record intent, and every difference between intent and routes is one drift line.
+role annotations record intent, and every difference between intent and routes is one drift line
+(`core.drift`). The line `list` shows for a service is `core.summary`.
 A RouteTable edited into a shape the plugin does not manage still gets a status (phase `unmanaged`,
 with what was found), since `status` is where a user looks when something is wrong. The CanaryPolicies
 that govern the service's namespace are shown with the rules each imposes (`unknown` when they could
@@ -11,18 +12,19 @@ not be read, e.g. for a user who may not list them).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from kubectl_canary.core import names
 from kubectl_canary.core.datapath import DataPath, Observed, data_path_of
+from kubectl_canary.core.drift import annotation_drift, deployment_drift, next_steps
 from kubectl_canary.core.errors import UnmanagedShape
 from kubectl_canary.core.kinds import Obj, annotations_of, labels_of
-from kubectl_canary.core.objects import state_annotations
 from kubectl_canary.core.policy import Policy
 from kubectl_canary.core.routes import Headers, Managed, RouteState, first_prefix, recognise
-from kubectl_canary.core.routetable import destinations, own_namespace
+from kubectl_canary.core.routetable import destinations
 from kubectl_canary.core.snapshot import Snapshot
+from kubectl_canary.core.tables import columns, dash
 from kubectl_canary.core.verdict import recorded_lines
 
 UNMANAGED = "unmanaged"
@@ -130,57 +132,6 @@ def _replicas(deployment: Obj | None) -> tuple[int | None, int | None]:
     return ready, int(desired) if desired is not None else 1
 
 
-def _annotation_drift(rt: Obj, service: str, state: RouteState) -> list[str]:
-    have, want = annotations_of(rt), state_annotations(service, state)
-    found: list[str] = []
-    for key in (names.PHASE, names.PRIMARY, names.CANARY, names.WEIGHT):
-        if have.get(key) == want.get(key):
-            continue
-        if key not in have:
-            found.append(f"annotation {key} is missing; the routes say {want[key]!r}")
-        elif key not in want:
-            found.append(f"annotation {key} is {have[key]!r} but the routes have no canary")
-        else:
-            found.append(f"annotation {key} is {have[key]!r} but the routes say {want[key]!r}")
-    return found
-
-
-def _deployment_drift(snap: Snapshot, roles: dict[str, str]) -> list[str]:
-    found: list[str] = []
-
-    def named(version: str) -> str:
-        existing = snap.deployment(version)
-        name = (existing or {}).get("metadata", {}).get("name") or names.deployment_name(snap.service, version)
-        return f"Deployment {snap.namespace}/{name}"
-
-    for version, role in roles.items():
-        if snap.deployment(version) is None:
-            found.append(f"{named(version)} does not exist, but the routes send traffic to {role} {version}")
-        elif snap.role(version) != role:
-            found.append(f"{named(version)} has role {snap.role(version) or 'none'} but the routes make {version} "
-                         f"the {role}")
-    for version in snap.deployments:
-        if version not in roles and snap.role(version) == "primary":
-            found.append(f"{named(version)} has role primary but receives no traffic; "
-                         f"`kubectl canary finish {snap.service}` completes the earlier finish")
-        elif version not in roles and snap.role(version) == "canary" and "canary" in roles.values():
-            found.append(f"{named(version)} has role canary but receives no traffic while canary "
-                         f"{next(v for v, r in roles.items() if r == 'canary')} is routed; remove it with "
-                         f"`kubectl -n {snap.namespace} delete deployment {named(version).rsplit('/', 1)[1]}`")
-    return found
-
-
-def _next_steps(snap: Snapshot, roles: dict[str, str]) -> list[str]:
-    """A canary deployed before any route goes to it (`start --no-route`, the seed's values-2): a step of
-    the workflow, not drift."""
-    if "canary" in roles.values():
-        return []
-    return [f"canary {version} is deployed without traffic (start --no-route); route header traffic to it with "
-            f"`kubectl canary start {snap.service} --version {version}`, or remove it with `kubectl canary abort "
-            f"{snap.service} --delete-canary`"
-            for version in snap.deployments if version not in roles and snap.role(version) == "canary"]
-
-
 def _version_rows(snap: Snapshot, state: RouteState | None, header_versions: set[str]) -> tuple[VersionStatus, ...]:
     roles = _roles(state)
     weights: dict[str, int] = {}
@@ -240,8 +191,8 @@ def status_of(snap: Snapshot, seen: Observed | None = None) -> Status:
         dict(d.subset).get(names.VERSION_KEY, "") for d in destinations(rt) if d.header_matched
     } - {""}
     if state is not None:
-        drift += _annotation_drift(rt, snap.service, state)
-    drift += _deployment_drift(snap, _roles(state))
+        drift += annotation_drift(rt, snap.service, state)
+    drift += deployment_drift(snap, _roles(state))
     return Status(
         service=snap.service,
         namespace=snap.namespace,
@@ -255,20 +206,10 @@ def status_of(snap: Snapshot, seen: Observed | None = None) -> Status:
         api_group=labels_of(rt).get(names.API_GROUP),
         versions=_version_rows(snap, state, header_versions),
         drift=tuple(drift),
-        steps=tuple(_next_steps(snap, _roles(state))),
+        steps=tuple(next_steps(snap, _roles(state))),
         datapath=None if seen is None else data_path_of(seen, snap.service, routed_versions(state)),
         analysis=annotations_of(rt).get(names.ANALYSIS),
     )
-
-
-def columns(rows: list[list[str]]) -> str:
-    """Rows as left-aligned columns three spaces apart, as kubectl prints tables."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))] if rows else []
-    return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
-
-
-def _dash(value: object) -> str:
-    return "-" if value is None else str(value)
 
 
 def _policy_lines(status: Status) -> list[str]:
@@ -291,7 +232,7 @@ def render_table(status: Status) -> str:
         f"RouteTable:  {status.namespace}/{status.routetable}"
         + (f" (apiGroup {status.api_group})" if status.api_group else " (no apiGroup label)"),
         f"Phase:       {status.phase}",
-        f"Prefix:      {_dash(status.prefix)}",
+        f"Prefix:      {dash(status.prefix)}",
         f"Header:      {header} -> {status.canary}" if header else "Header:      -",
     ]
     lines += _policy_lines(status)
@@ -301,9 +242,9 @@ def render_table(status: Status) -> str:
     rows = [["VERSION", "ROLE", "WEIGHT", "HEADER", "DEPLOYMENT", "READY"] + (["ENDPOINTS"] if path else [])]
     for v in status.versions:
         weight = f"{v.weight}%" if v.weight is not None else "-"
-        ready = f"{_dash(v.ready)}/{_dash(v.desired)}" if v.deployment else "missing"
+        ready = f"{dash(v.ready)}/{dash(v.desired)}" if v.deployment else "missing"
         endpoints = [str(path.endpoints.get(v.version, 0))] if path else []
-        rows.append([v.version, _dash(v.role), weight, "yes" if v.header else "-", _dash(v.deployment), ready,
+        rows.append([v.version, dash(v.role), weight, "yes" if v.header else "-", dash(v.deployment), ready,
                      *endpoints])
     lines += recorded_lines(status.analysis)
     lines += ["", columns(rows), ""]
@@ -312,73 +253,3 @@ def render_table(status: Status) -> str:
     if path is not None:
         lines += ["Problems:    none"] if not path.problems else ["Problems:"] + [f"  - {p}" for p in path.problems]
     return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class Summary:
-    """One line of `kubectl canary list`: a managed service and its phase."""
-
-    namespace: str
-    service: str
-    phase: str
-    primary: str | None
-    canary: str | None
-    weight: int | None
-    # The Helm release that owns the RouteTable, and its revision when known (`helm list`).
-    release: str | None = None
-    revision: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        found = asdict(self)
-        for key in ("release", "revision"):
-            if found[key] is None:
-                del found[key]
-        return found
-
-
-def summary_of(rt: Obj) -> Summary:
-    """The list line of a managed RouteTable, from its routes to the service its annotation names (the
-    RouteTable's name without `-routes` for one written before the annotation existed)."""
-    meta = rt.get("metadata") or {}
-    name = str(meta.get("name", ""))
-    service = annotations_of(rt).get(names.SERVICE_ANNOTATION) or name.removesuffix("-routes")
-    namespace = str(meta.get("namespace", ""))
-    release = annotations_of(rt).get(names.HELM_RELEASE) or None
-    try:
-        state = _managed_of(rt, service).state
-    except UnmanagedShape:
-        return Summary(namespace, service, UNMANAGED, None, None, None, release)
-    return Summary(namespace, service, state.phase, state.primary, state.canary,
-                   state.weight if state.canary else None, release)
-
-
-def _managed_of(rt: Obj, service: str) -> Managed:
-    """The managed routes of a RouteTable read without its Upstream at hand (`list`): the routes to the
-    first Upstream they name that reads as managed (an adopted service's Upstream may have any name)."""
-    named = sorted({d.upstream for d in destinations(rt) if d.upstream is not None})
-    first: UnmanagedShape | None = None
-    for upstream in sorted(named, key=lambda u: u.name != service):
-        try:
-            return recognise(rt, service, upstream)
-        except UnmanagedShape as err:
-            first = first or err
-    raise first or UnmanagedShape(f"RouteTable {own_namespace(rt)}/{(rt.get('metadata') or {}).get('name')} "
-                                  "sends traffic to no Upstream")
-
-
-def render_list(summaries: list[Summary], all_namespaces: bool) -> str:
-    """The `list` table, with a NAMESPACE column for -A (as kubectl prints one)."""
-    helm = any(s.release for s in summaries)
-    head = (["NAMESPACE"] if all_namespaces else []) + ["SERVICE", "PHASE", "PRIMARY", "CANARY", "WEIGHT"]
-    rows = [head + (["RELEASE"] if helm else [])] + [
-        ([s.namespace] if all_namespaces else []) + [s.service, s.phase, _dash(s.primary), _dash(s.canary),
-                                                      _dash(s.weight)] + ([_release(s)] if helm else [])
-        for s in summaries
-    ]
-    return columns(rows)
-
-
-def _release(summary: Summary) -> str:
-    if not summary.release:
-        return "-"
-    return summary.release + (f" (revision {summary.revision})" if summary.revision is not None else "")

@@ -5,13 +5,13 @@ The kubernetes client is imported inside `ClusterStore` only (it costs about hal
 the current objects to predict the result (deliberately; it still writes nothing). Which cluster, and
 as whom, follows kubectl's connection flags (`store.kubeconfig`); impersonation travels as
 `Impersonate-*` headers and `--request-timeout` bounds every request (and is sent as `timeout`, as
-kubectl does). Requests are built from `Kind` (group, version, plural) and sent with
+kubectl does). Requests are built from `Kind` (group, version, plural; `store.paths`) and sent with
 `ApiClient.call_api`, which returns the raw response, so the `Warning` headers can be read (the
 generated API methods drop them). Writes are server-side apply (field manager `kubectl-canary`)
 without force unless `--force-conflicts`: a field another manager owns is a conflict, reported as
-kubectl reports it (the manager, each field, the fix). `--dry-run=server` adds `dryRun=All`, and
-deletes propagate in the background. Listing a kind whose CRD is optional (CanaryPolicy) where the
-cluster does not serve it finds nothing. Each read keeps its resourceVersion, from which
+kubectl reports it (the manager, each field, the fix; `store.answers` reads them). `--dry-run=server`
+adds `dryRun=All`, and deletes propagate in the background. Listing a kind whose CRD is optional
+(CanaryPolicy) where the cluster does not serve it finds nothing. Each read keeps its resourceVersion, from which
 `wait_for_change` (`store.watch`) watches for `status --watch`.
 """
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 import builtins
 import json
 import re
-from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -28,84 +27,19 @@ from kubectl_canary.core import names
 from kubectl_canary.core.errors import CanaryError, ClusterError, Forbidden, ManagerConflict, Modified
 from kubectl_canary.core.kinds import CANARY_POLICY, VIRTUAL_SERVICE, Kind, Obj, ObjectRef
 from kubectl_canary.store import kind_of, kubeconfig
+from kubectl_canary.store.answers import conflict_lines, conflict_managers, parse_warnings, people, unserved
 from kubectl_canary.store.kubeconfig import Connection
+from kubectl_canary.store.paths import resource_path
 
 APPLY_PATCH = "application/apply-patch+yaml"
 # What RBAC calls each verb of the store, for the hint in a "forbidden" message.
 _RBAC_VERB = {"get": "get", "list": "list", "apply": "patch", "delete": "delete"}
-# `299 - "text"` (RFC 7234 warn-code, warn-agent, quoted warn-text, optional date); a header may hold several.
-_WARNING = re.compile(r'(\d{3})\s+(\S+)\s+"((?:[^"\\]|\\.)*)"(?:\s+"[^"]*")?')
 # RBAC refusals read `... is forbidden: User "x" cannot patch resource ...`; admission denials differ.
 _RBAC_DENIAL = re.compile(r'forbidden: (User|Group|ServiceAccount)? ?"[^"]*" cannot ')
-# A FieldManagerConflict cause: `conflict with "argocd-controller" using gateway.solo.io/v1`.
-_CONFLICT = re.compile(r'conflicts? with "([^"]+)"(?: using (\S+))?')
 # Kinds whose CRD a cluster may lack: listing them there finds none instead of failing.
 OPTIONAL_KINDS = (CANARY_POLICY, VIRTUAL_SERVICE)
 # The subresource `proxy_get` uses, as RBAC names it (`pods/proxy`), for the hint in a refusal.
 POD_PROXY = Kind("v1", "Pod", "pods/proxy")
-
-
-def resource_path(kind: Kind, namespace: str | None, name: str | None = None) -> str:
-    """The REST path of a collection (no name) or an object: `/apis/G/V/namespaces/N/PLURAL/NAME`."""
-    path = f"/apis/{kind.group}/{kind.version}" if kind.group else f"/api/{kind.version}"
-    if kind.namespaced and namespace:
-        path += f"/namespaces/{quote(namespace, safe='')}"
-    path += f"/{kind.plural}"
-    return path + (f"/{quote(name, safe='')}" if name else "")
-
-
-def parse_warnings(values: Iterable[str]) -> list[str]:
-    """The texts of `Warning` response headers, as kubectl prints them after `Warning: `."""
-    found = []
-    for value in values:
-        for match in _WARNING.finditer(value):
-            found.append(re.sub(r"\\(.)", r"\1", match.group(3)))
-    return found
-
-
-def people(manager: str) -> bool:
-    """Whether a field manager is a person's tool (`kubectl apply`, `create`, `edit`, `patch`, ...), whose
-    fields the plugin takes over, rather than a controller's (Argo CD, Flux, Helm), which it must not."""
-    return manager == "kubectl" or (manager.startswith("kubectl-") and manager != names.MANAGER)
-
-
-def conflict_managers(body: Any) -> tuple[str, ...]:
-    """The field managers named by a 409 apply answer's `FieldManagerConflict` causes."""
-    details = body.get("details") if isinstance(body, dict) else None
-    causes = details.get("causes") if isinstance(details, dict) else None
-    found = []
-    for cause in causes if isinstance(causes, builtins.list) else []:
-        match = _CONFLICT.search(str(cause.get("message") or "")) if isinstance(cause, dict) else None
-        if match and match.group(1) not in found:
-            found.append(match.group(1))
-    return tuple(found)
-
-
-def conflict_lines(body: Any) -> builtins.list[str]:
-    """One line per field another manager owns, from a 409 apply answer's `FieldManagerConflict` causes.
-
-    The server's cause reads `conflict with "argocd-controller" using gateway.solo.io/v1` for field
-    `.spec.routes`; this gives `.spec.routes: owned by "argocd-controller" (gateway.solo.io/v1)`.
-    """
-    details = body.get("details") if isinstance(body, dict) else None
-    causes = details.get("causes") if isinstance(details, dict) else None
-    lines = []
-    for cause in causes if isinstance(causes, builtins.list) else []:
-        if not isinstance(cause, dict) or cause.get("reason") != "FieldManagerConflict":
-            continue
-        match = _CONFLICT.search(str(cause.get("message") or ""))
-        owner = f'"{match.group(1)}"' if match else "another manager"
-        using = f" ({match.group(2)})" if match and match.group(2) else ""
-        lines.append(f"{cause.get('field') or '(unnamed field)'}: owned by {owner}{using}")
-    return lines
-
-
-def unserved(body: Any) -> bool:
-    """Whether a 404 answer says the path is not served at all (kube-apiserver's plain `404 page not found`
-    for a resource type it does not know, as when a CRD is not installed), not that an object is missing
-    (a `Status` with reason NotFound)."""
-    return not (isinstance(body, dict) and body.get("kind") == "Status") and str(
-        body.get("message") if isinstance(body, dict) else body).startswith("404 page not found")
 
 
 class ClusterStore:

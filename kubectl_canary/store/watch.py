@@ -15,7 +15,7 @@ import threading
 from typing import Any
 
 from kubectl_canary.core.kinds import DEPLOYMENT, ROUTETABLE, Kind
-from kubectl_canary.store.cluster import resource_path
+from kubectl_canary.store.paths import resource_path
 
 
 def _follow(store: Any, kind: Kind, namespace: str, field_selector: str | None, version: str | None,

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+from kubectl_canary.cli.env import Env
 from kubectl_canary.cli.main import cli
-from kubectl_canary.cli.options import Env
 from kubectl_canary.store import Store
 
 Run = Callable[..., Result]

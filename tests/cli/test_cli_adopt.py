@@ -8,7 +8,7 @@ import yaml
 from core.test_adopt import deployment, routetable, service, upstream
 
 from cli.conftest import objects_in
-from kubectl_canary.cli.options import Env
+from kubectl_canary.cli.env import Env
 from kubectl_canary.core import names
 from kubectl_canary.core.kinds import ObjectRef
 from kubectl_canary.store.memory import MemoryStore

@@ -16,7 +16,7 @@ from conftest import service_objects
 from required import built_tool
 from store.fake_apiserver import FakeApiServer, kubeconfig
 
-from kubectl_canary.cli.options import Env, StoreOptions
+from kubectl_canary.cli.env import Env, StoreOptions
 from kubectl_canary.core import names
 from kubectl_canary.core.errors import ClusterError
 from kubectl_canary.core.kinds import ObjectRef, annotations_of

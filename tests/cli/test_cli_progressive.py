@@ -13,7 +13,7 @@ from typing import Any
 
 from conftest import service_objects
 
-from kubectl_canary.cli.options import Env
+from kubectl_canary.cli.env import Env
 from kubectl_canary.core.kinds import ObjectRef
 from kubectl_canary.core.routes import RouteState, recognise
 from kubectl_canary.store import read_snapshot

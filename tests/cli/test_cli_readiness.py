@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from conftest import service_objects
 
-from kubectl_canary.cli.options import Env
+from kubectl_canary.cli.env import Env
 from kubectl_canary.core.kinds import ObjectRef
 from kubectl_canary.core.routes import RouteState
 from kubectl_canary.store.memory import MemoryStore

@@ -8,7 +8,7 @@ import pytest
 from conftest import service_objects
 
 from kubectl_canary.cli.completion import complete
-from kubectl_canary.cli.options import Env, StoreOptions
+from kubectl_canary.cli.env import Env, StoreOptions
 from kubectl_canary.core.errors import ClusterError
 from kubectl_canary.core.routes import RouteState
 from kubectl_canary.store.memory import MemoryStore

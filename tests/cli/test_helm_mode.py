@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from kubectl_canary.cli.helm_mode import phases
-from kubectl_canary.core.values import values_abort, values_finish, values_start
+from kubectl_canary.core.values_plan import values_abort, values_finish, values_start
 from kubectl_canary.store.helm import _flags, default_chart, release_of
 from kubectl_canary.store.kubeconfig import Connection
 from tests.charts.chart import CHART, SEED_VALUES

@@ -80,8 +80,9 @@ def test_kubectl_finds_the_plugin(tmp_path):
 
 
 def test_completion_lives_in_its_own_executable_and_loads_only_what_it_needs(tmp_path):
-    # A command's run never loads the completion module; completing a command name never loads the client.
-    assert "kubectl_canary.cli.completion" not in _imports("--help", cwd=tmp_path)
+    # A command's run never loads the completion modules; completing a command name never loads the client.
+    loaded = _imports("--help", cwd=tmp_path)
+    assert "kubectl_canary.cli.completion" not in loaded and "kubectl_canary.cli.candidates" not in loaded
     proc = subprocess.run([sys.executable, "-X", "importtime", str(BIN / "kubectl_complete-canary"), "sh"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.stdout.splitlines() == ["shift\tSend --weight percent of the traffic to...", ":4"]

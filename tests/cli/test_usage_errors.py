@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from kubectl_canary.cli.env import Env
 from kubectl_canary.cli.main import cli
-from kubectl_canary.cli.options import Env
 
 PLUGIN = Path(sys.executable).parent / "kubectl-canary"
 

@@ -11,7 +11,8 @@ from kubectl_canary.core import names
 from kubectl_canary.core.errors import NotFound
 from kubectl_canary.core.routes import RouteState
 from kubectl_canary.core.snapshot import snapshot_of
-from kubectl_canary.core.status import Summary, render_list, render_table, status_of, summary_of
+from kubectl_canary.core.status import render_table, status_of
+from kubectl_canary.core.summary import Summary, render_list, summary_of
 
 STABLE = RouteState("v1")
 WEIGHTED = RouteState("v1", "v2", 30, (("stage", "canary"),))

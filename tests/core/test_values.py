@@ -11,16 +11,8 @@ import yaml
 from kubectl_canary.core.clone import Changes
 from kubectl_canary.core.errors import InvalidObject, StateConflict, UsageError
 from kubectl_canary.core.routes import RouteState
-from kubectl_canary.core.values import (
-    ValuesPlan,
-    apply_edits,
-    read_state,
-    values_abort,
-    values_finish,
-    values_init,
-    values_shift,
-    values_start,
-)
+from kubectl_canary.core.values import ValuesPlan, apply_edits, read_state
+from kubectl_canary.core.values_plan import values_abort, values_finish, values_init, values_shift, values_start
 from tests.charts.chart import SEED_VALUES
 
 

@@ -11,8 +11,10 @@ import pytest
 
 from kubectl_canary.core.errors import CanaryError, ClusterError, Forbidden
 from kubectl_canary.core.kinds import CANARY_POLICY, DEPLOYMENT, NAMESPACE, ROUTETABLE, SERVICE, ObjectRef
-from kubectl_canary.store.cluster import ClusterStore, conflict_lines, parse_warnings, resource_path
+from kubectl_canary.store.answers import conflict_lines, parse_warnings
+from kubectl_canary.store.cluster import ClusterStore
 from kubectl_canary.store.kubeconfig import Connection
+from kubectl_canary.store.paths import resource_path
 
 from .fake_apiserver import FakeApiServer, kubeconfig
 
