@@ -18,9 +18,11 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# lint-imports checks the layers of both packages (the contracts in pyproject.toml).
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Tests marked `registry` fetch from PyPI, which the network namespace cannot reach: they run first, outside.
 # `tools` built everything, so a test that finds a tool missing fails instead of skipping (tests/required.py).
