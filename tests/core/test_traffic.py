@@ -6,20 +6,15 @@ from __future__ import annotations
 import pytest
 
 from kubectl_canary.core.policy import expand
+from kubectl_canary.core.reach import PathClaim, Reference, claims, outside, references, under
 from kubectl_canary.core.traffic import (
-    PathClaim,
-    Reference,
     Routing,
     Shift,
     Target,
     Unphased,
-    claims,
-    outside,
-    references,
     route_key,
     shifts,
     steps_over,
-    under,
     unphased,
 )
 from tests.core.policies import dest, header, route, rt, single, split

@@ -32,7 +32,8 @@ from kubectl_canary.core.policy import (
     PREFIXES,
     REQUIRE_HEADER_PHASE,
 )
-from kubectl_canary.core.traffic import Reference, Routing, outside, points, steps_over, unphased
+from kubectl_canary.core.reach import Reference, outside
+from kubectl_canary.core.traffic import Routing, points, steps_over, unphased
 from webhook.admission import mutation
 from webhook.admission.decision import Context, Problem
 from webhook.admission.lookup import find_upstream, namespace_of, pods_namespace
