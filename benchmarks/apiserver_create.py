@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+# The root first: on its own, tests/ would make tests/webhook/ stand in for the package `webhook`.
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import baseline_server  # noqa: E402
 from e2e import tools  # noqa: E402

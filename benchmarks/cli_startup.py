@@ -64,7 +64,8 @@ def timed(command: list[str], runs: int) -> tuple[float, float]:
 
 def cluster_ratios(runs: int) -> None:
     """kubectl canary next to kubectl doing the same work on one local control plane; runs alternate."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    # The root first: on its own, tests/ would make tests/webhook/ stand in for the package `webhook`.
+    sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
     from e2e import tools
     from e2e.controlplane import ControlPlane
 

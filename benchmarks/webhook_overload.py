@@ -29,7 +29,8 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests" / "webhook"), str(ROOT / "tests")]
+# The root first: on its own, tests/ would make tests/webhook/ stand in for the package `webhook`.
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "webhook"), str(ROOT / "tests")]
 import whflood  # noqa: E402 (the test helpers, found through the path above)
 import yaml  # noqa: E402
 from whprobes import Prober, pod_address, shipped_listeners, shipped_probes  # noqa: E402
