@@ -171,10 +171,13 @@ def shift(service: str, weight: int, force: bool, routetable: str | None, chart:
         run_progressive(inv, service, routetable, force, {**flags, "weight": weight},
                         load_factory(flags, env.http_send))
         return
-    if through_helm(inv, common, service, routetable,
-                    lambda values, where: values_shift(values, service, weight, where), chart=chart):
-        return
     require_ready = inv.store.live and not force
+    # A release's upgrade is refused as the objects' plan would be: no weighted traffic to a canary with no
+    # ready pod (Helm would also apply the routes first, then wait out its --timeout on that pod).
+    if through_helm(inv, common, service, routetable,
+                    lambda values, where: values_shift(values, service, weight, where), chart=chart,
+                    check=lambda snap: plan_shift(snap, weight, require_ready)):
+        return
     apply_plan(inv, service, routetable, lambda snap: plan_shift(snap, weight, require_ready))
 
 

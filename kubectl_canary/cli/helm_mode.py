@@ -14,7 +14,7 @@ traffic first, wait for the gateway, and plan again. Writing the release's objec
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,14 +150,20 @@ def drive(inv: Invocation, goal: Target, planner: Planner, drain_delay: float) -
 
 
 def through_helm(inv: Invocation, common: Mapping[str, Any], service: str, routetable: str | None,
-                 planner: Planner, drain_delay: float = 0.0, chart: str | None = None) -> bool:
-    """Run the command through the service's Helm release when it has one (True); False to write objects."""
+                 planner: Planner, drain_delay: float = 0.0, chart: str | None = None,
+                 check: Callable[[Snapshot], object] | None = None) -> bool:
+    """Run the command through the service's Helm release when it has one (True); False to write objects.
+
+    `check` judges the cluster as it is before anything is upgraded (its error stops the command), for the
+    refusals that the objects' own plan makes (`shift` to a canary with no ready pod)."""
     if not inv.store.live:
         return False
     snap = read_snapshot(inv.store, inv.namespace, service, routetable)
     goal = target(inv, common, snap, chart)
     if goal is None:
         return False
+    if check is not None:
+        check(snap)
     drive(inv, goal, planner, drain_delay)
     return True
 

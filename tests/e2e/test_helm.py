@@ -9,6 +9,7 @@ with Helm 3 and Helm 4 (both built from their Go modules by build-tools.sh):
   release's values after each command equal the seed's file for that step, `helm history` has one
   revision per step (two for finish and for abort --delete-canary), and clients sending without
   pause see no failed request and no version the step in force does not allow;
+- `shift` to a canary with no ready pod is refused before any upgrade, as on plain objects;
 - a direct write to the release's RouteTable is refused naming the release; after --force-conflicts,
   `status` warns that Helm will undo it;
 - a `helm upgrade` whose canary version is missing from `deployment` is refused by the webhook, Helm
@@ -198,6 +199,26 @@ def test_a_direct_write_to_the_release_is_refused_and_a_forced_one_is_flagged(
     assert "the next `helm upgrade echo` will undo them" in shown, shown
     listed = kubectl_canary("list", "-n", namespace).stdout
     assert listed.splitlines()[0].split()[-1] == "RELEASE" and "echo (revision 1)" in listed, listed
+
+
+def test_shift_through_the_release_gives_a_canary_with_no_ready_pod_no_weighted_traffic(
+        helm_bin, rollout, site, namespace, kubectl_canary, tmp_path):
+    svc = rollout(namespace, "echo")
+    # The seed's values-3 (v2 behind the header), with a v2 whose readiness probe never passes.
+    values = yaml.safe_load(seed_values(3, site.group).read_text(encoding="utf-8"))
+    values["deployment"]["v2"] = {"readinessProbe": {"tcpSocket": {"port": 1}, "periodSeconds": 1}}
+    unready = tmp_path / "values-3-unready.yaml"
+    unready.write_text(yaml.safe_dump(values), encoding="utf-8")
+    helm(helm_bin, "install", "echo", str(CHART), "-n", namespace, "-f", str(unready))
+    svc.wait_for({"v1"}, {"v1"})  # header requests fall back to v1 while v2 has no ready pod
+    refused = kubectl_canary("shift", "echo", "--weight", "50", "-n", namespace, check=False)
+    assert refused.returncode == 1
+    assert (f"canary v2 of service echo in namespace {namespace} has 0 of 1 pods ready" in refused.stderr
+            and "--force" in refused.stderr), refused.stderr
+    # Refused before any upgrade: the release, its values and the traffic are as they were.
+    assert revisions(helm_bin, "echo", namespace) == 1
+    assert release_values(helm_bin, "echo", namespace)["routes"]["canary"].get("weight") is None
+    svc.only("v1", n=60)
 
 
 def test_a_failed_upgrade_names_helms_message_and_the_rollback(helm_bin, rollout, site, namespace, kubectl_canary,
