@@ -2,9 +2,9 @@
 this script with the container's own command line. Like http-echo it answers every path with the
 `-text` and a newline, `-status-code` (default 200) as the status, `X-App-Name: http-echo`, and
 `/health` with `{"status":"ok"}`; on SIGTERM or SIGINT it stops accepting, lets the requests in
-flight finish and exits. `-listen` without a host (`:8080`) means every address of the pod; pods
-here share one network namespace, so the agent passes the pod's own address in `POD_IP` and the
-stand-in binds that, which is what `:8080` means inside a real pod's namespace.
+flight finish and exits. `-listen` without a host (`:8080`) means every address of the pod; each pod
+here has a network namespace of its own (`sandbox.py`), whose one address the agent also passes in
+`POD_IP`, and the stand-in binds that, which is the same thing inside the pod's namespace.
 """
 
 from __future__ import annotations
