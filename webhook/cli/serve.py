@@ -57,12 +57,8 @@ def _bootstrap_dir(
     """Self-managed TLS: `webhook.tls.bootstrap` keeps the pair in a Secret, publishes the caBundle and
     writes tls.crt/tls.key into the certificate directory, now and (a thread in the gunicorn master,
     which forks no threads into the workers) before they expire; the server reloads the files."""
-    try:
-        from webhook.tls import bootstrap
-    except ImportError as err:
-        raise UsageError(
-            "--tls-secret needs webhook.tls.bootstrap, which this build does not have; use --cert-dir"
-        ) from err
+    from webhook.tls import bootstrap
+
     namespace = os.environ.get("POD_NAMESPACE")
     if not namespace:
         raise UsageError("--tls-secret needs the POD_NAMESPACE environment variable (the downward API)")
