@@ -221,16 +221,23 @@ build_gloo() {
   mv -f "$GLOO_DIR/bin/cmd" "$GLOO_DIR/bin/gloo"
 }
 
+# go_install OUTDIR ARGS...: `go install ARGS` into a temp dir on the cache's file system, then every binary
+# moved into OUTDIR, so a killed build leaves no half binary. `go install mod@version` builds in module mode
+# with the module's own go.mod (and its replaces).
+go_install() {
+  local out=$1 tmp
+  shift
+  mkdir -p "$out"
+  tmp=$(mktemp -d "$out/.build.XXXXXX")
+  GOFLAGS=-buildvcs=false GOBIN=$tmp "$GO" install "$@" || { rm -rf "$tmp"; die "go install $* failed"; }
+  mv -f "$tmp"/* "$out/"
+  rm -rf "$tmp"
+}
+
 build_krew() {
   log "krew $KREW_VERSION: building krew and validate-krew-manifest (sigs.k8s.io/krew)"
-  local tmp
-  mkdir -p "$KREW_DIR/bin"
-  tmp=$(mktemp -d "$KREW_DIR/.build.XXXXXX")
-  # `go install mod@version` builds in module mode with the module's own go.mod (and its replaces).
-  GOFLAGS=-buildvcs=false GOBIN=$tmp "$GO" install "sigs.k8s.io/krew/cmd/krew@$KREW_VERSION" \
-    "sigs.k8s.io/krew/cmd/validate-krew-manifest@$KREW_VERSION" || { rm -rf "$tmp"; die "go install krew failed"; }
-  mv -f "$tmp/krew" "$tmp/validate-krew-manifest" "$KREW_DIR/bin/"
-  rm -rf "$tmp"
+  go_install "$KREW_DIR/bin" "sigs.k8s.io/krew/cmd/krew@$KREW_VERSION" \
+    "sigs.k8s.io/krew/cmd/validate-krew-manifest@$KREW_VERSION"
 }
 
 build_podinfo() {
@@ -238,11 +245,10 @@ build_podinfo() {
   local tmp src
   mkdir -p "$PODINFO_DIR"
   tmp=$(mktemp -d "$PODINFO_DIR/.build.XXXXXX")
-  mkdir "$tmp/bin"
-  GOFLAGS=-buildvcs=false GOBIN=$tmp/bin "$GO" install -trimpath \
+  go_install "$tmp/bin" -trimpath \
     -ldflags "-s -w -X github.com/stefanprodan/podinfo/pkg/version.REVISION=${PODINFO_VERSION##*-}" \
     "github.com/stefanprodan/podinfo/cmd/podinfo@$PODINFO_VERSION" \
-    "github.com/stefanprodan/podinfo/cmd/podcli@$PODINFO_VERSION" || { rm -rf "$tmp"; die "go install podinfo failed"; }
+    "github.com/stefanprodan/podinfo/cmd/podcli@$PODINFO_VERSION"
   # The image's WORKDIR holds ./ui next to ./podinfo (its HTML page for browsers); copy it from the module.
   src=$(mod_field "github.com/stefanprodan/podinfo@$PODINFO_VERSION" Dir)
   [[ -f $src/ui/vue.html ]] || { rm -rf "$tmp"; die "no ui/vue.html in $src"; }
@@ -255,13 +261,7 @@ build_podinfo() {
 
 build_vegeta() {
   log "vegeta $VEGETA_VERSION: building (github.com/tsenart/vegeta/v12)"
-  local tmp
-  mkdir -p "$VEGETA_DIR/bin"
-  tmp=$(mktemp -d "$VEGETA_DIR/.build.XXXXXX")
-  GOFLAGS=-buildvcs=false GOBIN=$tmp "$GO" install "github.com/tsenart/vegeta/v12@$VEGETA_VERSION" \
-    || { rm -rf "$tmp"; die "go install vegeta failed"; }
-  mv -f "$tmp/vegeta" "$VEGETA_DIR/bin/"
-  rm -rf "$tmp"
+  go_install "$VEGETA_DIR/bin" "github.com/tsenart/vegeta/v12@$VEGETA_VERSION"
 }
 
 # check_blobs DIR: every CRD the tests rely on is in DIR with the expected git blob hash.
