@@ -22,7 +22,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -35,7 +34,7 @@ sys.path.insert(0, str(REPO))
 from tests.e2e import tools  # noqa: E402 - needs the repository root on sys.path
 from tests.e2e.controlplane import ControlPlane  # noqa: E402
 from tests.e2e.gateway import GLOO_NAMESPACE, Gateway  # noqa: E402
-from tests.e2e.traffic import HEADER, Client, sample, wait_for  # noqa: E402
+from tests.e2e.traffic import HEADER, Users, sample, wait_for  # noqa: E402
 from tests.e2e.webhook import WebhookProcess, register  # noqa: E402
 
 API_GROUP = "example"  # the seed's apiGroup; the webhook sets it on RouteTables that have none
@@ -150,7 +149,7 @@ class Demo:
         self.run("canary", "init", "podinfo", "--version", "v1", "--image", PODINFO, "--port", "9898",
                  "--prefix", "/api/info", "-n", "podinfo")
         self.healthy("podinfo")
-        users = Users(self.gw.urls, HOST, "/api/info")
+        users = Users(self.gw.urls, HOST, "/api/info", clients=2)
         with users:
             say("A healthy canary v2: shift step by step, each window judged from the gateway's counters")
             self.run("canary", "start", "podinfo", "--version", "v2", "-n", "podinfo")
@@ -168,42 +167,6 @@ class Demo:
                      "-n", "podinfo", expect_failure=True, timeout=300)
             print(f"failed requests users saw during the aborted step: {users.failed - before}", flush=True)
         self.run("canary", "status", "podinfo", "-n", "podinfo")
-
-
-class Users:
-    """Two clients sending without pause through every gateway replica in turn, counting the answers."""
-
-    def __init__(self, urls: list[str], host: str, path: str) -> None:
-        self.urls, self.host, self.path = urls, host, path
-        self.codes: dict[int, int] = {}
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(2)]
-
-    def _run(self) -> None:
-        clients = [Client(url, self.host) for url in self.urls]
-        n = 0
-        while not self._stop.is_set():
-            status = clients[n % len(clients)].get(self.path).status
-            self.codes[status] = self.codes.get(status, 0) + 1
-            n += 1
-            time.sleep(0.05)
-
-    @property
-    def failed(self) -> int:
-        return sum(count for code, count in self.codes.items() if code == 0 or code >= 400)
-
-    def describe(self) -> str:
-        return f"{sum(self.codes.values())} requests, {self.failed} failed"
-
-    def __enter__(self) -> Users:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=15)
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -33,52 +32,16 @@ from kubectl_canary.store.proxies import read_counts, service_versions
 
 from . import tools
 from .controlplane import ControlPlane
-from .gateway import Gateway
 from .rollout import Rollout, Site
-from .traffic import Client
+from .traffic import Answer, Client, Users
 
 IMAGE = "ghcr.io/stefanprodan/podinfo:6.9.2"
 SERVICE = "podinfo"
 
 
-class Users:
-    """Clients sending GET / without pause through every gateway replica in turn, until stopped; each answer
-    is counted by the version that served it (podinfo's JSON names its pod) or by its status."""
-
-    def __init__(self, gw: Gateway, host: str, clients: int = 4, pause: float = 0.05) -> None:
-        self.urls, self.host, self.pause = gw.urls, host, pause
-        self.seen: Counter[str] = Counter()
-        self.lock = threading.Lock()
-        self.stopped = threading.Event()
-        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(clients)]
-
-    def _run(self, index: int) -> None:
-        clients = [Client(url, self.host) for url in self.urls]
-        n = index
-        while not self.stopped.is_set():
-            answer = clients[n % len(clients)].get("/")
-            n += 1
-            if answer.status == 200:
-                label = "v2" if json.loads(answer.body)["hostname"].startswith(f"{SERVICE}-v2-") else "v1"
-            else:
-                label = f"HTTP {answer.status}"
-            with self.lock:
-                self.seen[label] += 1
-            time.sleep(self.pause)
-
-    def __enter__(self) -> Users:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stopped.set()
-        for t in self.threads:
-            t.join(15)
-
-    @property
-    def failed(self) -> int:
-        return sum(n for label, n in self.seen.items() if label.startswith("HTTP"))
+def served_by(answer: Answer) -> str:
+    """The version whose pod answered a 200 (podinfo's JSON names its pod)."""
+    return "v2" if json.loads(answer.body)["hostname"].startswith(f"{SERVICE}-v2-") else "v1"
 
 
 @pytest.fixture
@@ -135,7 +98,7 @@ def shift_args(namespace: str, *args: str) -> list[str]:
 def test_a_healthy_canary_reaches_100_step_by_step_with_no_failed_request(podinfo, plugin, gateway, site, namespace,
                                                                           control_plane, kubectl_canary) -> None:
     podinfo()
-    with Users(gateway, site.host) as users:
+    with Users(gateway.urls, site.host, label=served_by) as users:
         code, out, _ = finished(plugin(*shift_args(namespace, "--weight", "100", "--step", "25", "--interval",
                                                    "15s")))
     assert code == 0, out
@@ -152,7 +115,7 @@ def test_a_healthy_canary_reaches_100_step_by_step_with_no_failed_request(podinf
 def test_a_canary_answering_errors_is_aborted_at_the_first_step(podinfo, plugin, gateway, site, namespace,
                                                                 control_plane) -> None:
     podinfo("PODINFO_RANDOM_ERROR=true")
-    with Users(gateway, site.host) as users:
+    with Users(gateway.urls, site.host, label=served_by) as users:
         started = time.monotonic()
         code, out, err = finished(plugin(*shift_args(namespace, "--weight", "100", "--step", "25", "--interval",
                                                      "15s")))
@@ -205,7 +168,7 @@ def test_no_traffic_is_never_promoted_and_load_lets_it_be_judged(podinfo, plugin
 def test_sigterm_keeps_the_last_step_and_a_rerun_resumes(podinfo, plugin, gateway, site, namespace,
                                                          control_plane) -> None:
     podinfo()
-    with Users(gateway, site.host) as users:
+    with Users(gateway.urls, site.host, label=served_by) as users:
         proc = plugin(*shift_args(namespace, "--weight", "100", "--step", "25", "--interval", "15s"))
         assert proc.stdout is not None
         lines = []
@@ -248,7 +211,7 @@ def test_the_gateways_counts_per_version_are_what_the_clients_saw(podinfo, gatew
     for i in range(200):
         answer = clients[i % 2].get("/")
         assert answer.status == 200, answer
-        seen["v2" if json.loads(answer.body)["hostname"].startswith(f"{SERVICE}-v2-") else "v1"] += 1
+        seen[served_by(answer)] += 1
         proxies_used[gateway.urls[i % 2]] += 1
     after = read_counts(store, Proxies(), cluster)
     window = counted(before, after)

@@ -18,7 +18,7 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -146,6 +146,55 @@ class Load:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=30)
+
+
+class Users:
+    """`clients` threads sending GET `path` through every gateway replica in turn, `pause` seconds apart, until
+    stopped, as users would. A 200 is counted under `label(answer)` (default "200"), anything else (status 0:
+    no answer) under `HTTP <status>`, and is a failure."""
+
+    def __init__(self, urls: Sequence[str], host: str, path: str = "/", clients: int = 4, pause: float = 0.05,
+                 label: Callable[[Answer], str] = lambda answer: "200") -> None:
+        self.urls, self.host, self.path, self.pause, self.label = list(urls), host, path, pause, label
+        self.seen: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(clients)]
+
+    def _run(self, index: int) -> None:
+        clients = [Client(url, self.host) for url in self.urls]
+        n = index
+        try:
+            while not self.stopped.is_set():
+                answer = clients[n % len(clients)].get(self.path)
+                n += 1
+                counted = self.label(answer) if answer.status == 200 else f"HTTP {answer.status}"
+                with self.lock:
+                    self.seen[counted] += 1
+                time.sleep(self.pause)
+        finally:
+            for client in clients:
+                client.close()
+
+    @property
+    def failed(self) -> int:
+        with self.lock:
+            return sum(n for counted, n in self.seen.items() if counted.startswith("HTTP "))
+
+    def describe(self) -> str:
+        with self.lock:
+            sent = sum(self.seen.values())
+        return f"{sent} requests, {self.failed} failed"
+
+    def __enter__(self) -> Users:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        for thread in self.threads:
+            thread.join(timeout=15)
 
 
 @dataclass(frozen=True)
