@@ -97,6 +97,16 @@ class Demo:
                 raise SystemExit(f"demo: {service} not healthy after {timeout}s")
             time.sleep(0.5)
 
+    def served(self, path: str, timeout: float = 60) -> None:
+        """Until every gateway replica answers a batch of requests to `path` with 200s: status reads Gloo and
+        the endpoints, and Envoy takes the new routes and endpoints a moment later."""
+        deadline = time.monotonic() + timeout
+        for url in self.gw.urls:
+            while (failed := {k: n for k, n in sample(url, HOST, path, 10).items() if k.startswith("HTTP ")}):
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"demo: {url}{path} not served after {timeout}s: {failed}")
+                time.sleep(0.5)
+
     def curls(self, service: str, plain: set[str], header: set[str]) -> None:
         """The seed's curl lines through the gateway, then the split over 100 requests."""
         path = f"/{service}"
@@ -149,6 +159,7 @@ class Demo:
         self.run("canary", "init", "podinfo", "--version", "v1", "--image", PODINFO, "--port", "9898",
                  "--prefix", "/api/info", "-n", "podinfo")
         self.healthy("podinfo")
+        self.served("/api/info")
         users = Users(self.gw.urls, HOST, "/api/info", clients=2)
         with users:
             say("A healthy canary v2: shift step by step, each window judged from the gateway's counters")

@@ -182,9 +182,12 @@ class Users:
             return sum(n for counted, n in self.seen.items() if counted.startswith("HTTP "))
 
     def describe(self) -> str:
+        """`N requests, F failed`, and how they failed (`HTTP 503: 2`) when any did."""
         with self.lock:
             sent = sum(self.seen.values())
-        return f"{sent} requests, {self.failed} failed"
+            failures = sorted((c, n) for c, n in self.seen.items() if c.startswith("HTTP "))
+        how = f" ({', '.join(f'{c}: {n}' for c, n in failures)})" if failures else ""
+        return f"{sent} requests, {sum(n for _, n in failures)} failed{how}"
 
     def __enter__(self) -> Users:
         for thread in self.threads:
